@@ -1,0 +1,39 @@
+# Two commands do all the set-up: `make demo` and `make test` (see README.md).
+SHELL := bash
+PY ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: demo test bench lint sysdeps venv clean
+
+sysdeps:
+	@bash deploy/dev/system-deps.sh
+
+$(UV):
+	$(PY) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q uv==$(UV_VERSION)
+
+venv: $(UV)
+	$(UV) sync --frozen --extra test --python $(PY) -q
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check protocols
+	$(BIN)/mypy
+
+test: sysdeps lint
+	$(BIN)/pytest
+
+bench: sysdeps venv
+	$(BIN)/python -m tests.bench
+
+demo: venv
+	$(BIN)/vendfleet demo $(ARGS)
+
+clean:
+	rm -rf $(TOOLS) $(VENV)

@@ -1,0 +1,1 @@
+"""MQTT contract between gateways and the cloud: topics and payload schemas."""

@@ -1,0 +1,137 @@
+"""Ed25519 signing of cloud → gateway commands, and the gateway's verifier.
+
+The signature covers the canonical JSON of the command without its `signature` field (keys
+sorted, no whitespace, UTF-8); commands carry no floats, so this encoding is unambiguous.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+from uuid import UUID
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from protocols import ProtocolError
+from protocols.mqtt.schemas import Command, PayloadInvalid, RejectReason, parse
+
+MAX_LIFETIME = timedelta(minutes=10)
+CLOCK_SKEW = timedelta(seconds=60)
+
+
+class CommandRejected(ProtocolError):
+    def __init__(self, reason: RejectReason, detail: str, command_id: UUID | None = None):
+        super().__init__(f"{reason}: {detail}")
+        self.reason: RejectReason = reason
+        self.detail = detail
+        self.command_id = command_id
+
+
+def canonical_bytes(command: Command) -> bytes:
+    body = command.model_dump(mode="json", exclude={"signature"})
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sign_command(command: Command, key: Ed25519PrivateKey) -> Command:
+    """The same command with its signature set."""
+    signature = key.sign(canonical_bytes(command))
+    return command.model_copy(update={"signature": base64.b64encode(signature).decode()})
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPair:
+    private_pem: bytes
+    public_pem: bytes
+
+
+def generate_keypair() -> KeyPair:
+    key = Ed25519PrivateKey.generate()
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return KeyPair(private_pem, public_pem)
+
+
+def load_private_key(pem: bytes) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ProtocolError("the command signing key must be Ed25519")
+    return key
+
+
+def load_public_key(pem: bytes) -> Ed25519PublicKey:
+    key = serialization.load_pem_public_key(pem)
+    if not isinstance(key, Ed25519PublicKey):
+        raise ProtocolError("the command verification key must be Ed25519")
+    return key
+
+
+class ReplayGuard(Protocol):
+    """Remembers the command ids already accepted, at least until they expire."""
+
+    def seen(self, command_id: UUID) -> bool: ...
+
+    def remember(self, command_id: UUID, expires_at: datetime) -> None: ...
+
+
+class MemoryReplayGuard:
+    def __init__(self) -> None:
+        self._ids: dict[UUID, datetime] = {}
+
+    def seen(self, command_id: UUID) -> bool:
+        return command_id in self._ids
+
+    def remember(self, command_id: UUID, expires_at: datetime) -> None:
+        self._ids = {k: v for k, v in self._ids.items() if v > expires_at - MAX_LIFETIME}
+        self._ids[command_id] = expires_at
+
+
+class CommandVerifier:
+    """Accepts a command only if signed by the cloud, for this cabinet, in time, and new."""
+
+    def __init__(self, public_key: Ed25519PublicKey, cabinet_id: str, guard: ReplayGuard) -> None:
+        self._key = public_key
+        self._cabinet_id = cabinet_id
+        self._guard = guard
+
+    def verify(self, raw: bytes | str, now: datetime) -> Command:
+        """The command, or CommandRejected with the first reason that applies."""
+        try:
+            command = parse(Command, raw)
+        except PayloadInvalid as exc:
+            raise CommandRejected("malformed", str(exc)) from None
+        cid = command.command_id
+        try:
+            signature = base64.b64decode(command.signature, validate=True)
+            self._key.verify(signature, canonical_bytes(command))
+        except (InvalidSignature, binascii.Error):
+            raise CommandRejected("bad_signature", "not signed by the cloud key", cid) from None
+        if command.cabinet_id != self._cabinet_id:
+            raise CommandRejected("wrong_cabinet", f"addressed to {command.cabinet_id}", cid)
+        self._check_time(command, now)
+        if self._guard.seen(cid):
+            raise CommandRejected("replayed", f"command {cid} was already accepted", cid)
+        self._guard.remember(cid, command.expires_at)
+        return command
+
+    @staticmethod
+    def _check_time(command: Command, now: datetime) -> None:
+        cid = command.command_id
+        if command.ts - CLOCK_SKEW > now:
+            raise CommandRejected("not_yet_valid", f"issued at {command.ts}, now {now}", cid)
+        if command.expires_at <= now:
+            raise CommandRejected("expired", f"expired at {command.expires_at}", cid)
+        if command.expires_at - command.ts > MAX_LIFETIME:
+            # Replay protection only remembers ids this long.
+            raise CommandRejected("expired", f"lifetime over {MAX_LIFETIME}", cid)

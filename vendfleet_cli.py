@@ -1,0 +1,33 @@
+"""The `vendfleet` command: one entry point whose subcommands come from each part."""
+
+from pathlib import Path
+
+import typer
+
+from protocols.signing import generate_keypair
+
+app = typer.Typer(no_args_is_help=True, help="vendfleet: fleet controller for smart vending cabinets")
+keys_app = typer.Typer(no_args_is_help=True, help="Command signing keys (Ed25519).")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("generate")
+def keys_generate(out: Path = typer.Option(..., help="Directory for private.pem and public.pem")) -> None:
+    """Write a new Ed25519 key pair as PEM files."""
+    out.mkdir(parents=True, exist_ok=True)
+    pair = generate_keypair()
+    private = out / "private.pem"
+    private.write_bytes(pair.private_pem)
+    private.chmod(0o600)
+    (out / "public.pem").write_bytes(pair.public_pem)
+    typer.echo(f"wrote {private} and {out / 'public.pem'}")
+
+
+def _register_parts() -> None:
+    # Each part owns its subcommands; imported here so `vendfleet --help` lists them all.
+    from firmware_sim.cli import app as sim_app
+
+    app.add_typer(sim_app, name="sim")
+
+
+_register_parts()
