@@ -48,7 +48,7 @@ class DecodeErrorKind(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class DecodeError:
     kind: DecodeErrorKind
-    data: bytes
+    data: bytes  # the bytes skipped: every input byte is in exactly one frame or error
     # Set when the header could be read; lets a board NACK an unknown command.
     addr: int | None = None
     seq: int | None = None
@@ -121,8 +121,7 @@ class FrameDecoder:
         limit = self._max_payload.get(cmd, UNKNOWN_COMMAND_MAX_PAYLOAD)
         if length > limit:
             # Most likely a start byte inside garbage: skip it and rescan.
-            raw = bytes(buf[:HEADER_SIZE])
-            return DecodeError(DecodeErrorKind.BAD_LENGTH, raw, addr, seq, cmd), 1
+            return DecodeError(DecodeErrorKind.BAD_LENGTH, bytes(buf[:1]), addr, seq, cmd), 1
         size = HEADER_SIZE + length + CRC_SIZE
         if len(buf) < size:
             return None, 0

@@ -1,0 +1,88 @@
+"""Command signing: only the cloud's fresh, unreplayed commands for this cabinet pass."""
+
+import base64
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+
+from protocols.mqtt.schemas import Command, UnlockAction, encode
+from protocols.signing import (
+    CommandRejected,
+    CommandVerifier,
+    MemoryReplayGuard,
+    generate_keypair,
+    load_private_key,
+    load_public_key,
+    sign_command,
+)
+
+NOW = datetime(2026, 11, 24, 8, 30, tzinfo=UTC)
+PAIR = generate_keypair()
+KEY = load_private_key(PAIR.private_pem)
+
+
+def unlock(cabinet: str = "CAB-001", issued: datetime = NOW, life: float = 60) -> Command:
+    return Command(
+        command_id=uuid4(),
+        cabinet_id=cabinet,
+        ts=issued,
+        expires_at=issued + timedelta(seconds=life),
+        body=UnlockAction(door=0, session_id="s-1"),
+    )
+
+
+def verifier() -> CommandVerifier:
+    return CommandVerifier(load_public_key(PAIR.public_pem), "CAB-001", MemoryReplayGuard())
+
+
+def rejection(raw: bytes | str, v: CommandVerifier | None = None) -> str:
+    with pytest.raises(CommandRejected) as info:
+        (v or verifier()).verify(raw, NOW)
+    return info.value.reason
+
+
+def test_signed_command_is_accepted() -> None:
+    command = sign_command(unlock(), KEY)
+    assert verifier().verify(encode(command), NOW) == command
+
+
+def test_tampered_command_is_rejected() -> None:
+    signed = sign_command(unlock(), KEY)
+    tampered = signed.model_copy(update={"body": UnlockAction(door=1, session_id="s-1")})
+    assert rejection(encode(tampered)) == "bad_signature"
+
+
+def test_forged_signature_is_rejected() -> None:
+    other = load_private_key(generate_keypair().private_pem)
+    assert rejection(encode(sign_command(unlock(), other))) == "bad_signature"
+    garbage = unlock().model_copy(update={"signature": "!!not base64"})
+    assert rejection(encode(garbage)) == "bad_signature"
+    unsigned = unlock().model_copy(update={"signature": base64.b64encode(b"x" * 64).decode()})
+    assert rejection(encode(unsigned)) == "bad_signature"
+
+
+def test_expired_and_future_commands_are_rejected() -> None:
+    assert rejection(encode(sign_command(unlock(issued=NOW - timedelta(minutes=2)), KEY))) == (
+        "expired"
+    )
+    assert rejection(encode(sign_command(unlock(issued=NOW + timedelta(minutes=5)), KEY))) == (
+        "not_yet_valid"
+    )
+    assert rejection(encode(sign_command(unlock(life=3600), KEY))) == "expired"
+
+
+def test_command_for_another_cabinet_is_rejected() -> None:
+    assert rejection(encode(sign_command(unlock(cabinet="CAB-002"), KEY))) == "wrong_cabinet"
+
+
+def test_replayed_command_is_rejected() -> None:
+    v = verifier()
+    raw = encode(sign_command(unlock(), KEY))
+    v.verify(raw, NOW)
+    assert rejection(raw, v) == "replayed"
+
+
+def test_malformed_command_is_rejected_with_reason() -> None:
+    with pytest.raises(CommandRejected, match="malformed: Command: cabinet_id: Field required"):
+        verifier().verify(b'{"command_id": "' + str(uuid4()).encode() + b'"}', NOW)
