@@ -1,0 +1,1 @@
+"""Simulated cabinet hardware (lock, scale and climate boards) speaking protocols/SERIAL.md."""

@@ -1,0 +1,3 @@
+from firmware_sim.cli import app
+
+app()

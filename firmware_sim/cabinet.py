@@ -1,0 +1,73 @@
+"""A whole simulated cabinet on the bus: bytes from the master in, answer bytes out."""
+
+from __future__ import annotations
+
+import random
+
+from firmware_sim.boards import Board, build_boards
+from firmware_sim.clock import SimClock
+from firmware_sim.faults import Faults, LineNoise
+from firmware_sim.layout import Layout
+from firmware_sim.world import World
+from protocols.serial import frame_message, message_frame
+from protocols.serial.commands import ANSWERS, Answer, Nack, NackCode, PayloadError, Request
+from protocols.serial.frame import DecodeError, DecodeErrorKind, Frame, FrameDecoder, encode_frame
+
+
+class Cabinet:
+    def __init__(
+        self, layout: Layout, *, seed: int = 0, speed: float = 1.0, faults: Faults | None = None
+    ):
+        self.faults = faults or Faults()
+        self.world = World.build(layout, SimClock(speed), seed)
+        self.noise = LineNoise(random.Random(seed + 1))
+        self.decoder = FrameDecoder()
+        self.boards: dict[int, Board] = build_boards(self.world, self.faults)
+
+    def receive(self, data: bytes) -> bytes:
+        """Bytes heard on the line → the bytes the boards send back (already damaged by faults)."""
+        out = b"".join(self._answer(item) for item in self.decoder.feed(data))
+        return self.noise.apply(out, self.faults)
+
+    def power_loss(self) -> None:
+        """Power comes back: physical state stays, latched events and seq memory are gone."""
+        with self.world.lock:
+            self.world.events.clear()
+            self.world.boot_at = self.world.now()
+            self.decoder = FrameDecoder()
+            self.boards = build_boards(self.world, self.faults)
+
+    def set_faults(self, update: dict[str, object]) -> Faults:
+        for key, value in update.items():
+            setattr(self.faults, key, value)
+        return self.faults
+
+    def _answer(self, item: Frame | DecodeError) -> bytes:
+        if isinstance(item, DecodeError):
+            # A well-formed frame with an unknown command deserves a NACK; garbage, silence.
+            if item.kind is DecodeErrorKind.UNKNOWN_COMMAND and item.addr in self.boards:
+                assert item.seq is not None
+                return self._send(item.addr, item.seq, Nack(NackCode.UNKNOWN_COMMAND))
+            return b""
+        board = self.boards.get(item.addr)
+        if board is None or item.addr in self.faults.dead_boards:
+            return b""
+        raw = encode_frame(item)
+        if board.last and board.last[0] == raw:
+            return board.last[1]
+        answer = self._execute(board, item)
+        board.last = (raw, encode_frame(message_frame(item.addr, item.seq, answer)))
+        return board.last[1]
+
+    def _execute(self, board: Board, frame: Frame) -> Answer:
+        try:
+            message = frame_message(frame)
+        except PayloadError:
+            return Nack(NackCode.BAD_LENGTH)
+        if isinstance(message, ANSWERS):
+            return Nack(NackCode.UNKNOWN_COMMAND)  # boards take requests, not answers
+        request: Request = message  # type: ignore[assignment]
+        return board.handle(request)
+
+    def _send(self, addr: int, seq: int, answer: Answer) -> bytes:
+        return encode_frame(message_frame(addr, seq, answer))

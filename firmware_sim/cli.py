@@ -1,0 +1,45 @@
+"""`vendfleet sim`: run a simulated cabinet, print the planogram of a layout."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import typer
+
+from firmware_sim.faults import parse_spec
+from firmware_sim.layout import load_layout, planogram_of
+from firmware_sim.run import start_cabinet
+from protocols.mqtt.schemas import Config, encode
+
+app = typer.Typer(no_args_is_help=True, help="Simulated cabinet hardware.")
+
+
+@app.command()
+def cabinet(
+    layout: str = typer.Option(..., help="Layout name (firmware_sim/layouts) or JSON file"),
+    serial: str = typer.Option("pty", help="'pty' or socket://HOST:PORT"),
+    control: str | None = typer.Option(None, help="HOST:PORT for world control (port 0: any)"),
+    seed: int = typer.Option(0, help="Seed of every random draw (piece weights, noise)"),
+    faults: str = typer.Option("", help="e.g. corrupt=0.01,drop=0.005,dead_board=0x20"),
+    speed: float = typer.Option(1.0, help="Simulated seconds per real second"),
+) -> None:
+    """Serve a simulated cabinet until SIGTERM or Ctrl-C."""
+    running = start_cabinet(
+        layout, serial=serial, control=control, seed=seed, speed=speed, faults=parse_spec(faults)
+    )
+    print(f"serial: {running.serial_path}", flush=True)
+    if running.control_url:
+        print(f"control: {running.control_url}", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    running.stop()
+
+
+@app.command()
+def planogram(layout: str = typer.Option(..., help="Layout name or JSON file")) -> None:
+    """Print the planogram of a layout as the `config` payload the cloud would send."""
+    config = Config(version=1, planogram=planogram_of(load_layout(layout)))
+    print(encode(config).decode())

@@ -1,0 +1,54 @@
+"""Faults on demand, e.g. `--faults corrupt=0.01,drop=0.005,dead_board=0x20,stuck_lock=0`."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, Field
+
+
+class Faults(BaseModel):
+    """Also the JSON body of `POST /faults` (fields left out keep their value)."""
+
+    corrupt: float = Field(0.0, ge=0, le=1)  # per answer byte: flip one bit
+    drop: float = Field(0.0, ge=0, le=1)  # per answer byte: lose it
+    dead_boards: set[int] = set()  # addresses that answer nothing
+    stuck_locks: set[int] = set()  # doors whose lock never releases (UNLOCK → NACK 5)
+    dead_channels: set[int] = set()  # scale channels that report a fault and nonsense
+
+
+def parse_spec(spec: str) -> Faults:
+    """The `--faults` syntax: comma-separated key=value; repeat a key for several ids."""
+    values: dict[str, object] = {"dead_boards": set(), "stuck_locks": set(), "dead_channels": set()}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        key, _, raw = item.partition("=")
+        match key:
+            case "corrupt" | "drop":
+                values[key] = float(raw)
+            case "dead_board" | "stuck_lock" | "dead_channel":
+                values[f"{key}s"].add(int(raw, 0))  # type: ignore[attr-defined]
+            case _:
+                raise ValueError(
+                    f"unknown fault {key!r} (corrupt, drop, dead_board, stuck_lock, dead_channel)"
+                )
+    return Faults.model_validate(values)
+
+
+@dataclass
+class LineNoise:
+    """Damages bytes on their way out, as a noisy RS-485 line would."""
+
+    rng: random.Random = field(default_factory=random.Random)
+
+    def apply(self, data: bytes, faults: Faults) -> bytes:
+        if not (faults.corrupt or faults.drop):
+            return data
+        out = bytearray()
+        for byte in data:
+            if self.rng.random() < faults.drop:
+                continue
+            if self.rng.random() < faults.corrupt:
+                byte ^= 1 << self.rng.randrange(8)
+            out.append(byte)
+        return bytes(out)

@@ -1,0 +1,238 @@
+"""The physical cabinet: doors and locks, pieces on load cells, air temperature.
+
+State advances lazily: every read or action first integrates up to the clock's `now()`.
+Board events (door opened, lock released …) are latched here for the lock board to report.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+
+from firmware_sim.clock import SimClock
+from firmware_sim.layout import Layout, catalog
+from protocols.serial.commands import BoardEvent, BoardEventKind
+
+SETTLE_S = 1.5  # a load cell rings this long after the door or the load moves
+NOISE_G = 0.8  # reading noise once settled
+RINGING_G = 25.0  # reading noise while settling
+DRIFT_G_PER_H = 0.6
+DOOR_LEAK_PER_S = 1 / 90  # door open: air exchange towards ambient
+CLOSED_LEAK_PER_S = 1 / 7200
+COOLING_C_PER_S = 0.02
+HYSTERESIS_C = 1.0
+
+
+class WorldError(Exception):
+    """A world-control action that cannot happen physically (HTTP 409)."""
+
+
+@dataclass
+class Door:
+    open: bool = False
+    released_until: float = -1.0  # lock released while now < released_until
+    engaged: bool = True
+    tag: int = 0  # session tag of the unlock that released it (0 if none)
+    forced: bool = False
+    stuck: bool = False
+
+
+@dataclass
+class LoadCell:
+    door: int
+    tray_g: float
+    pieces: dict[int, list[float]]  # lane → weights of the pieces on it
+    skus: dict[int, str]
+    settle_until: float = 0.0
+    drift_sign: float = 1.0
+    dead: bool = False
+
+    def true_grams(self) -> float:
+        return self.tray_g + sum(sum(p) for p in self.pieces.values())
+
+
+@dataclass
+class World:
+    layout: Layout
+    clock: SimClock
+    rng: random.Random
+    doors: list[Door]
+    cells: dict[int, LoadCell]
+    temps_c: list[float]
+    compressor_on: bool = False
+    setpoint_c: float | None = None
+    events: list[BoardEvent] = field(default_factory=list)
+    boot_at: float = 0.0
+    _last: float = 0.0
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    hand: dict[str, list[float]] = field(default_factory=dict)  # pieces taken out, by sku
+
+    @classmethod
+    def build(cls, layout: Layout, clock: SimClock, seed: int) -> World:
+        rng = random.Random(seed)
+        cells = {
+            c.channel: LoadCell(
+                door=c.door,
+                tray_g=c.tray_g,
+                pieces={
+                    lane.lane: [_piece(rng, lane.sku) for _ in range(lane.count)]
+                    for lane in c.lanes
+                },
+                skus={lane.lane: lane.sku for lane in c.lanes},
+                drift_sign=rng.choice((-1.0, 1.0)),
+            )
+            for c in layout.channels
+        }
+        probes = sum(b.count for b in layout.boards_of("climate"))
+        start_c = layout.setpoint_c if layout.setpoint_c is not None else layout.ambient_c
+        return cls(
+            layout=layout, clock=clock, rng=rng,
+            doors=[Door() for _ in range(layout.doors)],
+            cells=cells, temps_c=[start_c + rng.uniform(-0.3, 0.3) for _ in range(probes)],
+            setpoint_c=layout.setpoint_c,
+        )  # fmt: skip
+
+    # -- time ------------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def uptime_ms(self) -> int:
+        return int((self.now() - self.boot_at) * 1000)
+
+    def advance(self) -> None:
+        """Integrate temperatures and lock timers up to now."""
+        with self.lock:
+            now = self.now()
+            while self._last < now:
+                dt = min(1.0, now - self._last)
+                self._step_climate(dt)
+                self._last += dt
+            for number, door in enumerate(self.doors):
+                if not door.engaged and now >= door.released_until and not door.open:
+                    self._engage(number, door)
+
+    def _step_climate(self, dt: float) -> None:
+        ambient = self.layout.ambient_c
+        any_open = any(d.open for d in self.doors)
+        leak = DOOR_LEAK_PER_S if any_open else CLOSED_LEAK_PER_S
+        for i, t in enumerate(self.temps_c):
+            cooling = COOLING_C_PER_S if self.compressor_on else 0.0
+            self.temps_c[i] = t + (ambient - t) * leak * dt - cooling * dt
+        if self.setpoint_c is not None and self.temps_c:
+            warmest = max(self.temps_c)
+            if warmest > self.setpoint_c + HYSTERESIS_C:
+                self.compressor_on = True
+            elif warmest < self.setpoint_c - HYSTERESIS_C:
+                self.compressor_on = False
+
+    # -- doors and locks -------------------------------------------------------------------
+
+    def latch(self, kind: BoardEventKind, door: int, tag: int) -> None:
+        self.events.append(BoardEvent(kind, door, tag, self.uptime_ms()))
+
+    def release(self, door: int, pulse_ms: int, tag: int) -> None:
+        with self.lock:
+            self.advance()
+            d = self.doors[door]
+            d.released_until = self.now() + pulse_ms / 1000
+            d.tag = tag
+            if d.engaged:
+                d.engaged = False
+                self.latch(BoardEventKind.LOCK_RELEASED, door, tag)
+
+    def _engage(self, number: int, door: Door) -> None:
+        door.engaged = True
+        self.latch(BoardEventKind.LOCK_ENGAGED, number, door.tag)
+        door.tag = 0
+
+    def open_door(self, number: int, force: bool = False) -> None:
+        with self.lock:
+            self.advance()
+            door = self._door(number)
+            if door.open:
+                raise WorldError(f"door {number} is already open")
+            if door.engaged and not force:
+                raise WorldError(f"door {number} is locked; unlock it first or force it")
+            door.open, door.forced = True, door.engaged
+            if door.forced:
+                self.latch(BoardEventKind.DOOR_FORCED, number, 0)
+            else:
+                self.latch(BoardEventKind.DOOR_OPENED, number, door.tag)
+            self._shake(number)
+
+    def close_door(self, number: int) -> None:
+        with self.lock:
+            self.advance()
+            door = self._door(number)
+            if not door.open:
+                raise WorldError(f"door {number} is already closed")
+            door.open = False
+            self.latch(BoardEventKind.DOOR_CLOSED, number, 0 if door.forced else door.tag)
+            door.forced = False
+            self._shake(number)
+            self.advance()  # a finished pulse engages the lock as the door shuts
+
+    def _door(self, number: int) -> Door:
+        if not 0 <= number < len(self.doors):
+            raise WorldError(f"no door {number}; this cabinet has {len(self.doors)}")
+        return self.doors[number]
+
+    def _shake(self, door: int) -> None:
+        for cell in self.cells.values():
+            if cell.door == door:
+                cell.settle_until = self.now() + SETTLE_S
+
+    # -- items -----------------------------------------------------------------------------
+
+    def take(self, channel: int, sku: str, count: int) -> None:
+        with self.lock:
+            cell, lane = self._reachable_lane(channel, sku)
+            pieces = cell.pieces[lane]
+            if count > len(pieces):
+                raise WorldError(
+                    f"channel {channel} has {len(pieces)} × {sku}, cannot take {count}"
+                )
+            for _ in range(count):
+                taken = pieces.pop(self.rng.randrange(len(pieces)))
+                self.hand.setdefault(sku, []).append(taken)
+            cell.settle_until = self.now() + SETTLE_S
+
+    def put(self, channel: int, sku: str, count: int) -> None:
+        """Put pieces back (the very ones taken, if any) or load new ones."""
+        with self.lock:
+            cell, lane = self._reachable_lane(channel, sku)
+            held = self.hand.get(sku, [])
+            for _ in range(count):
+                cell.pieces[lane].append(held.pop() if held else _piece(self.rng, sku))
+            cell.settle_until = self.now() + SETTLE_S
+
+    def _reachable_lane(self, channel: int, sku: str) -> tuple[LoadCell, int]:
+        cell = self.cells.get(channel)
+        if cell is None:
+            raise WorldError(f"no scale channel {channel}")
+        if not self.doors[cell.door].open:
+            raise WorldError(f"door {cell.door} of channel {channel} is closed")
+        lane = next((n for n, s in cell.skus.items() if s == sku), None)
+        if lane is None:
+            raise WorldError(f"channel {channel} has no lane for {sku}")
+        return cell, lane
+
+    # -- sensors ---------------------------------------------------------------------------
+
+    def reading_g(self, channel: int) -> tuple[float, bool]:
+        """(gross grams as the load cell sees them, stable?)."""
+        cell = self.cells[channel]
+        now = self.now()
+        settling = now < cell.settle_until
+        drift = cell.drift_sign * DRIFT_G_PER_H * now / 3600
+        noise = self.rng.gauss(0, RINGING_G if settling else NOISE_G)
+        return cell.true_grams() + drift + noise, not settling
+
+
+def _piece(rng: random.Random, sku: str) -> float:
+    """One piece's weight: products vary within their stated tolerance."""
+    product = catalog()[sku]
+    spread = product.tolerance_g
+    return product.unit_weight_g + max(-spread, min(spread, rng.gauss(0, spread / 2.5)))
