@@ -6,13 +6,17 @@ import typer
 
 from protocols.signing import generate_keypair
 
-app = typer.Typer(no_args_is_help=True, help="vendfleet: fleet controller for smart vending cabinets")
+app = typer.Typer(
+    no_args_is_help=True, help="vendfleet: fleet controller for smart vending cabinets"
+)
 keys_app = typer.Typer(no_args_is_help=True, help="Command signing keys (Ed25519).")
 app.add_typer(keys_app, name="keys")
 
 
 @keys_app.command("generate")
-def keys_generate(out: Path = typer.Option(..., help="Directory for private.pem and public.pem")) -> None:
+def keys_generate(
+    out: Path = typer.Option(..., help="Directory for private.pem and public.pem"),
+) -> None:
     """Write a new Ed25519 key pair as PEM files."""
     out.mkdir(parents=True, exist_ok=True)
     pair = generate_keypair()
@@ -26,8 +30,12 @@ def keys_generate(out: Path = typer.Option(..., help="Directory for private.pem 
 def _register_parts() -> None:
     # Each part owns its subcommands; imported here so `vendfleet --help` lists them all.
     from firmware_sim.cli import app as sim_app
+    from gateway.cli import app as gateway_app
+    from gateway.cli import ctl_app
 
     app.add_typer(sim_app, name="sim")
+    app.add_typer(gateway_app, name="gateway")
+    app.add_typer(ctl_app, name="ctl")
 
 
 _register_parts()

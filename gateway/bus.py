@@ -1,0 +1,263 @@
+"""The bus master: one thread owns the serial port, discovers boards, polls them, runs commands.
+
+Commands (`call`) jump the polling queue. What the boards say goes to a sink as `BusEvent`s;
+the service thread, not this one, decides what it means.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+
+from gateway.settings import GatewaySettings
+from gateway.transaction import SequenceNumbers, Transaction
+from gateway.transport import PortLost, SerialTransport
+from protocols.serial.commands import (
+    Answer,
+    BoardType,
+    Climate,
+    GetInfo,
+    GetStatus,
+    Info,
+    ReadClimate,
+    ReadWeights,
+    Request,
+    Status,
+    Weights,
+)
+from protocols.serial.frame import FrameDecoder
+
+log = structlog.get_logger("gateway.bus")
+MAX_BACKOFF_S = 30.0
+
+
+@dataclass(frozen=True)
+class BoardInfo:
+    addr: int
+    board_type: BoardType
+    firmware: str
+    count: int
+    serial_number: str
+    first: int  # first door or scale channel number of this board
+
+
+@dataclass(frozen=True)
+class PortState:
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class BoardsFound:
+    boards: tuple[BoardInfo, ...]
+
+
+@dataclass(frozen=True)
+class BoardHealth:
+    addr: int
+    online: bool
+
+
+@dataclass(frozen=True)
+class Reading:
+    board: BoardInfo
+    answer: Status | Weights | Climate
+    at: datetime
+
+
+BusEvent = PortState | BoardsFound | BoardHealth | Reading
+
+
+@dataclass
+class _BoardPoll:
+    info: BoardInfo
+    due: float = 0.0
+    online: bool = True
+    backoff: float = 0.0
+
+
+@dataclass
+class BusStats:
+    requests: int = 0
+    retries: int = 0
+    decode_errors: int = 0
+    failures: int = 0
+    by_board: dict[int, tuple[int, int]] = field(default_factory=dict)  # addr → (errors, retries)
+
+
+class BusMaster:
+    def __init__(self, settings: GatewaySettings, sink: Callable[[BusEvent], None]) -> None:
+        self._s = settings
+        self._sink = sink
+        self._transport = SerialTransport(settings.serial, settings.baudrate)
+        self._decoder = FrameDecoder()
+        self._seqs = SequenceNumbers()
+        self._commands: queue.Queue[tuple[int, Request, Future[Answer | None]]] = queue.Queue()
+        self._boards: dict[int, _BoardPoll] = {}
+        self._stop = threading.Event()
+        self._fast = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bus", daemon=True)
+        self.stats = BusStats()
+
+    # -- API for the service thread ----------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._transport.close()
+
+    def call(self, addr: int, request: Request, timeout: float = 2.0) -> Answer | None:
+        """Run a command ahead of polling; None if the board did not answer."""
+        future: Future[Answer | None] = Future()
+        self._commands.put((addr, request, future))
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            return None
+
+    def poll_fast(self, fast: bool) -> None:
+        """Poll doors and scales quickly while a door session runs."""
+        if fast and not self._fast.is_set():
+            for board in self._boards.values():
+                board.due = 0.0
+        (self._fast.set if fast else self._fast.clear)()
+
+    # -- the bus thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            if not self._transport.is_open:
+                try:
+                    self._transport.open()
+                except PortLost as exc:
+                    self._sink(PortState(False, str(exc)))
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF_S)
+                    continue
+                backoff = 0.5
+                self._decoder = FrameDecoder()
+                self._sink(PortState(True))
+                self._discover()
+            try:
+                self._step()
+            except PortLost as exc:
+                log.warning("serial port lost", detail=str(exc))
+                self._sink(PortState(False, str(exc)))
+                self._transport.close()
+
+    def _step(self) -> None:
+        try:
+            addr, request, future = self._commands.get_nowait()
+        except queue.Empty:
+            pass
+        else:
+            if future.set_running_or_notify_cancel():
+                future.set_result(self._exchange(addr, request))
+            return
+        now = time.monotonic()
+        due = [b for b in self._boards.values() if b.due <= now]
+        if not due:
+            if not self._boards and now >= self._rediscover_at:
+                self._discover()
+            self._stop.wait(0.005)
+            return
+        for board in sorted(due, key=lambda b: b.due)[:1]:
+            self._poll(board, now)
+
+    _rediscover_at = 0.0
+
+    def _discover(self) -> None:
+        found: list[Info] = []
+        addrs: list[int] = []
+        for addr in self._s.scan_addresses:
+            answer = self._exchange(addr, GetInfo(), attempts=1)
+            if isinstance(answer, Info):
+                found.append(answer)
+                addrs.append(addr)
+        infos = _number_boards(list(zip(addrs, found, strict=True)))
+        self._boards = {i.addr: _BoardPoll(i) for i in infos}
+        self._rediscover_at = time.monotonic() + 5.0
+        log.info("boards found", boards=[f"0x{i.addr:02x}:{i.board_type.name}" for i in infos])
+        self._sink(BoardsFound(tuple(infos)))
+
+    def _poll(self, board: _BoardPoll, now: float) -> None:
+        request = _POLL_REQUEST[board.info.board_type]
+        answer = self._exchange(board.info.addr, request)
+        if isinstance(answer, Status | Weights | Climate):
+            if not board.online:
+                board.online, board.backoff = True, 0.0
+                self._sink(BoardHealth(board.info.addr, True))
+            self._sink(Reading(board.info, answer, datetime.now(UTC)))
+            board.due = now + self._interval(board.info.board_type)
+            return
+        if board.online:
+            board.online = False
+            self._sink(BoardHealth(board.info.addr, False))
+        board.backoff = min(max(board.backoff * 2, 1.0), MAX_BACKOFF_S)
+        board.due = now + board.backoff
+
+    def _interval(self, board_type: BoardType) -> float:
+        fast = self._fast.is_set()
+        if board_type is BoardType.LOCK:
+            return self._s.poll_fast_s if fast else self._s.poll_idle_s
+        if board_type is BoardType.SCALE and fast:
+            return self._s.poll_fast_s
+        return self._s.sensors_idle_s
+
+    def _exchange(self, addr: int, request: Request, attempts: int | None = None) -> Answer | None:
+        """Send, wait for the matching answer, retry with the same seq; PortLost propagates."""
+        tx = Transaction(addr, self._seqs.take(addr), request)
+        total = self._s.retries + 1 if attempts is None else attempts
+        self.stats.requests += 1
+        for attempt in range(total):
+            if attempt:
+                self.stats.retries += 1
+            time.sleep(self._s.inter_frame_gap_s)
+            self._transport.write(tx.wire)
+            deadline = time.monotonic() + self._s.response_timeout_s
+            while time.monotonic() < deadline:
+                answer = tx.match(self._decoder.feed(self._transport.read()))
+                if answer is not None:
+                    self.stats.decode_errors += tx.decode_errors
+                    return answer
+            self._decoder.flush()  # a half frame must not glue onto the retry's answer
+        self.stats.decode_errors += tx.decode_errors
+        self.stats.failures += 1
+        return None
+
+
+_POLL_REQUEST: dict[BoardType, Request] = {
+    BoardType.LOCK: GetStatus(),
+    BoardType.SCALE: ReadWeights(),
+    BoardType.CLIMATE: ReadClimate(),
+}
+
+
+def _number_boards(found: list[tuple[int, Info]]) -> list[BoardInfo]:
+    """Doors and scale channels are numbered across boards of a type in address order."""
+    next_index = {t: 0 for t in BoardType}
+    infos = []
+    for addr, info in sorted(found, key=lambda pair: pair[0]):
+        infos.append(
+            BoardInfo(
+                addr,
+                info.board_type,
+                ".".join(map(str, info.firmware)),
+                info.count,
+                info.serial_number,
+                next_index[info.board_type],
+            )
+        )
+        next_index[info.board_type] += info.count
+    return infos

@@ -1,0 +1,49 @@
+"""`vendfleet gateway run` and `vendfleet ctl unlock`."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import typer
+
+from gateway.ctl import unlock_command
+from gateway.log_setup import configure
+from gateway.service import GatewayService
+from gateway.settings import load_settings
+
+app = typer.Typer(no_args_is_help=True, help="The per-cabinet gateway.")
+ctl_app = typer.Typer(
+    no_args_is_help=True, help="Commissioning tools: talk to a cabinet over MQTT."
+)
+ctl_app.command("unlock")(unlock_command)
+
+
+@app.command()
+def run(
+    cabinet_id: str | None = typer.Option(None, help="This cabinet's id (the MQTT topic level)"),
+    serial: str | None = typer.Option(None, help="Device path, pty path or pyserial URL"),
+    mqtt: str | None = typer.Option(None, help="mqtt://HOST:PORT or mqtts://HOST:PORT"),
+    data_dir: Path | None = typer.Option(None, help="Where the outbox and state live"),
+    cloud_key: Path | None = typer.Option(None, help="The cloud's public key (PEM)"),
+    username: str | None = typer.Option(None),
+    password: str | None = typer.Option(None),
+    tls_ca: Path | None = typer.Option(None),
+    tls_cert: Path | None = typer.Option(None),
+    tls_key: Path | None = typer.Option(None),
+    planogram: Path | None = typer.Option(None, help="Standalone: a config payload file"),
+    config: Path | None = typer.Option(None, help="TOML settings file"),
+    log_level: str = typer.Option("INFO"),
+) -> None:
+    """Run the gateway until SIGTERM or Ctrl-C."""
+    configure(log_level)
+    settings = load_settings(
+        config, cabinet_id=cabinet_id, serial=serial, mqtt=mqtt, data_dir=data_dir,
+        cloud_key=cloud_key, username=username, password=password, tls_ca=tls_ca,
+        tls_cert=tls_cert, tls_key=tls_key, planogram=planogram,
+    )  # fmt: skip
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    GatewayService(settings).run(stop)

@@ -1,0 +1,153 @@
+"""The MQTT connection (paho, MQTT 3.1.1): birth and last will, subscriptions, publishing.
+
+paho's network thread only turns what arrives into `LinkEvent`s on the service's queue.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import paho.mqtt.client as mqtt
+import structlog
+from paho.mqtt.enums import CallbackAPIVersion
+
+from protocols.mqtt.schemas import Status, encode
+from protocols.mqtt.topics import Channel, topic
+
+log = structlog.get_logger("gateway.mqtt")
+
+
+@dataclass(frozen=True)
+class Connected:
+    pass
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Inbound:
+    topic: str
+    payload: bytes
+
+
+LinkEvent = Connected | Disconnected | Inbound
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    tls: bool
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerAddress:
+        parsed = urlparse(url if "://" in url else f"mqtt://{url}")
+        if parsed.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+            raise ValueError(f"MQTT URL must be mqtt:// or mqtts://, not {url!r}")
+        tls = parsed.scheme in ("mqtts", "ssl")
+        return cls(parsed.hostname or "127.0.0.1", parsed.port or (8883 if tls else 1883), tls)
+
+
+def new_client(
+    client_id: str,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    tls_ca: str | None = None,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    tls: bool = False,
+    clean_session: bool = True,
+) -> mqtt.Client:
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv311,
+        clean_session=clean_session,
+    )
+    if username:
+        client.username_pw_set(username, password)
+    if tls or tls_ca:
+        client.tls_set(
+            ca_certs=tls_ca, certfile=tls_cert, keyfile=tls_key, tls_version=ssl.PROTOCOL_TLS_CLIENT
+        )
+    client.reconnect_delay_set(min_delay=1, max_delay=10)
+    return client
+
+
+class MqttLink:
+    def __init__(
+        self,
+        cabinet_id: str,
+        url: str,
+        sink: Callable[[LinkEvent], None],
+        **auth: str | None,
+    ) -> None:
+        self._cabinet = cabinet_id
+        self._address = BrokerAddress.parse(url)
+        self._sink = sink
+        self._connected = False
+        # A persistent session: the broker keeps our subscriptions across reconnects.
+        self._client = new_client(
+            f"vf-gw-{cabinet_id}", tls=self._address.tls, clean_session=False, **auth
+        )
+        will = encode(Status(state="offline"))
+        self._client.will_set(self.topic(Channel.STATUS), will, qos=1, retain=True)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self._client.max_inflight_messages_set(100)
+
+    def topic(self, channel: Channel) -> str:
+        return topic(self._cabinet, channel)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def start(self) -> None:
+        self._client.connect_async(self._address.host, self._address.port, keepalive=15)
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        if self._connected:
+            # A clean goodbye: the will only fires on an unclean one.
+            self.publish(
+                Channel.STATUS, encode(Status(state="offline")), retain=True
+            ).wait_for_publish(2)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def publish(
+        self, channel: Channel, payload: bytes, *, qos: int = 1, retain: bool = False
+    ) -> mqtt.MQTTMessageInfo:
+        return self._client.publish(self.topic(channel), payload, qos=qos, retain=retain)
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object
+    ) -> None:
+        if getattr(reason, "is_failure", False):
+            log.warning("broker refused", reason=str(reason))
+            return
+        self._connected = True
+        # Birth after every (re)connect: a restarted broker must not show a live cabinet offline.
+        self.publish(Channel.STATUS, encode(Status(state="online")), retain=True)
+        client.subscribe([(self.topic(c), 1) for c in (Channel.CMD, Channel.CONFIG, Channel.EVACK)])
+        log.info("connected", broker=f"{self._address.host}:{self._address.port}")
+        self._sink(Connected())
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object
+    ) -> None:
+        self._connected = False
+        log.warning("disconnected", reason=str(reason))
+        self._sink(Disconnected(str(reason)))
+
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        self._sink(Inbound(message.topic, bytes(message.payload)))

@@ -1,0 +1,298 @@
+"""The gateway process: one service thread reacting to the bus, the broker and the clock."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from gateway.alarms import Alarms
+from gateway.bus import BoardHealth, BoardsFound, BusEvent, BusMaster, PortState, Reading
+from gateway.db import get_meta, next_counter, open_db, set_meta
+from gateway.door_session import DoorSession, SessionStore
+from gateway.mqtt_link import Connected, Disconnected, Inbound, LinkEvent, MqttLink
+from gateway.outbox import Event, EventBuilder, Outbox
+from gateway.replay_guard import SqliteReplayGuard
+from gateway.sessions import Refused, SessionRunner
+from gateway.settings import GatewaySettings
+from gateway.snapshot import Snapshot, Weight
+from protocols import ProtocolError
+from protocols.mqtt.schemas import (
+    Ack,
+    AlarmEvent,
+    AlarmKind,
+    Command,
+    Config,
+    ConfigRefreshAction,
+    EvAck,
+    TareAction,
+    UnlockAction,
+    encode,
+    parse,
+)
+from protocols.mqtt.topics import Channel, parse_topic
+from protocols.planogram import Planogram
+from protocols.planogram_lint import check_planogram
+from protocols.serial.commands import (
+    ALL_CHANNELS,
+    BoardType,
+    Climate,
+    Status,
+    Tare,
+    Weights,
+)
+from protocols.serial.commands import (
+    Ack as BoardAck,
+)
+from protocols.signing import CommandRejected, CommandVerifier, load_public_key
+
+log = structlog.get_logger("gateway")
+
+
+class GatewayService:
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.s = settings
+        self._queue: queue.Queue[BusEvent | LinkEvent] = queue.Queue()
+        self._db = open_db(settings.data_dir)
+        self.outbox = Outbox(self._db, settings.outbox_max_events)
+        self._verifier = CommandVerifier(
+            load_public_key(settings.cloud_key.read_bytes()),
+            settings.cabinet_id,
+            SqliteReplayGuard(self._db),
+        )
+        self.config = self._load_config()
+        self.snapshot = Snapshot()
+        self.bus = BusMaster(settings, self._queue.put)
+        auth = {
+            "username": settings.username,
+            "password": settings.password,
+            "tls_ca": _str(settings.tls_ca),
+            "tls_cert": _str(settings.tls_cert),
+            "tls_key": _str(settings.tls_key),
+        }
+        self.link = MqttLink(settings.cabinet_id, settings.mqtt, self._queue.put, **auth)
+        self.alarms = Alarms(self._emit_alarm)
+        self.sessions = SessionRunner(
+            settings=settings, bus=self.bus, snapshot=self.snapshot, store=SessionStore(self._db),
+            alarms=self.alarms, emit=self.emit, planogram=self.planogram,
+            next_tag=lambda: next_counter(self._db, "session_tag"), on_done=self._session_done,
+        )  # fmt: skip
+        self._sent: dict[int, float] = {}  # seq → monotonic time of the last publish
+        self._started = time.monotonic()
+        self._next_telemetry = 0.0
+        self._next_resend = 0.0
+
+    # -- config ------------------------------------------------------------------------------
+
+    def planogram(self) -> Planogram | None:
+        return self.config.planogram if self.config else None
+
+    def _load_config(self) -> Config | None:
+        stored = get_meta(self._db, "config")
+        if stored:
+            return parse(Config, stored)
+        if self.s.planogram:
+            config = parse(Config, self.s.planogram.read_bytes())
+            check_planogram(config.planogram)
+            return config
+        return None
+
+    def _on_config(self, raw: bytes) -> None:
+        config = parse(Config, raw)
+        if self.config and config.version <= self.config.version and get_meta(self._db, "config"):
+            return
+        check_planogram(config.planogram)
+        set_meta(self._db, "config", raw.decode())
+        self.config = config
+        log.info("config applied", version=config.version, channels=len(config.planogram.channels))
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        self.bus.start()
+        self.link.start()
+        try:
+            while not stop.is_set():
+                try:
+                    self._handle(self._queue.get(timeout=0.05))
+                except queue.Empty:
+                    pass
+                self._tick()
+        finally:
+            self.link.stop()
+            self.bus.stop()
+            self._db.close()
+
+    def _handle(self, item: BusEvent | LinkEvent) -> None:
+        try:
+            match item:
+                case Reading():
+                    self._on_reading(item)
+                case BoardsFound(boards):
+                    self.snapshot.boards = {b.addr: b for b in boards}
+                case BoardHealth(addr, online):
+                    self.snapshot.online[addr] = online
+                    self.alarms.set(
+                        not online, "board_fault", addr, board_addr=addr, detail="not answering"
+                    )
+                case PortState(ok, detail):
+                    self.alarms.set(not ok, "serial_lost", None, detail=detail)
+                case Connected():
+                    self._sent.clear()  # everything not yet acknowledged goes again
+                    self._next_resend = 0.0
+                    for sample in self.outbox.take_telemetry():
+                        self.link.publish(Channel.TELEMETRY, sample, qos=1)
+                case Disconnected():
+                    pass
+                case Inbound(topic, payload):
+                    self._on_inbound(topic, payload)
+        except ProtocolError as exc:
+            log.warning("refused input", error=str(exc))
+
+    def _on_reading(self, reading: Reading) -> None:
+        board, answer = reading.board, reading.answer
+        if isinstance(answer, Status):
+            for event in answer.events:
+                at = reading.at - timedelta(milliseconds=max(0, answer.uptime_ms - event.at_ms))
+                self.sessions.board_event(board, event, at)
+            for i, door in enumerate(answer.doors):
+                self.snapshot.doors[board.first + i] = door
+            self.sessions.reconcile_doors()
+        elif isinstance(answer, Weights):
+            for i, w in enumerate(answer.channels):
+                channel = board.first + i
+                self.snapshot.weights[channel] = Weight(
+                    w.milligrams / 1000, w.stable, w.fault, reading.at
+                )
+                self.alarms.set(
+                    w.fault, "scale_fault", channel, channel=channel, board_addr=board.addr
+                )
+        elif isinstance(answer, Climate):
+            self.snapshot.climate = answer
+
+    def _on_inbound(self, topic: str, payload: bytes) -> None:
+        channel = parse_topic(topic).channel
+        if channel is Channel.EVACK:
+            seq = parse(EvAck, payload).seq
+            self.outbox.acknowledge(seq)
+            self._sent = {k: v for k, v in self._sent.items() if k > seq}
+        elif channel is Channel.CONFIG:
+            self._on_config(payload)
+        elif channel is Channel.CMD:
+            self._on_command(payload)
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def _on_command(self, raw: bytes) -> None:
+        try:
+            command = self._verifier.verify(raw, datetime.now(UTC))
+        except CommandRejected as exc:
+            log.warning("command rejected", reason=exc.reason, detail=exc.detail)
+            self._ack(exc.command_id, "rejected", reason=exc.reason, detail=exc.detail)
+            return
+        try:
+            self._execute(command)
+        except Refused as exc:
+            self._ack(command.command_id, "rejected", reason=exc.reason, detail=exc.detail)
+
+    def _execute(self, command: Command) -> None:
+        body = command.body
+        if isinstance(body, UnlockAction):
+            session = self.sessions.unlock(command.command_id, body)
+            self._ack(command.command_id, "accepted", session_id=session.session_id)
+        elif isinstance(body, TareAction):
+            self._tare(body.channel)
+            self._ack(command.command_id, "done")
+        elif isinstance(body, ConfigRefreshAction):
+            self._ack(
+                command.command_id,
+                "done",
+                detail=f"config version {self.config.version if self.config else 0}",
+            )
+
+    def _tare(self, channel: int | None) -> None:
+        for board in self.snapshot.boards_of(BoardType.SCALE):
+            if channel is not None and not board.first <= channel < board.first + board.count:
+                continue
+            local = ALL_CHANNELS if channel is None else channel - board.first
+            if not isinstance(self.bus.call(board.addr, Tare(local)), BoardAck):
+                raise Refused("hardware_fault", f"scale board 0x{board.addr:02x} refused to tare")
+
+    def _ack(self, command_id: Any, status: str, **fields: Any) -> None:
+        ack = Ack(command_id=command_id, status=status, **fields)
+        self.link.publish(Channel.ACK, encode(ack))
+
+    def _session_done(self, session: DoorSession) -> None:
+        self._ack(
+            session.command_id, "done", session_id=session.session_id, detail=session.state.value
+        )
+
+    # -- events ------------------------------------------------------------------------------
+
+    def emit(self, build: EventBuilder) -> Event:
+        """Store an event in the outbox, then publish it if the broker is there."""
+        event = self.outbox.append(build)
+        if self.link.connected and len(self._sent) < self.s.inflight_window:
+            self._publish_event(event.seq, encode(event))
+        return event
+
+    def _emit_alarm(self, kind: AlarmKind, state: str, fields: dict[str, Any]) -> None:
+        log.warning("alarm", kind=kind, state=state, **fields)
+        cabinet = self.s.cabinet_id
+        self.emit(
+            lambda seq, eid: AlarmEvent(
+                event_id=eid, seq=seq, cabinet_id=cabinet, alarm=kind, state=state, **fields
+            )
+        )
+
+    def _publish_event(self, seq: int, payload: bytes) -> None:
+        self.link.publish(Channel.EVENTS, payload)
+        self._sent[seq] = time.monotonic()
+
+    def _resend(self, now: float) -> None:
+        """Publish what the cloud has not acknowledged: new, or unacknowledged for too long."""
+        if not self.link.connected:
+            return
+        for stored in self.outbox.pending(self.s.inflight_window):
+            sent = self._sent.get(stored.seq)
+            if sent is None or now - sent > self.s.evack_timeout_s:
+                self._publish_event(stored.seq, stored.payload)
+
+    # -- the clock -----------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        self.sessions.tick()
+        if now >= self._next_resend:
+            self._next_resend = now + 1.0
+            self._resend(now)
+        if now >= self._next_telemetry:
+            self._next_telemetry = now + self._telemetry_interval()
+            self._telemetry()
+
+    def _telemetry_interval(self) -> float:
+        return (
+            self.config.settings.telemetry_interval_s
+            if self.config
+            else self.s.telemetry_interval_s
+        )
+
+    def _telemetry(self) -> None:
+        stats = {a: (0, 0) for a in self.snapshot.boards}
+        sample = self.snapshot.telemetry(
+            int(time.monotonic() - self._started), self.outbox.depth(), stats
+        )
+        if self.link.connected:
+            self.link.publish(Channel.TELEMETRY, encode(sample), qos=0)
+        else:
+            self.outbox.keep_telemetry(
+                sample, self.s.offline_telemetry_bucket_s, self.s.offline_telemetry_max
+            )
+
+
+def _str(value: object) -> str | None:
+    return None if value is None else str(value)

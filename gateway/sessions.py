@@ -1,0 +1,334 @@
+"""Door sessions at work: unlock with a baseline, follow the door, settle, infer, report."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import structlog
+
+from gateway.alarms import Alarms
+from gateway.bus import BoardInfo, BusMaster
+from gateway.door_session import DoorSession, SessionStore, State, Trigger
+from gateway.inference import BasketInference, infer_basket
+from gateway.outbox import EventBuilder
+from gateway.settings import GatewaySettings
+from gateway.snapshot import Snapshot, Weight
+from protocols.mqtt.schemas import (
+    BasketCandidate,
+    ChannelInference,
+    ChannelReading,
+    DoorEvent,
+    LaneDelta,
+    SessionResult,
+    UnlockAction,
+)
+from protocols.planogram import Planogram
+from protocols.planogram_lint import NoiseModel
+from protocols.serial.commands import (
+    Ack,
+    BoardEvent,
+    BoardEventKind,
+    BoardType,
+    Nack,
+    NackCode,
+    ReadWeights,
+    Unlock,
+    Weights,
+)
+
+log = structlog.get_logger("gateway.sessions")
+SETTLE_MIN_S = 0.3  # readings taken this soon after the door shut still ring
+NOISE = NoiseModel()
+
+
+class Refused(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+class SessionRunner:
+    def __init__(
+        self,
+        *,
+        settings: GatewaySettings,
+        bus: BusMaster,
+        snapshot: Snapshot,
+        store: SessionStore,
+        alarms: Alarms,
+        emit: Callable[[EventBuilder], object],
+        planogram: Callable[[], Planogram | None],
+        next_tag: Callable[[], int],
+        on_done: Callable[[DoorSession], None],
+    ) -> None:
+        self._s = settings
+        self._bus = bus
+        self._snap = snapshot
+        self._store = store
+        self._alarms = alarms
+        self._emit = emit
+        self._planogram = planogram
+        self._next_tag = next_tag
+        self._on_done = on_done
+        self.live: dict[int, DoorSession] = store.load_all()
+        if self.live:
+            log.info("resuming sessions", sessions={d: s.state.value for d, s in self.live.items()})
+
+    @property
+    def active(self) -> bool:
+        return bool(self.live)
+
+    # -- unlock --------------------------------------------------------------------------------
+
+    def unlock(self, command_id: UUID, action: UnlockAction) -> DoorSession:
+        """Take the baseline, persist the session, pulse the lock; Refused says why not."""
+        door = action.door
+        board = self._snap.lock_board_of(door)
+        if board is None:
+            raise Refused(
+                "unknown_door", f"no door {door}; this cabinet has {self._snap.door_count()}"
+            )
+        if door in self.live:
+            raise Refused("busy", f"door {door} is in session {self.live[door].session_id}")
+        baseline = self._baseline(door)
+        session = DoorSession(
+            session_id=action.session_id, command_id=command_id, door=door, mode=action.mode,
+            tag=self._next_tag() & 0xFFFFFFFF, unlocked_at=now_utc(), baseline=baseline,
+        )  # fmt: skip
+        # Persisted before the pulse: a gateway killed now still reports the session.
+        self._save(session)
+        answer = self._bus.call(
+            board.addr, Unlock(door - board.first, action.pulse_ms, session.tag)
+        )
+        if not isinstance(answer, Ack):
+            self._drop(session)
+            code = answer.code.name if isinstance(answer, Nack) else "no answer"
+            reason = (
+                "busy"
+                if isinstance(answer, Nack) and answer.code is NackCode.BUSY
+                else "hardware_fault"
+            )
+            raise Refused(reason, f"lock board 0x{board.addr:02x}: {code}")
+        self._bus.poll_fast(True)
+        return session
+
+    def _baseline(self, door: int) -> dict[int, tuple[float, bool, bool]]:
+        """Fresh, stable weights of the door's channels (a faulty channel is marked)."""
+        channels = self._channels_of(door)
+        deadline = time.monotonic() + self._s.baseline_timeout_s
+        readings: dict[int, Weight] = {}
+        while True:
+            readings.update(self._read_scales())
+            wanted = {c: readings[c] for c in channels if c in readings}
+            if all(w.stable or w.fault for w in wanted.values()) or time.monotonic() > deadline:
+                return {c: (w.grams, w.stable, w.fault) for c, w in wanted.items()}
+            time.sleep(0.05)
+
+    def _read_scales(self) -> dict[int, Weight]:
+        readings = {}
+        for board in self._snap.boards_of(BoardType.SCALE):
+            answer = self._bus.call(board.addr, _READ_WEIGHTS)
+            if isinstance(answer, Weights):
+                at = now_utc()
+                for i, w in enumerate(answer.channels):
+                    readings[board.first + i] = Weight(w.milligrams / 1000, w.stable, w.fault, at)
+        return readings
+
+    def _channels_of(self, door: int) -> list[int]:
+        planogram = self._planogram()
+        if planogram is not None and planogram.channels:
+            return [c.channel for c in planogram.channels_of_door(door)]
+        # Without a planogram every channel we know of counts for door 0 cabinets.
+        return sorted(self._snap.weights)
+
+    # -- what the lock board says ------------------------------------------------------------
+
+    def board_event(self, board: BoardInfo, event: BoardEvent, at: datetime) -> None:
+        door = board.first + event.index
+        session = self.live.get(door)
+        mine = session is not None and event.session_tag == session.tag
+        sid = session.session_id if session and mine else None
+        match event.kind:
+            case BoardEventKind.DOOR_OPENED | BoardEventKind.DOOR_FORCED:
+                self._door_event(door, "opened", sid, at)
+                if event.kind is BoardEventKind.DOOR_FORCED:
+                    self._alarms.raise_(
+                        "forced_open", door, door=door, detail="opened while locked"
+                    )
+                if session and mine and session.state is State.UNLOCKING:
+                    self._fire(session, Trigger.DOOR_OPENED, at)
+            case BoardEventKind.DOOR_CLOSED:
+                self._door_event(door, "closed", sid, at)
+                self._alarms.clear("forced_open", door, door=door)
+                self._alarms.clear("left_open", door, door=door)
+                if session and session.state in (State.OPEN, State.LEFT_OPEN):
+                    self._fire(session, Trigger.DOOR_CLOSED, at)
+
+    def reconcile_doors(self) -> None:
+        """Door switches are the truth when events were lost (a restart, a board reboot)."""
+        at = now_utc()
+        for door, session in list(self.live.items()):
+            state = self._snap.doors.get(door)
+            if state is None:
+                continue
+            if session.state is State.UNLOCKING and state.open:
+                self._fire(session, Trigger.DOOR_OPENED, at)
+            elif session.state in (State.OPEN, State.LEFT_OPEN) and not state.open:
+                self._fire(session, Trigger.DOOR_CLOSED, at)
+
+    def _door_event(self, door: int, action: str, session_id: str | None, at: datetime) -> None:
+        cabinet = self._s.cabinet_id
+        self._emit(
+            lambda seq, eid: DoorEvent(
+                event_id=eid, seq=seq, cabinet_id=cabinet, ts=at, door=door,
+                action=action, session_id=session_id,
+            )
+        )  # fmt: skip
+
+    # -- timers ------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        now = now_utc()
+        for session in list(self.live.values()):
+            if session.state is State.UNLOCKING and now > session.unlocked_at + _s(
+                self._s.door_open_timeout_s
+            ):
+                self._fire(session, Trigger.OPEN_TIMEOUT, now)
+            elif (
+                session.state is State.OPEN
+                and session.opened_at
+                and now > session.opened_at + _s(self._s.left_open_after_s)
+            ):
+                self._fire(session, Trigger.LEFT_OPEN_TIMEOUT, now)
+                self._alarms.raise_(
+                    "left_open",
+                    session.door,
+                    door=session.door,
+                    detail=f"session {session.session_id}",
+                )
+            elif session.state is State.SETTLING:
+                self._try_settle(session, now)
+        self._bus.poll_fast(self.active)
+
+    def _try_settle(self, session: DoorSession, now: datetime) -> None:
+        assert session.closed_at is not None
+        fresh_after = session.closed_at + _s(SETTLE_MIN_S)
+        channels = list(session.baseline)
+        final = {c: self._snap.weights.get(c) for c in channels}
+        settled = all(
+            w is not None and w.at > fresh_after and (w.stable or w.fault) for w in final.values()
+        )
+        if settled or now > session.closed_at + _s(self._s.settle_timeout_s):
+            self._report(session, {c: w for c, w in final.items() if w is not None}, now)
+
+    # -- results -----------------------------------------------------------------------------
+
+    def _report(self, session: DoorSession, final: dict[int, Weight], now: datetime) -> None:
+        planogram = self._planogram()
+        unusable = frozenset(
+            c for c, (_, stable, fault) in session.baseline.items()
+            if fault or not stable or c not in final or final[c].fault or not final[c].stable
+        )  # fmt: skip
+        basket = None
+        if planogram is not None:
+            basket = infer_basket(
+                planogram,
+                {c: g for c, (g, _, _) in session.baseline.items()},
+                {c: w.grams for c, w in final.items()},
+                noise=NOISE, mode=session.mode, faulty=unusable,
+            )  # fmt: skip
+        self._emit(lambda seq, eid: self._result(seq, eid, session, final, basket, now))
+        self._fire(session, Trigger.SETTLED, now)
+
+    def _result(
+        self, seq: int, eid: UUID, session: DoorSession, final: dict[int, Weight],
+        basket: BasketInference | None, now: datetime,
+    ) -> SessionResult:  # fmt: skip
+        base = [
+            ChannelReading(channel=c, grams=round(g, 1), stable=st, fault=f)
+            for c, (g, st, f) in sorted(session.baseline.items())
+        ]
+        common: dict[str, Any] = dict(
+            event_id=eid, seq=seq, cabinet_id=self._s.cabinet_id, ts=now,
+            session_id=session.session_id, command_id=session.command_id, door=session.door,
+            mode=session.mode, unlocked_at=session.unlocked_at, opened_at=session.opened_at,
+            closed_at=session.closed_at, baseline=base,
+            final=[w.reading(c) for c, w in sorted(final.items())],
+        )  # fmt: skip
+        if basket is None:
+            return SessionResult(**common, outcome="completed", confidence=0.0, ambiguous=True)
+        return SessionResult(
+            **common,
+            outcome="completed",
+            channels=[
+                ChannelInference(
+                    channel=r.channel,
+                    delta_g=round(r.delta_g, 1),
+                    outcome=r.outcome,
+                    confidence=r.confidence,
+                )
+                for r in basket.channels
+            ],
+            lanes=[_lane(c) for c in basket.lanes],
+            confidence=basket.confidence,
+            ambiguous=basket.ambiguous,
+            candidates=[
+                BasketCandidate(
+                    lanes=[_lane(c) for c in cand.changes], probability=cand.probability
+                )
+                for cand in basket.candidates
+            ],
+        )
+
+    def _not_opened(self, session: DoorSession, now: datetime) -> None:
+        cabinet = self._s.cabinet_id
+        self._emit(
+            lambda seq, eid: SessionResult(
+                event_id=eid, seq=seq, cabinet_id=cabinet, ts=now, session_id=session.session_id,
+                command_id=session.command_id, door=session.door, mode=session.mode,
+                outcome="not_opened", unlocked_at=session.unlocked_at,
+            )
+        )  # fmt: skip
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+
+    def _fire(self, session: DoorSession, trigger: Trigger, at: datetime) -> None:
+        updated = session.fire(trigger, at)
+        log.info(
+            "session", session=session.session_id, door=session.door, state=updated.state.value
+        )
+        if updated.state is State.NOT_OPENED:
+            self._not_opened(updated, at)
+        if updated.done:
+            self._drop(updated)
+            self._on_done(updated)
+        else:
+            self._save(updated)
+
+    def _save(self, session: DoorSession) -> None:
+        self.live[session.door] = session
+        self._store.save(session)
+
+    def _drop(self, session: DoorSession) -> None:
+        self.live.pop(session.door, None)
+        self._store.delete(session.door)
+
+
+_READ_WEIGHTS = ReadWeights()
+
+
+def _s(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)
+
+
+def _lane(change: Any) -> LaneDelta:
+    return LaneDelta(channel=change.channel, lane=change.lane, sku=change.sku, delta=change.delta)

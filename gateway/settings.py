@@ -1,0 +1,94 @@
+"""Gateway settings: command line, then `VF_*` environment variables, then a TOML file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_SCAN = (0x10, 0x11, 0x20, 0x21, 0x22, 0x23, 0x30)
+
+
+class GatewaySettings(BaseSettings):
+    """Everything one gateway process needs; read once at start and passed down."""
+
+    model_config = SettingsConfigDict(env_prefix="VF_", extra="forbid")
+
+    cabinet_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    serial: str  # device path, pty path or pyserial URL (socket://, rfc2217://)
+    mqtt: str = "mqtt://127.0.0.1:1883"
+    data_dir: Path
+    cloud_key: Path  # the cloud's Ed25519 public key (PEM)
+    planogram: Path | None = (
+        None  # standalone: a config payload file used until the cloud sends one
+    )
+    username: str | None = None
+    password: str | None = None
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    metrics_port: int | None = None
+
+    # Serial bus (protocols/SERIAL.md)
+    baudrate: int = 115200
+    response_timeout_s: float = 0.05
+    retries: int = 3
+    inter_frame_gap_s: float = 0.005
+    scan_addresses: tuple[int, ...] = DEFAULT_SCAN
+    poll_fast_s: float = 0.1  # lock status while a door session runs
+    poll_idle_s: float = 0.5
+    sensors_idle_s: float = 5.0  # weights and climate when nothing happens
+
+    # Store and forward
+    evack_timeout_s: float = 10.0
+    inflight_window: int = 500  # paho wraps message ids past 65535 in flight
+    outbox_max_events: int = 100_000
+    offline_telemetry_bucket_s: float = 60.0
+    offline_telemetry_max: int = 1440
+
+    # Door sessions (the cloud's config may override these)
+    door_open_timeout_s: float = 30.0
+    left_open_after_s: float = 120.0
+    settle_timeout_s: float = 10.0
+    baseline_timeout_s: float = 3.0
+    telemetry_interval_s: float = 10.0
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> GatewaySettings:
+    """Settings from overrides (the CLI), then VF_* variables, then the TOML file."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+
+    class _WithFile(GatewaySettings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
+            if config_file is not None:
+                sources += (TomlConfigSettingsSource(settings_cls, toml_file=config_file),)
+            return sources
+
+    return GatewaySettings.model_validate(_WithFile(**given).model_dump())
