@@ -25,6 +25,7 @@ from protocols.mqtt.schemas import (
     Ack,
     AlarmEvent,
     AlarmKind,
+    CabinetSettings,
     Command,
     Config,
     ConfigRefreshAction,
@@ -78,7 +79,7 @@ class GatewayService:
         self.alarms = Alarms(self._emit_alarm)
         self.sessions = SessionRunner(
             settings=settings, bus=self.bus, snapshot=self.snapshot, store=SessionStore(self._db),
-            alarms=self.alarms, emit=self.emit, planogram=self.planogram,
+            alarms=self.alarms, emit=self.emit, planogram=self.planogram, timing=self.timing,
             next_tag=lambda: next_counter(self._db, "session_tag"), on_done=self._session_done,
         )  # fmt: skip
         self._sent: dict[int, float] = {}  # seq → monotonic time of the last publish
@@ -90,6 +91,17 @@ class GatewayService:
 
     def planogram(self) -> Planogram | None:
         return self.config.planogram if self.config else None
+
+    def timing(self) -> CabinetSettings:
+        """The cloud's settings once it sent a config; the local ones until then."""
+        if self.config:
+            return self.config.settings
+        return CabinetSettings(
+            telemetry_interval_s=self.s.telemetry_interval_s,
+            door_open_timeout_s=self.s.door_open_timeout_s,
+            left_open_after_s=self.s.left_open_after_s,
+            settle_timeout_s=self.s.settle_timeout_s,
+        )
 
     def _load_config(self) -> Config | None:
         stored = get_meta(self._db, "config")
@@ -275,11 +287,7 @@ class GatewayService:
             self._telemetry()
 
     def _telemetry_interval(self) -> float:
-        return (
-            self.config.settings.telemetry_interval_s
-            if self.config
-            else self.s.telemetry_interval_s
-        )
+        return self.timing().telemetry_interval_s
 
     def _telemetry(self) -> None:
         stats = {a: (0, 0) for a in self.snapshot.boards}

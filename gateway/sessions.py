@@ -19,6 +19,7 @@ from gateway.settings import GatewaySettings
 from gateway.snapshot import Snapshot, Weight
 from protocols.mqtt.schemas import (
     BasketCandidate,
+    CabinetSettings,
     ChannelInference,
     ChannelReading,
     DoorEvent,
@@ -67,6 +68,7 @@ class SessionRunner:
         alarms: Alarms,
         emit: Callable[[EventBuilder], object],
         planogram: Callable[[], Planogram | None],
+        timing: Callable[[], CabinetSettings],
         next_tag: Callable[[], int],
         on_done: Callable[[DoorSession], None],
     ) -> None:
@@ -77,6 +79,7 @@ class SessionRunner:
         self._alarms = alarms
         self._emit = emit
         self._planogram = planogram
+        self._timing = timing
         self._next_tag = next_tag
         self._on_done = on_done
         self.live: dict[int, DoorSession] = store.load_all()
@@ -198,15 +201,16 @@ class SessionRunner:
 
     def tick(self) -> None:
         now = now_utc()
+        timing = self._timing()
         for session in list(self.live.values()):
             if session.state is State.UNLOCKING and now > session.unlocked_at + _s(
-                self._s.door_open_timeout_s
+                timing.door_open_timeout_s
             ):
                 self._fire(session, Trigger.OPEN_TIMEOUT, now)
             elif (
                 session.state is State.OPEN
                 and session.opened_at
-                and now > session.opened_at + _s(self._s.left_open_after_s)
+                and now > session.opened_at + _s(timing.left_open_after_s)
             ):
                 self._fire(session, Trigger.LEFT_OPEN_TIMEOUT, now)
                 self._alarms.raise_(
@@ -216,10 +220,10 @@ class SessionRunner:
                     detail=f"session {session.session_id}",
                 )
             elif session.state is State.SETTLING:
-                self._try_settle(session, now)
+                self._try_settle(session, now, timing.settle_timeout_s)
         self._bus.poll_fast(self.active)
 
-    def _try_settle(self, session: DoorSession, now: datetime) -> None:
+    def _try_settle(self, session: DoorSession, now: datetime, timeout_s: float) -> None:
         assert session.closed_at is not None
         fresh_after = session.closed_at + _s(SETTLE_MIN_S)
         channels = list(session.baseline)
@@ -227,7 +231,7 @@ class SessionRunner:
         settled = all(
             w is not None and w.at > fresh_after and (w.stable or w.fault) for w in final.values()
         )
-        if settled or now > session.closed_at + _s(self._s.settle_timeout_s):
+        if settled or now > session.closed_at + _s(timeout_s):
             self._report(session, {c: w for c, w in final.items() if w is not None}, now)
 
     # -- results -----------------------------------------------------------------------------
