@@ -6,9 +6,7 @@ import typer
 
 from protocols.signing import generate_keypair
 
-app = typer.Typer(
-    no_args_is_help=True, help="vendfleet: fleet controller for smart vending cabinets"
-)
+app = typer.Typer(no_args_is_help=True, help="vendfleet: fleet controller for smart vending cabinets")
 keys_app = typer.Typer(no_args_is_help=True, help="Command signing keys (Ed25519).")
 app.add_typer(keys_app, name="keys")
 
@@ -29,6 +27,7 @@ def keys_generate(
 
 def _register_parts() -> None:
     # Each part owns its subcommands; imported here so `vendfleet --help` lists them all.
+    from cloud.cli import app as cloud_app
     from firmware_sim.cli import app as sim_app
     from gateway.cli import app as gateway_app
     from gateway.cli import ctl_app
@@ -36,6 +35,7 @@ def _register_parts() -> None:
     app.add_typer(sim_app, name="sim")
     app.add_typer(gateway_app, name="gateway")
     app.add_typer(ctl_app, name="ctl")
+    app.add_typer(cloud_app, name="cloud")
 
 
 _register_parts()

@@ -15,9 +15,7 @@ from protocols.serial.frame import DecodeError, DecodeErrorKind, Frame, FrameDec
 
 
 class Cabinet:
-    def __init__(
-        self, layout: Layout, *, seed: int = 0, speed: float = 1.0, faults: Faults | None = None
-    ):
+    def __init__(self, layout: Layout, *, seed: int = 0, speed: float = 1.0, faults: Faults | None = None):
         self.faults = faults or Faults()
         self.world = World.build(layout, SimClock(speed), seed)
         self.noise = LineNoise(random.Random(seed + 1))

@@ -75,10 +75,7 @@ class World:
             c.channel: LoadCell(
                 door=c.door,
                 tray_g=c.tray_g,
-                pieces={
-                    lane.lane: [_piece(rng, lane.sku) for _ in range(lane.count)]
-                    for lane in c.lanes
-                },
+                pieces={lane.lane: [_piece(rng, lane.sku) for _ in range(lane.count)] for lane in c.lanes},
                 skus={lane.lane: lane.sku for lane in c.lanes},
                 drift_sign=rng.choice((-1.0, 1.0)),
             )
@@ -191,9 +188,7 @@ class World:
             cell, lane = self._reachable_lane(channel, sku)
             pieces = cell.pieces[lane]
             if count > len(pieces):
-                raise WorldError(
-                    f"channel {channel} has {len(pieces)} × {sku}, cannot take {count}"
-                )
+                raise WorldError(f"channel {channel} has {len(pieces)} × {sku}, cannot take {count}")
             for _ in range(count):
                 taken = pieces.pop(self.rng.randrange(len(pieces)))
                 self.hand.setdefault(sku, []).append(taken)

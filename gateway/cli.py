@@ -14,9 +14,7 @@ from gateway.service import GatewayService
 from gateway.settings import load_settings
 
 app = typer.Typer(no_args_is_help=True, help="The per-cabinet gateway.")
-ctl_app = typer.Typer(
-    no_args_is_help=True, help="Commissioning tools: talk to a cabinet over MQTT."
-)
+ctl_app = typer.Typer(no_args_is_help=True, help="Commissioning tools: talk to a cabinet over MQTT.")
 ctl_app.command("unlock")(unlock_command)
 
 

@@ -75,9 +75,9 @@ def _publish_and_wait(
     client.loop_start()
     try:
         subscribed.get(timeout=timeout)
-        client.publish(
-            topic(command.cabinet_id, Channel.CMD), encode(command), qos=1
-        ).wait_for_publish(timeout)
+        client.publish(topic(command.cabinet_id, Channel.CMD), encode(command), qos=1).wait_for_publish(
+            timeout
+        )
         return acks.get(timeout=timeout)
     except queue.Empty:
         return None

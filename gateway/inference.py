@@ -124,9 +124,7 @@ def infer_channel(
     """The most likely change in counts on one channel, or why it cannot be told."""
     lanes = channel.lanes
     low, high = lane_bounds(channel, mode, stock)
-    loose = noise.sigma(
-        [(lane, max(-lo, hi)) for lane, lo, hi in zip(lanes, low, high, strict=True)]
-    )
+    loose = noise.sigma([(lane, max(-lo, hi)) for lane, lo, hi in zip(lanes, low, high, strict=True)])
     scored = [
         (counts, *_log_score(lanes, counts, delta_g, noise, mode))
         for counts in _search(lanes, low, high, delta_g, WINDOW_SIGMAS * loose)
@@ -142,12 +140,8 @@ def infer_channel(
     )
     best = candidates[0]
     if best.probability < min_confidence:
-        return ChannelInference(
-            channel.channel, delta_g, "ambiguous", best.probability, (), candidates
-        )
-    return ChannelInference(
-        channel.channel, delta_g, "ok", best.probability, best.changes, candidates
-    )
+        return ChannelInference(channel.channel, delta_g, "ambiguous", best.probability, (), candidates)
+    return ChannelInference(channel.channel, delta_g, "ok", best.probability, best.changes, candidates)
 
 
 def _changes(channel: Channel, counts: tuple[int, ...]) -> tuple[LaneChange, ...]:
@@ -179,9 +173,7 @@ def infer_basket(
             results.append(ChannelInference(channel.channel, delta, "fault", 0.0, (), ()))
             continue
         results.append(
-            infer_channel(
-                channel, delta, noise=noise, mode=mode, stock=stock, min_confidence=min_confidence
-            )
+            infer_channel(channel, delta, noise=noise, mode=mode, stock=stock, min_confidence=min_confidence)
         )
     return _combine(tuple(results))
 
@@ -194,7 +186,5 @@ def _combine(results: tuple[ChannelInference, ...]) -> BasketInference:
     if len(unsure) == 1 and unsure[0].candidates:
         # Only one channel is unsure: the whole-basket alternatives are that channel's.
         sure = tuple(c for r in results if r.outcome == "ok" for c in r.changes)
-        candidates = tuple(
-            Candidate(sure + alt.changes, alt.probability) for alt in unsure[0].candidates
-        )
+        candidates = tuple(Candidate(sure + alt.changes, alt.probability) for alt in unsure[0].candidates)
     return BasketInference(results, lanes, confidence, bool(unsure), candidates)

@@ -94,9 +94,7 @@ class MqttLink:
         self._sink = sink
         self._connected = False
         # A persistent session: the broker keeps our subscriptions across reconnects.
-        self._client = new_client(
-            f"vf-gw-{cabinet_id}", tls=self._address.tls, clean_session=False, **auth
-        )
+        self._client = new_client(f"vf-gw-{cabinet_id}", tls=self._address.tls, clean_session=False, **auth)
         will = encode(Status(state="offline"))
         self._client.will_set(self.topic(Channel.STATUS), will, qos=1, retain=True)
         self._client.on_connect = self._on_connect
@@ -118,9 +116,7 @@ class MqttLink:
     def stop(self) -> None:
         if self._connected:
             # A clean goodbye: the will only fires on an unclean one.
-            self.publish(
-                Channel.STATUS, encode(Status(state="offline")), retain=True
-            ).wait_for_publish(2)
+            self.publish(Channel.STATUS, encode(Status(state="offline")), retain=True).wait_for_publish(2)
         self._client.disconnect()
         self._client.loop_stop()
 

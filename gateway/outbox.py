@@ -96,8 +96,6 @@ class Outbox:
     def take_telemetry(self) -> list[bytes]:
         """The offline samples, oldest first, removed from the backlog."""
         with self._conn:
-            rows = self._conn.execute(
-                "SELECT payload FROM telemetry_backlog ORDER BY bucket"
-            ).fetchall()
+            rows = self._conn.execute("SELECT payload FROM telemetry_backlog ORDER BY bucket").fetchall()
             self._conn.execute("DELETE FROM telemetry_backlog")
         return [bytes(r[0]) for r in rows]

@@ -148,9 +148,7 @@ class GatewayService:
                     self.snapshot.boards = {b.addr: b for b in boards}
                 case BoardHealth(addr, online):
                     self.snapshot.online[addr] = online
-                    self.alarms.set(
-                        not online, "board_fault", addr, board_addr=addr, detail="not answering"
-                    )
+                    self.alarms.set(not online, "board_fault", addr, board_addr=addr, detail="not answering")
                 case PortState(ok, detail):
                     self.alarms.set(not ok, "serial_lost", None, detail=detail)
                 case Connected():
@@ -177,12 +175,8 @@ class GatewayService:
         elif isinstance(answer, Weights):
             for i, w in enumerate(answer.channels):
                 channel = board.first + i
-                self.snapshot.weights[channel] = Weight(
-                    w.milligrams / 1000, w.stable, w.fault, reading.at
-                )
-                self.alarms.set(
-                    w.fault, "scale_fault", channel, channel=channel, board_addr=board.addr
-                )
+                self.snapshot.weights[channel] = Weight(w.milligrams / 1000, w.stable, w.fault, reading.at)
+                self.alarms.set(w.fault, "scale_fault", channel, channel=channel, board_addr=board.addr)
         elif isinstance(answer, Climate):
             self.snapshot.climate = answer
 
@@ -239,9 +233,7 @@ class GatewayService:
         self.link.publish(Channel.ACK, encode(ack))
 
     def _session_done(self, session: DoorSession) -> None:
-        self._ack(
-            session.command_id, "done", session_id=session.session_id, detail=session.state.value
-        )
+        self._ack(session.command_id, "done", session_id=session.session_id, detail=session.state.value)
 
     # -- events ------------------------------------------------------------------------------
 
@@ -291,9 +283,7 @@ class GatewayService:
 
     def _telemetry(self) -> None:
         stats = {a: (0, 0) for a in self.snapshot.boards}
-        sample = self.snapshot.telemetry(
-            int(time.monotonic() - self._started), self.outbox.depth(), stats
-        )
+        sample = self.snapshot.telemetry(int(time.monotonic() - self._started), self.outbox.depth(), stats)
         if self.link.connected:
             self.link.publish(Channel.TELEMETRY, encode(sample), qos=0)
         else:

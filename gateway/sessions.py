@@ -97,9 +97,7 @@ class SessionRunner:
         door = action.door
         board = self._snap.lock_board_of(door)
         if board is None:
-            raise Refused(
-                "unknown_door", f"no door {door}; this cabinet has {self._snap.door_count()}"
-            )
+            raise Refused("unknown_door", f"no door {door}; this cabinet has {self._snap.door_count()}")
         if door in self.live:
             raise Refused("busy", f"door {door} is in session {self.live[door].session_id}")
         baseline = self._baseline(door)
@@ -109,17 +107,11 @@ class SessionRunner:
         )  # fmt: skip
         # Persisted before the pulse: a gateway killed now still reports the session.
         self._save(session)
-        answer = self._bus.call(
-            board.addr, Unlock(door - board.first, action.pulse_ms, session.tag)
-        )
+        answer = self._bus.call(board.addr, Unlock(door - board.first, action.pulse_ms, session.tag))
         if not isinstance(answer, Ack):
             self._drop(session)
             code = answer.code.name if isinstance(answer, Nack) else "no answer"
-            reason = (
-                "busy"
-                if isinstance(answer, Nack) and answer.code is NackCode.BUSY
-                else "hardware_fault"
-            )
+            reason = "busy" if isinstance(answer, Nack) and answer.code is NackCode.BUSY else "hardware_fault"
             raise Refused(reason, f"lock board 0x{board.addr:02x}: {code}")
         self._bus.poll_fast(True)
         return session
@@ -164,9 +156,7 @@ class SessionRunner:
             case BoardEventKind.DOOR_OPENED | BoardEventKind.DOOR_FORCED:
                 self._door_event(door, "opened", sid, at)
                 if event.kind is BoardEventKind.DOOR_FORCED:
-                    self._alarms.raise_(
-                        "forced_open", door, door=door, detail="opened while locked"
-                    )
+                    self._alarms.raise_("forced_open", door, door=door, detail="opened while locked")
                 if session and mine and session.state is State.UNLOCKING:
                     self._fire(session, Trigger.DOOR_OPENED, at)
             case BoardEventKind.DOOR_CLOSED:
@@ -228,9 +218,7 @@ class SessionRunner:
         fresh_after = session.closed_at + _s(SETTLE_MIN_S)
         channels = list(session.baseline)
         final = {c: self._snap.weights.get(c) for c in channels}
-        settled = all(
-            w is not None and w.at > fresh_after and (w.stable or w.fault) for w in final.values()
-        )
+        settled = all(w is not None and w.at > fresh_after and (w.stable or w.fault) for w in final.values())
         if settled or now > session.closed_at + _s(timeout_s):
             self._report(session, {c: w for c, w in final.items() if w is not None}, now)
 
@@ -286,9 +274,7 @@ class SessionRunner:
             confidence=basket.confidence,
             ambiguous=basket.ambiguous,
             candidates=[
-                BasketCandidate(
-                    lanes=[_lane(c) for c in cand.changes], probability=cand.probability
-                )
+                BasketCandidate(lanes=[_lane(c) for c in cand.changes], probability=cand.probability)
                 for cand in basket.candidates
             ],
         )
@@ -307,9 +293,7 @@ class SessionRunner:
 
     def _fire(self, session: DoorSession, trigger: Trigger, at: datetime) -> None:
         updated = session.fire(trigger, at)
-        log.info(
-            "session", session=session.session_id, door=session.door, state=updated.state.value
-        )
+        log.info("session", session=session.session_id, door=session.door, state=updated.state.value)
         if updated.state is State.NOT_OPENED:
             self._not_opened(updated, at)
         if updated.done:

@@ -26,9 +26,7 @@ class GatewaySettings(BaseSettings):
     mqtt: str = "mqtt://127.0.0.1:1883"
     data_dir: Path
     cloud_key: Path  # the cloud's Ed25519 public key (PEM)
-    planogram: Path | None = (
-        None  # standalone: a config payload file used until the cloud sends one
-    )
+    planogram: Path | None = None  # standalone: a config payload file used until the cloud sends one
     username: str | None = None
     password: str | None = None
     tls_ca: Path | None = None

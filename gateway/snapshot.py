@@ -32,21 +32,15 @@ class Snapshot:
     climate: Climate | None = None
 
     def boards_of(self, kind: BoardType) -> list[BoardInfo]:
-        return sorted(
-            (b for b in self.boards.values() if b.board_type is kind), key=lambda b: b.addr
-        )
+        return sorted((b for b in self.boards.values() if b.board_type is kind), key=lambda b: b.addr)
 
     def lock_board_of(self, door: int) -> BoardInfo | None:
-        return next(
-            (b for b in self.boards_of(BoardType.LOCK) if b.first <= door < b.first + b.count), None
-        )
+        return next((b for b in self.boards_of(BoardType.LOCK) if b.first <= door < b.first + b.count), None)
 
     def door_count(self) -> int:
         return sum(b.count for b in self.boards_of(BoardType.LOCK))
 
-    def telemetry(
-        self, uptime_s: int, outbox_depth: int, errors: dict[int, tuple[int, int]]
-    ) -> Telemetry:
+    def telemetry(self, uptime_s: int, outbox_depth: int, errors: dict[int, tuple[int, int]]) -> Telemetry:
         climate = self.climate
         return Telemetry(
             temperatures_c=[None if p is None else p / 100 for p in climate.probes_centi_celsius]

@@ -96,9 +96,7 @@ def lint_planogram(
     return [p for c in planogram.channels for p in _channel_problems(c, noise, max_items)]
 
 
-def check_planogram(
-    planogram: Planogram, noise: NoiseModel | None = None, max_items: int = 4
-) -> None:
+def check_planogram(planogram: Planogram, noise: NoiseModel | None = None, max_items: int = 4) -> None:
     """Raise PlanogramRejected listing every problem, or return quietly."""
     problems = lint_planogram(planogram, noise, max_items)
     if problems:

@@ -38,9 +38,7 @@ FAST_GATEWAY_ENV = {
 }
 
 
-def wait_until(
-    predicate: Callable[[], object], timeout: float = 15.0, what: str = "condition"
-) -> None:
+def wait_until(predicate: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -64,9 +62,7 @@ def unlock_command(
     now = issued or datetime.now(UTC)
     body = UnlockAction(door=door, session_id=session_id or uuid.uuid4().hex[:12], mode=mode)  # type: ignore[arg-type]
     expires = now + timedelta(seconds=life_s)
-    command = Command(
-        command_id=uuid.uuid4(), cabinet_id=cabinet_id, ts=now, expires_at=expires, body=body
-    )
+    command = Command(command_id=uuid.uuid4(), cabinet_id=cabinet_id, ts=now, expires_at=expires, body=body)
     return sign_command(command, load_private_key(keys.private_pem))
 
 
@@ -79,9 +75,7 @@ class GatewayProcess:
 
     def start(self) -> GatewayProcess:
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
+            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         return self
 
     def kill(self) -> None:
@@ -177,9 +171,7 @@ class StandInCloud:
         return [a for a in self.acks if a.command_id == command_id]
 
     def send(self, cabinet_id: str, command: Command) -> None:
-        self.client.publish(
-            topic(cabinet_id, Channel.CMD), encode(command), qos=1
-        ).wait_for_publish(5)
+        self.client.publish(topic(cabinet_id, Channel.CMD), encode(command), qos=1).wait_for_publish(5)
 
     def close(self) -> None:
         self.client.loop_stop()

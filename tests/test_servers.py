@@ -56,9 +56,7 @@ def test_db_url_on_both_backends(db_url: str) -> None:
 
 def test_victoria_accepts_influx_writes(victoria: VictoriaMetricsServer) -> None:
     with InfluxDBClient(url=victoria.url, token="t", org="o") as client:
-        client.write_api(write_options=SYNCHRONOUS).write(
-            "b", record="cabinet,cabinet=CAB-1 temp_c=4.5"
-        )
+        client.write_api(write_options=SYNCHRONOUS).write("b", record="cabinet,cabinet=CAB-1 temp_c=4.5")
     series = victoria.export('{__name__="cabinet_temp_c"}')
     assert series[0]["metric"]["cabinet"] == "CAB-1"
     assert series[0]["values"] == [4.5]

@@ -208,9 +208,7 @@ class ConfigRefreshAction(_Model):
     action: Literal["config_refresh"] = "config_refresh"
 
 
-Action: TypeAlias = Annotated[
-    UnlockAction | TareAction | ConfigRefreshAction, Field(discriminator="action")
-]
+Action: TypeAlias = Annotated[UnlockAction | TareAction | ConfigRefreshAction, Field(discriminator="action")]
 
 
 class Command(Payload):

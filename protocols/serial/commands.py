@@ -270,12 +270,9 @@ def _encode_status(
     if len(events) > MAX_EVENTS_PER_STATUS:
         raise ValueError(f"at most {MAX_EVENTS_PER_STATUS} events fit in one status")
     door_bytes = bytes(
-        d.released * DOOR_RELEASED | d.open * DOOR_OPEN | d.lock_fault * DOOR_LOCK_FAULT
-        for d in doors
+        d.released * DOOR_RELEASED | d.open * DOOR_OPEN | d.lock_fault * DOOR_LOCK_FAULT for d in doors
     )
-    event_bytes = b"".join(
-        _EVENT.pack(e.kind, e.index, e.session_tag, e.at_ms & 0xFFFFFFFF) for e in events
-    )
+    event_bytes = b"".join(_EVENT.pack(e.kind, e.index, e.session_tag, e.at_ms & 0xFFFFFFFF) for e in events)
     return (
         _STATUS_HEAD.pack(flags, uptime_ms & 0xFFFFFFFF, len(doors))
         + door_bytes
@@ -362,8 +359,7 @@ def _decode_weights(payload: bytes) -> Weights:
     if len(payload) != 1 + n * _WEIGHT.size:
         raise PayloadError(f"WEIGHTS announces {n} channels, payload is {len(payload)} bytes")
     channels = tuple(
-        ChannelWeight(mg, bool(flags & 1), bool(flags & 2))
-        for flags, mg in _WEIGHT.iter_unpack(payload[1:])
+        ChannelWeight(mg, bool(flags & 1), bool(flags & 2)) for flags, mg in _WEIGHT.iter_unpack(payload[1:])
     )
     return Weights(channels)
 

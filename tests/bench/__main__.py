@@ -13,9 +13,7 @@ from tests.bench.report import Figure, write_and_print
 
 def main() -> int:
     figures: list[Figure] = []
-    names = sorted(
-        m.name for m in pkgutil.iter_modules(tests.bench.__path__) if m.name.startswith("bench_")
-    )
+    names = sorted(m.name for m in pkgutil.iter_modules(tests.bench.__path__) if m.name.startswith("bench_"))
     for name in names:
         print(f"running {name} …", file=sys.stderr, flush=True)
         module = importlib.import_module(f"tests.bench.{name}")

@@ -142,9 +142,7 @@ def test_status_retry_repeats_events_until_a_new_request(master: Master) -> None
     assert events_of(master.ask(0x10, GetStatus(), seq=8)) == []
 
 
-def test_session_events_carry_the_tag_and_weight_drops(
-    master: Master, cabinet: RunningCabinet
-) -> None:
+def test_session_events_carry_the_tag_and_weight_drops(master: Master, cabinet: RunningCabinet) -> None:
     world = cabinet.cabinet.world
     master.ask(0x10, GetStatus())
     before = stable_grams(master, 1)
@@ -174,9 +172,7 @@ def stable_grams(master: Master, channel: int) -> float:
     raise AssertionError("the shelf never settled")
 
 
-def test_locked_door_refuses_and_forcing_is_reported(
-    master: Master, cabinet: RunningCabinet
-) -> None:
+def test_locked_door_refuses_and_forcing_is_reported(master: Master, cabinet: RunningCabinet) -> None:
     world = cabinet.cabinet.world
     master.ask(0x10, GetStatus())
     with pytest.raises(Exception, match="locked"):

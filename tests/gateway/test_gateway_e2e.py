@@ -45,9 +45,7 @@ def shop(sim: SimProcess, takes: list[tuple[int, str, int]]) -> None:
     """Open the released door, take items, close it: what a resident does."""
     wait_until(lambda: sim.post("/doors/0/open").status_code == 200, 5, "the door to release")
     for channel, sku, count in takes:
-        assert (
-            sim.post("/take", {"channel": channel, "sku": sku, "count": count}).status_code == 200
-        )
+        assert sim.post("/take", {"channel": channel, "sku": sku, "count": count}).status_code == 200
     time.sleep(0.2)
     assert sim.post("/doors/0/close").status_code == 200
 
@@ -96,9 +94,7 @@ def test_forged_expired_misaddressed_and_replayed_commands_never_move_a_lock(
         gateway_online(cloud, "CAB-B")
         bad = {
             "bad_signature": unlock_command("CAB-B", generate_keypair()),
-            "expired": unlock_command(
-                "CAB-B", keys, issued=datetime.now(UTC) - timedelta(minutes=3)
-            ),
+            "expired": unlock_command("CAB-B", keys, issued=datetime.now(UTC) - timedelta(minutes=3)),
             "wrong_cabinet": unlock_command("CAB-OTHER", keys),
         }
         for command in bad.values():
@@ -168,9 +164,7 @@ def test_sigkill_mid_session_still_reports_it_once(
 ) -> None:
     plan = planogram_file(tmp_path)
     with sim_cabinet("chilled-4shelf", seed=8) as sim:
-        with gateway_process(
-            "CAB-D", sim.serial, mosquitto.url, tmp_path / "gw", keys_dir, plan
-        ) as gw:
+        with gateway_process("CAB-D", sim.serial, mosquitto.url, tmp_path / "gw", keys_dir, plan) as gw:
             gateway_online(cloud, "CAB-D")
             command = unlock_command("CAB-D", keys, session_id="killed")
             cloud.send("CAB-D", command)
@@ -215,9 +209,7 @@ def test_dead_scale_channel_is_an_alarm_never_a_confident_basket(
         run_gateway("CAB-F", sim, mosquitto.url, tmp_path, keys_dir),
     ):
         gateway_online(cloud, "CAB-F")
-        wait_until(
-            lambda: any(a.alarm == "scale_fault" for a in cloud.of_kind("alarm")), 10, "alarm"
-        )
+        wait_until(lambda: any(a.alarm == "scale_fault" for a in cloud.of_kind("alarm")), 10, "alarm")
         command = unlock_command("CAB-F", keys, session_id="dead")
         cloud.send("CAB-F", command)
         wait_until(lambda: cloud.ack_for(command.command_id), 5, "the ack")

@@ -48,17 +48,13 @@ messages = st.one_of(
         Status,
         u8,
         u32,
-        st.lists(
-            st.builds(DoorState, st.booleans(), st.booleans(), st.booleans()), max_size=16
-        ).map(tuple),
+        st.lists(st.builds(DoorState, st.booleans(), st.booleans(), st.booleans()), max_size=16).map(tuple),
         st.lists(events, max_size=MAX_EVENTS_PER_STATUS).map(tuple),
     ),
     st.builds(
         Weights,
         st.lists(
-            st.builds(
-                ChannelWeight, st.integers(-(2**31), 2**31 - 1), st.booleans(), st.booleans()
-            ),
+            st.builds(ChannelWeight, st.integers(-(2**31), 2**31 - 1), st.booleans(), st.booleans()),
             max_size=32,
         ).map(tuple),
     ),

@@ -47,9 +47,7 @@ frames = st.builds(
     seq=st.integers(0, 255),
     cmd=st.sampled_from(sorted(MAX_PAYLOAD)),
     payload=st.binary(max_size=0),
-).flatmap(
-    lambda f: st.binary(max_size=MAX_PAYLOAD[f.cmd]).map(lambda p: Frame(f.addr, f.seq, f.cmd, p))
-)
+).flatmap(lambda f: st.binary(max_size=MAX_PAYLOAD[f.cmd]).map(lambda p: Frame(f.addr, f.seq, f.cmd, p)))
 
 
 @given(st.lists(frames, max_size=8))
@@ -70,9 +68,7 @@ def test_round_trip_any_split(batch: list[Frame], data: st.DataObject) -> None:
 
 
 @given(st.lists(st.tuples(st.binary(max_size=40), frames), max_size=6), st.binary(max_size=40))
-def test_every_frame_after_garbage_is_recovered(
-    pieces: list[tuple[bytes, Frame]], tail: bytes
-) -> None:
+def test_every_frame_after_garbage_is_recovered(pieces: list[tuple[bytes, Frame]], tail: bytes) -> None:
     wire = b"".join(garbage + encode_frame(f) for garbage, f in pieces) + tail
     decoder = FrameDecoder()
     items = decoder.feed(wire) + decoder.flush()
@@ -115,9 +111,7 @@ def test_bad_length_is_rejected_without_waiting() -> None:
 
 def test_unknown_command_is_an_error_with_its_header() -> None:
     raw = encode_frame(Frame(0x10, 9, 0x42, b"\x01"))
-    assert FrameDecoder().feed(raw) == [
-        DecodeError(DecodeErrorKind.UNKNOWN_COMMAND, raw, 0x10, 9, 0x42)
-    ]
+    assert FrameDecoder().feed(raw) == [DecodeError(DecodeErrorKind.UNKNOWN_COMMAND, raw, 0x10, 9, 0x42)]
 
 
 def test_truncated_frame_is_flushed() -> None:

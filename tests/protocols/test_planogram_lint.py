@@ -18,9 +18,7 @@ def test_two_of_a_within_tolerance_of_one_b_is_rejected() -> None:
     with pytest.raises(PlanogramRejected) as info:
         check_planogram(planogram)
     message = str(info.value)
-    assert (
-        "channel 2: 1 × water-1l (655 g ±8) cannot be told from 2 × cola-330 (660 g ±20)" in message
-    )
+    assert "channel 2: 1 × water-1l (655 g ±8) cannot be told from 2 × cola-330 (660 g ±20)" in message
 
 
 def test_a_sane_shelf_passes() -> None:

@@ -82,9 +82,7 @@ def test_round_trip(payload: object) -> None:
 def test_events_parse_by_kind() -> None:
     result = session_result()
     door = DoorEvent(event_id=uuid4(), seq=8, cabinet_id="CAB-001", door=0, action="opened")
-    alarm = AlarmEvent(
-        event_id=uuid4(), seq=9, cabinet_id="CAB-001", alarm="forced_open", state="raised"
-    )
+    alarm = AlarmEvent(event_id=uuid4(), seq=9, cabinet_id="CAB-001", alarm="forced_open", state="raised")
     for event in (result, door, alarm):
         assert parse_event(encode(event)) == event
 

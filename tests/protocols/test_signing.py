@@ -63,9 +63,7 @@ def test_forged_signature_is_rejected() -> None:
 
 
 def test_expired_and_future_commands_are_rejected() -> None:
-    assert rejection(encode(sign_command(unlock(issued=NOW - timedelta(minutes=2)), KEY))) == (
-        "expired"
-    )
+    assert rejection(encode(sign_command(unlock(issued=NOW - timedelta(minutes=2)), KEY))) == ("expired")
     assert rejection(encode(sign_command(unlock(issued=NOW + timedelta(minutes=5)), KEY))) == (
         "not_yet_valid"
     )

@@ -1,0 +1,51 @@
+"""Dependencies: the database session, the context, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from cloud.context import CloudContext
+from cloud.db.models import User
+from cloud.domain.auth import Unauthorized
+
+bearer = HTTPBearer(auto_error=False)
+
+
+def get_context(request: Request) -> CloudContext:
+    context: CloudContext = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[CloudContext, Depends(get_context)]
+
+
+def get_db(context: ContextDep) -> Iterator[Session]:
+    with context.factory() as db, db.begin():
+        yield db
+
+
+SessionDep = Annotated[Session, Depends(get_db)]
+
+
+def current_user(
+    db: SessionDep,
+    context: ContextDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    token: Annotated[str | None, Query(include_in_schema=False)] = None,
+) -> User:
+    # EventSource cannot send headers: the live page passes its token as ?token=.
+    raw = credentials.credentials if credentials else token
+    if not raw:
+        raise Unauthorized("sign in first")
+    user = db.get(User, context.tokens.user_id(raw))
+    if user is None:
+        raise Unauthorized("this account no longer exists")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]

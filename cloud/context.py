@@ -1,0 +1,48 @@
+"""What a cloud process holds once: settings, database, keys, publisher, payment provider."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud.commands import CloudKeys, CommandSigner
+from cloud.db.engine import make_engine, session_factory
+from cloud.domain.auth import LogSender, OtpSender, TokenSigner
+from cloud.domain.payments import PaymentProvider, PrepaidBalance
+from cloud.mqtt import Publisher
+from cloud.settings import CloudSettings
+
+
+@dataclass
+class CloudContext:
+    settings: CloudSettings
+    engine: Engine
+    factory: sessionmaker[Session]
+    keys: CloudKeys
+    signer: CommandSigner
+    tokens: TokenSigner
+    publisher: Publisher | None
+    payments: PaymentProvider = field(default_factory=PrepaidBalance)
+    otp_sender: OtpSender = field(default_factory=LogSender)
+
+    @classmethod
+    def build(cls, settings: CloudSettings, mqtt_url: str | None) -> CloudContext:
+        engine = make_engine(settings.db)
+        keys = CloudKeys.load_or_create(settings.key_dir)
+        return cls(
+            settings=settings,
+            engine=engine,
+            factory=session_factory(engine),
+            keys=keys,
+            signer=CommandSigner(keys.private, timedelta(seconds=settings.command_ttl_s)),
+            tokens=TokenSigner(keys.token_secret, timedelta(seconds=settings.token_ttl_s)),
+            publisher=Publisher(mqtt_url) if mqtt_url else None,
+        )
+
+    def close(self) -> None:
+        if self.publisher:
+            self.publisher.close()
+        self.engine.dispose()

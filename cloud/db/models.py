@@ -1,0 +1,190 @@
+"""The domain model (DESIGN §5) as SQLAlchemy 2 mapped classes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from cloud.db.types import UtcDateTime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Store(Base):
+    __tablename__ = "stores"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(128))
+    name_en: Mapped[str] = mapped_column(String(128))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    cabinets: Mapped[list[Cabinet]] = relationship(back_populates="store")
+
+
+class Cabinet(Base):
+    __tablename__ = "cabinets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)  # in the QR and the MQTT topics
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"))
+    name: Mapped[str] = mapped_column(String(128))
+    layout: Mapped[str] = mapped_column(String(64))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(16), default="active")  # active | maintenance
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_seen: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Highest event seq such that every seq up to it is stored (what evack says).
+    acked_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    config_version: Mapped[int] = mapped_column(Integer, default=0)
+    store: Mapped[Store] = relationship(back_populates="cabinets")
+
+
+class Product(Base):
+    __tablename__ = "products"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(128))
+    name_en: Mapped[str] = mapped_column(String(128))
+    price_fen: Mapped[int] = mapped_column(Integer)
+    unit_weight_g: Mapped[float] = mapped_column(Float)
+    tolerance_g: Mapped[float] = mapped_column(Float)
+    chilled: Mapped[bool] = mapped_column(Boolean, default=False)
+    shelf_life_days: Mapped[int] = mapped_column(Integer, default=365)
+
+
+class PlanogramLane(Base):
+    """One lane of the cabinet's current planogram (version on the cabinet)."""
+
+    __tablename__ = "planogram_lanes"
+    __table_args__ = (UniqueConstraint("cabinet_id", "channel", "lane"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cabinet_id: Mapped[int] = mapped_column(ForeignKey("cabinets.id"), index=True)
+    channel: Mapped[int] = mapped_column(Integer)
+    door: Mapped[int] = mapped_column(Integer, default=0)
+    lane: Mapped[int] = mapped_column(Integer)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    capacity: Mapped[int] = mapped_column(Integer)
+    par_level: Mapped[int] = mapped_column(Integer)
+    product: Mapped[Product] = relationship()
+
+
+class StockMovement(Base):
+    """Append-only ledger; current stock per lane is derived from it."""
+
+    __tablename__ = "stock_movements"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cabinet_id: Mapped[int] = mapped_column(ForeignKey("cabinets.id"), index=True)
+    channel: Mapped[int] = mapped_column(Integer)
+    lane: Mapped[int] = mapped_column(Integer)
+    sku: Mapped[str] = mapped_column(String(64))
+    delta: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(24))  # sale | restock_load | removal | adjustment | transfer
+    session_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    event_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class LaneStock(Base):
+    """Materialised sum of the ledger per lane (reconcilable: cloud.domain.ledger.reconcile)."""
+
+    __tablename__ = "lane_stock"
+    __table_args__ = (UniqueConstraint("cabinet_id", "channel", "lane"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cabinet_id: Mapped[int] = mapped_column(ForeignKey("cabinets.id"), index=True)
+    channel: Mapped[int] = mapped_column(Integer)
+    lane: Mapped[int] = mapped_column(Integer)
+    sku: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
+    role: Mapped[str] = mapped_column(String(16))  # resident | staff | ops | admin
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"), nullable=True)
+    password_hash: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    balance_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    held_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    locale: Mapped[str] = mapped_column(String(8), default="zh-CN")
+
+
+class OtpCode(Base):
+    __tablename__ = "otp_codes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(32), index=True)
+    code_hash: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Session(Base):
+    """A resident's (or restocker's) visit to one door of one cabinet."""
+
+    __tablename__ = "sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cabinet_id: Mapped[int] = mapped_column(ForeignKey("cabinets.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    door: Mapped[int] = mapped_column(Integer, default=0)
+    mode: Mapped[str] = mapped_column(String(16), default="resident")
+    command_id: Mapped[str] = mapped_column(String(36), unique=True)
+    # pending → unlocked → open → closed → settled | review | not_opened | failed
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    hold_fen: Mapped[int] = mapped_column(Integer, default=0)
+    amount_fen: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    items: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    result: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    cabinet: Mapped[Cabinet] = relationship()
+
+
+class Payment(Base):
+    """Money movements of the embedded prepaid provider; one capture per session at most."""
+
+    __tablename__ = "payments"
+    __table_args__ = (UniqueConstraint("session_id", "kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    session_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16))  # top_up | hold | capture | release | refund
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ProcessedEvent(Base):
+    """Every event stored once, by event_id: handling it twice changes nothing."""
+
+    __tablename__ = "processed_events"
+    __table_args__ = (UniqueConstraint("cabinet_id", "seq"),)
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    cabinet_id: Mapped[int] = mapped_column(ForeignKey("cabinets.id"), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(24))
+    payload: Mapped[dict[str, object]] = mapped_column(JSON)
+    happened_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -1,0 +1,84 @@
+"""What arrives from gateways: events stored once each, cabinet status, command acks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session as Db
+
+from cloud import NotFound
+from cloud.db.models import Cabinet, ProcessedEvent
+from cloud.domain import sessions
+from cloud.domain.fleet import cabinet_by_code
+from cloud.domain.payments import PaymentProvider
+from protocols.mqtt.schemas import Ack, AlarmEvent, DoorEvent, SessionResult, Status
+
+log = structlog.get_logger("cloud.ingest")
+Event = SessionResult | DoorEvent | AlarmEvent
+
+
+def store_event(db: Db, cabinet_code: str, event: Event, payments: PaymentProvider) -> int:
+    """Apply an event once (by event_id); returns the cabinet's contiguous stored seq."""
+    cabinet = db.scalar(select(Cabinet).where(Cabinet.code == cabinet_code).with_for_update())
+    if cabinet is None:
+        raise NotFound(f"event from unknown cabinet {cabinet_code!r}")
+    if event.cabinet_id != cabinet_code:
+        log.warning("event names another cabinet", topic=cabinet_code, payload=event.cabinet_id)
+        return cabinet.acked_seq
+    if db.get(ProcessedEvent, str(event.event_id)) is not None:
+        log.info("duplicate event", event_id=str(event.event_id), seq=event.seq)
+        return cabinet.acked_seq
+    if db.scalar(select(ProcessedEvent.event_id).where(
+        ProcessedEvent.cabinet_id == cabinet.id, ProcessedEvent.seq == event.seq)) is not None:  # fmt: skip
+        log.error("seq reused by another event", cabinet=cabinet_code, seq=event.seq)
+        return cabinet.acked_seq
+    db.add(ProcessedEvent(
+        event_id=str(event.event_id), cabinet_id=cabinet.id, seq=event.seq, kind=event.kind,
+        payload=event.model_dump(mode="json"), happened_at=event.ts,
+    ))  # fmt: skip
+    db.flush()
+    _apply(db, cabinet, event, payments)
+    cabinet.acked_seq = _contiguous(db, cabinet)
+    return cabinet.acked_seq
+
+
+def _apply(db: Db, cabinet: Cabinet, event: Event, payments: PaymentProvider) -> None:
+    match event:
+        case SessionResult():
+            sessions.settle(db, cabinet, event, payments)
+        case DoorEvent():
+            sessions.on_door(db, event)
+        case AlarmEvent():
+            log.info("alarm", cabinet=cabinet.code, alarm=event.alarm, state=event.state)
+
+
+def _contiguous(db: Db, cabinet: Cabinet) -> int:
+    """Highest seq such that every seq up to it is stored (shared subscriptions reorder)."""
+    stored = db.scalars(
+        select(ProcessedEvent.seq)
+        .where(ProcessedEvent.cabinet_id == cabinet.id, ProcessedEvent.seq > cabinet.acked_seq)
+        .order_by(ProcessedEvent.seq)
+    )
+    high = cabinet.acked_seq
+    for seq in stored:
+        if seq != high + 1:
+            break
+        high = seq
+    return high
+
+
+def on_status(db: Db, cabinet_code: str, status: Status) -> None:
+    cabinet = cabinet_by_code(db, cabinet_code)
+    cabinet.online = status.state == "online"
+    cabinet.last_seen = datetime.now(UTC)
+
+
+def on_ack(db: Db, ack: Ack, payments: PaymentProvider) -> None:
+    sessions.on_ack(db, ack, payments)
+
+
+def seen(db: Db, cabinet_code: str) -> None:
+    cabinet = cabinet_by_code(db, cabinet_code)
+    cabinet.last_seen = datetime.now(UTC)

@@ -1,0 +1,211 @@
+"""A resident's visit: open (hold funds, sign the unlock), follow the door, settle exactly once."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session as Db
+
+from cloud import NotFound, Refused
+from cloud.commands import CommandSigner
+from cloud.db.models import Cabinet, Product, Session, User
+from cloud.domain import ledger
+from cloud.domain.auth import require_role
+from cloud.domain.fleet import cabinet_by_code
+from cloud.domain.payments import PaymentProvider
+from protocols.mqtt.schemas import Ack, Command, DoorEvent, LaneDelta, SessionResult
+
+log = structlog.get_logger("cloud.sessions")
+LIVE = ("pending", "unlocked", "open", "closed")
+FINAL = ("settled", "review", "not_opened", "failed", "refunded")
+STALE_AFTER = timedelta(minutes=15)  # a live session older than this no longer holds the door
+
+
+def open_session(
+    db: Db, *, user: User, cabinet_code: str, door: int, mode: str,
+    signer: CommandSigner, payments: PaymentProvider, hold_fen: int,
+) -> tuple[Session, Command]:  # fmt: skip
+    """Refuse with a reason, or hold funds and return the session and its signed unlock."""
+    require_role(user, "resident" if mode == "resident" else "staff")
+    cabinet = cabinet_by_code(db, cabinet_code)
+    if cabinet.state != "active":
+        raise Refused("this cabinet is under maintenance")
+    if not cabinet.online:
+        raise Refused("this cabinet is offline right now; please try again later")
+    if busy_session(db, cabinet, door) is not None:
+        raise Refused("someone else is using this door; please wait a moment")
+    session_id = uuid.uuid4().hex[:16]
+    if mode == "resident":
+        payments.hold(db, user=user, session_id=session_id, amount_fen=hold_fen)
+    command = signer.unlock(cabinet.code, door, session_id, mode)  # type: ignore[arg-type]
+    session = Session(
+        id=session_id, cabinet_id=cabinet.id, user_id=user.id, door=door, mode=mode,
+        command_id=str(command.command_id), hold_fen=hold_fen if mode == "resident" else 0, status="pending",
+    )  # fmt: skip
+    db.add(session)
+    return session, command
+
+
+def busy_session(db: Db, cabinet: Cabinet, door: int) -> Session | None:
+    since = datetime.now(UTC) - STALE_AFTER
+    return db.scalar(
+        select(Session).where(
+            Session.cabinet_id == cabinet.id, Session.door == door,
+            Session.status.in_(LIVE), Session.created_at > since,
+        )
+    )  # fmt: skip
+
+
+def get_session(db: Db, session_id: str, *, lock: bool = False) -> Session:
+    query = select(Session).where(Session.id == session_id)
+    session = db.scalar(query.with_for_update() if lock else query)
+    if session is None:
+        raise NotFound(f"no session {session_id!r}")
+    return session
+
+
+def _move(session: Session, status: str, detail: str = "") -> None:
+    session.status = status
+    session.detail = detail or session.detail
+    session.updated_at = datetime.now(UTC)
+
+
+def on_ack(db: Db, ack: Ack, payments: PaymentProvider) -> None:
+    session = db.scalar(select(Session).where(Session.command_id == str(ack.command_id)))
+    if session is None or session.status in FINAL:
+        return
+    if ack.status == "accepted" and session.status == "pending":
+        _move(session, "unlocked")
+    elif ack.status == "rejected":
+        _move(session, "failed", f"{ack.reason}: {ack.detail}")
+        payments.release(db, user=_user(db, session), session_id=session.id)
+
+
+def on_door(db: Db, event: DoorEvent) -> None:
+    if event.session_id is None:
+        return
+    session = db.get(Session, event.session_id)
+    if session is None or session.status in FINAL:
+        return
+    if event.action == "opened" and session.status in ("pending", "unlocked"):
+        _move(session, "open")
+    elif event.action == "closed" and session.status in ("pending", "unlocked", "open"):
+        _move(session, "closed")
+
+
+def settle(db: Db, cabinet: Cabinet, result: SessionResult, payments: PaymentProvider) -> None:
+    """The gateway's verdict: stock moves, the resident is charged once, or ops review it."""
+    session = db.scalar(select(Session).where(Session.id == result.session_id).with_for_update())
+    if session is None:
+        _unknown_session(db, cabinet, result)
+        return
+    if session.status in FINAL:
+        log.info("session already settled", session=session.id, status=session.status)
+        return
+    session.result = result.model_dump(mode="json")
+    if result.outcome == "not_opened":
+        _move(session, "not_opened")
+        payments.release(db, user=_user(db, session), session_id=session.id)
+        return
+    if session.mode == "restock":
+        _restock(db, cabinet, session, result)
+        return
+    if result.ambiguous or any(lane.delta > 0 for lane in result.lanes):
+        _move(session, "review", "the weights did not say for sure; ops will review")
+        return
+    charge(db, session, result.lanes, payments, event_id=str(result.event_id))
+
+
+def charge(
+    db: Db, session: Session, lanes: list[LaneDelta], payments: PaymentProvider,
+    *, event_id: str | None = None, actor_id: int | None = None,
+) -> None:  # fmt: skip
+    """Sale movements for what was taken, and the charge, exactly once."""
+    items = _priced(db, lanes)
+    amount = sum(i["count"] * i["price_fen"] for i in items)
+    for lane in lanes:
+        ledger.record(
+            db, cabinet_id=session.cabinet_id, channel=lane.channel, lane=lane.lane, sku=lane.sku,
+            delta=lane.delta, kind="sale", session_id=session.id, event_id=event_id, actor_id=actor_id,
+        )  # fmt: skip
+    if payments.capture(db, user=_user(db, session), session_id=session.id, amount_fen=amount):
+        session.items, session.amount_fen = items, amount
+        session.settled_at = datetime.now(UTC)
+        _move(session, "settled")
+
+
+def _priced(db: Db, lanes: list[LaneDelta]) -> list[dict[str, Any]]:
+    counts: dict[str, int] = {}
+    for lane in lanes:
+        counts[lane.sku] = counts.get(lane.sku, 0) - lane.delta
+    prices = {p.sku: p for p in db.scalars(select(Product).where(Product.sku.in_(counts)))}
+    return [
+        {"sku": sku, "count": n, "price_fen": prices[sku].price_fen,
+         "name_zh": prices[sku].name_zh, "name_en": prices[sku].name_en}
+        for sku, n in sorted(counts.items()) if n > 0
+    ]  # fmt: skip
+
+
+def _restock(db: Db, cabinet: Cabinet, session: Session, result: SessionResult) -> None:
+    for lane in result.lanes:
+        ledger.record(
+            db, cabinet_id=cabinet.id, channel=lane.channel, lane=lane.lane, sku=lane.sku,
+            delta=lane.delta, kind="restock_load" if lane.delta > 0 else "removal",
+            session_id=session.id, event_id=str(result.event_id), actor_id=session.user_id,
+        )  # fmt: skip
+    status = "review" if result.ambiguous else "settled"
+    _move(session, status, "restock: confirm the counts" if result.ambiguous else "")
+
+
+def _unknown_session(db: Db, cabinet: Cabinet, result: SessionResult) -> None:
+    """Stock moved physically even if we did not open the door (a commissioning unlock)."""
+    log.warning("session result for an unknown session", session=result.session_id, cabinet=cabinet.code)
+    if result.ambiguous:
+        return
+    for lane in result.lanes:
+        ledger.record(
+            db, cabinet_id=cabinet.id, channel=lane.channel, lane=lane.lane, sku=lane.sku, delta=lane.delta,
+            kind="adjustment", event_id=str(result.event_id), note=f"unknown session {result.session_id}",
+        )  # fmt: skip
+
+
+def resolve_review(
+    db: Db,
+    *,
+    session_id: str,
+    lanes: list[LaneDelta] | None,
+    actor: User,
+    payments: PaymentProvider,
+) -> Session:
+    """Ops decide: charge this basket, or (lanes=None) charge nothing and release the hold."""
+    require_role(actor, "ops")
+    session = get_session(db, session_id, lock=True)
+    if session.status != "review":
+        raise Refused(f"session {session_id} is {session.status}, not in review")
+    if lanes is None:
+        payments.release(db, user=_user(db, session), session_id=session.id)
+        _move(session, "refunded", f"dismissed by {actor.name}")
+        return session
+    charge(db, session, lanes, payments, actor_id=actor.id)
+    session.detail = f"reviewed by {actor.name}"
+    return session
+
+
+def expire_stale(db: Db, payments: PaymentProvider, ttl: timedelta) -> int:
+    """Pending sessions whose unlock nobody acknowledged: fail them and free the funds."""
+    cutoff = datetime.now(UTC) - ttl
+    stale = db.scalars(select(Session).where(Session.status == "pending", Session.created_at < cutoff)).all()
+    for session in stale:
+        _move(session, "failed", "the cabinet did not answer")
+        payments.release(db, user=_user(db, session), session_id=session.id)
+    return len(stale)
+
+
+def _user(db: Db, session: Session) -> User:
+    user = db.get(User, session.user_id)
+    assert user is not None
+    return user

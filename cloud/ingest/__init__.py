@@ -1,0 +1,1 @@
+"""MQTT ingest workers: subscribe (shared), store each event once, answer with evack."""

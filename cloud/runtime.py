@@ -1,0 +1,92 @@
+"""A whole cloud in one process: (embedded broker,) API server, ingest worker, config push."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass, field
+
+import structlog
+import uvicorn
+from sqlalchemy import select
+
+from cloud.app import create_app
+from cloud.broker import EmbeddedBroker
+from cloud.context import CloudContext
+from cloud.db.engine import transaction
+from cloud.db.migrate import upgrade
+from cloud.db.models import Cabinet
+from cloud.domain.fleet import config_payload
+from cloud.ingest.worker import IngestWorker
+from cloud.settings import CloudSettings
+from protocols.mqtt.topics import Channel
+
+log = structlog.get_logger("cloud")
+
+
+@dataclass
+class CloudRuntime:
+    settings: CloudSettings
+    context: CloudContext | None = None
+    broker: EmbeddedBroker | None = None
+    ingest: IngestWorker | None = None
+    server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def mqtt_url(self) -> str:
+        return self.settings.mqtt or (self.broker.url if self.broker else "")
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.port}"
+
+    def start(self) -> CloudRuntime:
+        upgrade(self.settings.db)
+        share = self.settings.share_group
+        if self.settings.mqtt is None:
+            self.broker = EmbeddedBroker(self.settings.embedded_mqtt_port).start()
+            share = None  # amqtt has no shared subscriptions
+        self.context = CloudContext.build(self.settings, self.mqtt_url)
+        self.ingest = IngestWorker(
+            mqtt_url=self.mqtt_url, factory=self.context.factory, payments=self.context.payments,
+            share_group=share, command_ttl=self.context.signer.ttl * 2,
+        ).start()  # fmt: skip
+        self._start_server()
+        assert self.context.publisher is not None
+        self.context.publisher.wait_connected()
+        self.push_configs()
+        log.info("cloud up", url=self.url, mqtt=self.mqtt_url, db=self.settings.db)
+        return self
+
+    def _start_server(self) -> None:
+        assert self.context is not None
+        sock = socket.create_server((self.settings.host, self.settings.port))
+        self.settings.port = sock.getsockname()[1]
+        config = uvicorn.Config(create_app(self.context), log_level="warning", lifespan="off")
+        self.server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self._thread.start()
+        while not self.server.started and self._thread.is_alive():
+            threading.Event().wait(0.02)
+
+    def push_configs(self) -> None:
+        """Every cabinet's planogram as its retained `config`."""
+        assert self.context is not None
+        assert self.context.publisher is not None
+        with transaction(self.context.factory) as db:
+            for cabinet in db.scalars(select(Cabinet)):
+                self.context.publisher.publish(
+                    cabinet.code, Channel.CONFIG, config_payload(db, cabinet), retain=True
+                )
+
+    def stop(self) -> None:
+        if self.server and self._thread:
+            self.server.should_exit = True
+            self._thread.join(10)
+        if self.ingest:
+            self.ingest.stop()
+        if self.context:
+            self.context.close()
+        if self.broker:
+            self.broker.stop()

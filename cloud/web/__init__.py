@@ -1,0 +1,1 @@
+"""Pages for people: the resident's cabinet page (zh-CN / English)."""

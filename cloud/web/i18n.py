@@ -1,0 +1,41 @@
+"""Page texts in zh-CN and English; the language comes from ?lang=, then Accept-Language."""
+
+from __future__ import annotations
+
+TEXTS: dict[str, dict[str, str]] = {
+    "zh-CN": {
+        "title": "智能售货柜", "phone": "手机号", "send_code": "获取验证码", "code": "验证码",
+        "sign_in": "登录", "signed_in_as": "已登录", "balance": "余额", "in_cabinet": "柜内商品",
+        "open": "开门", "opening": "正在开门…", "left": "剩余", "offline": "柜子离线",
+        "online": "在线", "status_pending": "正在开锁…", "status_unlocked": "门已解锁，请开门取货",
+        "status_open": "门已打开，取完请关门", "status_closed": "门已关闭，正在称重结算…",
+        "status_settled": "已结算", "status_review": "称重结果不确定，客服将人工核对，暂不扣款",
+        "status_not_opened": "门未打开，已解除冻结", "status_failed": "开门失败",
+        "status_refunded": "未扣款", "receipt": "小票", "total": "合计", "nothing_taken": "未取商品，不扣款",
+        "again": "再次开门", "switch": "English", "code_sent": "验证码已发送", "dev_code": "演示验证码",
+    },
+    "en": {
+        "title": "Smart cabinet", "phone": "Phone number", "send_code": "Send code", "code": "Code",
+        "sign_in": "Sign in", "signed_in_as": "Signed in", "balance": "Balance", "in_cabinet": "In this cabinet",
+        "open": "Open the door", "opening": "Opening…", "left": "left", "offline": "Cabinet offline",
+        "online": "Online", "status_pending": "Unlocking…", "status_unlocked": "Unlocked: open the door",
+        "status_open": "Door open: close it when you are done", "status_closed": "Door closed: weighing…",
+        "status_settled": "Settled", "status_review": "The scale was not sure: staff will check, nothing charged yet",
+        "status_not_opened": "The door was not opened; your funds are released", "status_failed": "Could not open",
+        "status_refunded": "Nothing charged", "receipt": "Receipt", "total": "Total",
+        "nothing_taken": "Nothing taken, nothing charged", "again": "Open again", "switch": "中文",
+        "code_sent": "Code sent", "dev_code": "Demo code",
+    },
+}  # fmt: skip
+
+
+def pick_language(query: str | None, accept_language: str | None) -> str:
+    if query in TEXTS:
+        return query
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("en"):
+            return "en"
+        if tag.startswith("zh"):
+            return "zh-CN"
+    return "zh-CN"

@@ -1,0 +1,101 @@
+// The resident page: sign in, see the stock, open the door, follow the session live.
+"use strict";
+const body = document.body;
+const cabinet = body.dataset.cabinet;
+const lang = body.dataset.lang;
+const t = JSON.parse(document.getElementById("texts").textContent);
+const $ = (id) => document.getElementById(id);
+const yuan = (fen) => "¥" + (fen / 100).toFixed(2);
+let token = localStorage.getItem("vf-token");
+
+async function api(path, options = {}) {
+  const headers = { "Content-Type": "application/json" };
+  if (token) headers.Authorization = "Bearer " + token;
+  const response = await fetch("/api/v1" + path, { ...options, headers });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail));
+  return data;
+}
+
+function showError(error) { $("error").textContent = error ? error.message || String(error) : ""; }
+
+async function loadStock() {
+  const lanes = await api(`/cabinets/${cabinet}/stock`);
+  $("lanes").replaceChildren(...lanes.map((lane) => {
+    const li = document.createElement("li");
+    li.className = lane.count > 0 ? "" : "empty";
+    const name = lang === "en" ? lane.name_en : lane.name_zh;
+    li.innerHTML = `<span></span><span><span class="price">${yuan(lane.price_fen)}</span> · ${lane.count} ${t.left}</span>`;
+    li.firstChild.textContent = name;
+    return li;
+  }));
+}
+
+async function showAccount() {
+  if (!token) { $("signin").hidden = false; $("account").hidden = true; $("open").disabled = true; return; }
+  try {
+    const me = await api("/auth/me");
+    $("who").textContent = me.name;
+    $("balance").textContent = yuan(me.available_fen);
+    $("signin").hidden = true; $("account").hidden = false; $("open").disabled = false;
+  } catch (error) { token = null; localStorage.removeItem("vf-token"); showAccount(); }
+}
+
+$("send-code").onclick = async () => {
+  showError();
+  try {
+    const answer = await api("/auth/otp/request", { method: "POST", body: JSON.stringify({ phone: $("phone").value }) });
+    $("code-note").textContent = t.code_sent + (answer.dev_code ? ` · ${t.dev_code}: ${answer.dev_code}` : "");
+  } catch (error) { showError(error); }
+};
+
+$("sign-in").onclick = async () => {
+  showError();
+  try {
+    const answer = await api("/auth/otp/verify", { method: "POST", body: JSON.stringify({ phone: $("phone").value, code: $("code").value }) });
+    token = answer.token; localStorage.setItem("vf-token", token); showAccount();
+  } catch (error) { showError(error); }
+};
+
+function render(session) {
+  $("live").hidden = false;
+  const order = ["pending", "unlocked", "open", "closed", "settled"];
+  const reached = order.indexOf(session.status);
+  document.querySelectorAll("#steps li").forEach((li) => {
+    li.classList.toggle("done", reached >= order.indexOf(li.dataset.step) || ["review", "settled"].includes(session.status));
+  });
+  $("status").textContent = t["status_" + session.status] || session.status;
+  if (session.status === "settled") {
+    $("receipt").hidden = false;
+    $("items").replaceChildren(...session.items.map((item) => {
+      const li = document.createElement("li");
+      li.innerHTML = `<span></span><span>× ${item.count} <span class="price">${yuan(item.count * item.price_fen)}</span></span>`;
+      li.firstChild.textContent = lang === "en" ? item.name_en : item.name_zh;
+      return li;
+    }));
+    $("amount").textContent = yuan(session.amount_fen);
+    if (!session.items.length) $("status").textContent = t.nothing_taken;
+  }
+}
+
+function follow(sessionId) {
+  const source = new EventSource(`/api/v1/sessions/${sessionId}/stream?token=${encodeURIComponent(token)}`);
+  source.addEventListener("session", (message) => {
+    const session = JSON.parse(message.data);
+    render(session);
+    if (["settled", "review", "not_opened", "failed", "refunded"].includes(session.status)) {
+      source.close(); $("open").disabled = false; $("open").textContent = t.again; loadStock(); showAccount();
+    }
+  });
+}
+
+$("open").onclick = async () => {
+  showError(); $("open").disabled = true; $("open").textContent = t.opening; $("receipt").hidden = true;
+  try {
+    const session = await api(`/cabinets/${cabinet}/sessions`, { method: "POST", body: JSON.stringify({ door: 0 }) });
+    follow(session.session_id);
+  } catch (error) { showError(error); $("open").disabled = false; $("open").textContent = t.open; }
+};
+
+loadStock().catch(showError);
+showAccount();
