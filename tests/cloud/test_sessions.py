@@ -1,0 +1,195 @@
+"""Sessions and the ledger on both databases: charged exactly once, stock follows every sale."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud import Refused
+from cloud.commands import CommandSigner
+from cloud.db.engine import transaction
+from cloud.db.models import Cabinet, Payment, StockMovement, User
+from cloud.db.models import Session as Visit
+from cloud.domain import ingest, ledger, sessions
+from cloud.domain.payments import PrepaidBalance
+from protocols.mqtt.schemas import Ack, BasketCandidate, DoorEvent, LaneDelta, SessionResult, Status
+
+PAY = PrepaidBalance()
+CAB = "XH-0001"
+
+
+def user(db: Session, name: str) -> User:
+    found = db.scalar(select(User).where(User.name == name))
+    assert found is not None
+    return found
+
+
+def online(factory: sessionmaker[Session], code: str = CAB) -> None:
+    with transaction(factory) as db:
+        ingest.on_status(db, code, Status(state="online"))
+
+
+def open_visit(factory: sessionmaker[Session], signer: CommandSigner, name: str = "王芳") -> str:
+    with transaction(factory) as db:
+        visit, command = sessions.open_session(
+            db, user=user(db, name), cabinet_code=CAB, door=0, mode="resident", signer=signer,
+            payments=PAY, hold_fen=5000,
+        )  # fmt: skip
+        assert command.cabinet_id == CAB
+        return visit.id
+
+
+def result(session_id: str, seq: int, lanes: list[LaneDelta], **extra: Any) -> SessionResult:
+    now = datetime.now(UTC)
+    return SessionResult(
+        event_id=uuid.uuid4(), seq=seq, cabinet_id=CAB, session_id=session_id, command_id=uuid.uuid4(),
+        door=0, mode="resident", outcome="completed", unlocked_at=now - timedelta(seconds=30), lanes=lanes,
+        **extra,
+    )  # fmt: skip
+
+
+COKES = [LaneDelta(channel=1, lane=0, sku="coke-330", delta=-2)]
+
+
+def store(factory: sessionmaker[Session], event: Any) -> int:
+    with transaction(factory) as db:
+        return ingest.store_event(db, CAB, event, PAY)
+
+
+def balance(factory: sessionmaker[Session], name: str = "王芳") -> tuple[int, int]:
+    with factory() as db:
+        u = user(db, name)
+        return u.balance_fen, u.held_fen
+
+
+def stock_of(factory: sessionmaker[Session], sku: str) -> int:
+    with factory() as db:
+        cabinet = db.scalar(select(Cabinet).where(Cabinet.code == CAB))
+        assert cabinet is not None
+        return next(s.count for s in ledger.stock(db, cabinet.id) if s.sku == sku)
+
+
+def test_a_sale_is_charged_once_even_when_the_event_comes_twice(
+    factory: sessionmaker[Session], signer: CommandSigner
+) -> None:
+    online(factory)
+    sid = open_visit(factory, signer)
+    assert balance(factory) == (20000, 5000)
+    event = result(sid, 1, COKES)
+    assert store(factory, event) == 1
+    assert store(factory, event) == 1  # duplicate: nothing changes
+    assert balance(factory) == (20000 - 700, 0)
+    assert stock_of(factory, "coke-330") == 8 - 2
+    with factory() as db:
+        visit = sessions.get_session(db, sid)
+        assert (visit.status, visit.amount_fen) == ("settled", 700)
+        assert visit.items[0]["count"] == 2
+        captures = db.scalar(select(func.count()).select_from(Payment).where(Payment.kind == "capture"))
+        assert captures == 1
+
+
+def test_a_second_event_for_the_same_session_does_not_charge_again(
+    factory: sessionmaker[Session], signer: CommandSigner
+) -> None:
+    online(factory)
+    sid = open_visit(factory, signer)
+    store(factory, result(sid, 1, COKES))
+    store(factory, result(sid, 2, COKES))  # the gateway re-reported after a crash: new event_id
+    assert balance(factory) == (20000 - 700, 0)
+    assert stock_of(factory, "coke-330") == 6
+
+
+def test_events_out_of_order_are_acknowledged_contiguously(
+    factory: sessionmaker[Session], signer: CommandSigner
+) -> None:
+    online(factory)
+    sid = open_visit(factory, signer)
+    opened = DoorEvent(event_id=uuid.uuid4(), seq=1, cabinet_id=CAB, door=0, action="opened", session_id=sid)
+    closed = DoorEvent(event_id=uuid.uuid4(), seq=2, cabinet_id=CAB, door=0, action="closed", session_id=sid)
+    assert store(factory, result(sid, 3, COKES)) == 0  # 1 and 2 are missing
+    assert store(factory, closed) == 0
+    assert store(factory, opened) == 3
+    with factory() as db:
+        assert sessions.get_session(db, sid).status == "settled"  # late door events change nothing
+
+
+def test_unknown_session_moves_stock_but_charges_nobody(factory: sessionmaker[Session]) -> None:
+    store(factory, result("not-ours", 1, COKES))
+    assert stock_of(factory, "coke-330") == 6
+    assert balance(factory) == (20000, 0)
+
+
+def test_ambiguous_goes_to_review_and_ops_charge_a_candidate_once(
+    factory: sessionmaker[Session], signer: CommandSigner
+) -> None:
+    online(factory)
+    sid = open_visit(factory, signer)
+    candidates = [BasketCandidate(lanes=COKES, probability=0.6), BasketCandidate(lanes=[], probability=0.4)]
+    store(factory, result(sid, 1, [], ambiguous=True, confidence=0.6, candidates=candidates))
+    assert balance(factory) == (20000, 5000)  # nothing charged, funds still held
+    with transaction(factory) as db:
+        assert sessions.get_session(db, sid).status == "review"
+        ops = user(db, "ops")
+        sessions.resolve_review(db, session_id=sid, lanes=COKES, actor=ops, payments=PAY)
+    with transaction(factory) as db, pytest.raises(Refused, match="not in review"):
+        sessions.resolve_review(db, session_id=sid, lanes=COKES, actor=user(db, "ops"), payments=PAY)
+    assert balance(factory) == (20000 - 700, 0)
+
+
+def test_refusals_say_why(factory: sessionmaker[Session], signer: CommandSigner) -> None:
+    with pytest.raises(Refused, match="offline"):
+        open_visit(factory, signer)
+    online(factory)
+    with pytest.raises(Refused, match="balance too low"):
+        open_visit(factory, signer, name="李伟")
+    open_visit(factory, signer)
+    with pytest.raises(Refused, match="someone else"):
+        open_visit(factory, signer, name="张敏")
+
+
+def test_not_opened_and_rejected_release_the_hold(
+    factory: sessionmaker[Session], signer: CommandSigner
+) -> None:
+    online(factory)
+    sid = open_visit(factory, signer)
+    store(factory, _not_opened(sid, 1))
+    assert balance(factory) == (20000, 0)
+    sid = open_visit(factory, signer)
+    with factory() as db:
+        command_id = uuid.UUID(sessions.get_session(db, sid).command_id)
+    with transaction(factory) as db:
+        ingest.on_ack(db, Ack(command_id=command_id, status="rejected", reason="hardware_fault"), PAY)
+    with factory() as db:
+        visit = db.get(Visit, sid)
+        assert visit is not None
+        assert visit.status == "failed"
+        assert "hardware_fault" in visit.detail
+    assert balance(factory) == (20000, 0)
+
+
+def _not_opened(session_id: str, seq: int) -> SessionResult:
+    now = datetime.now(UTC)
+    return SessionResult(
+        event_id=uuid.uuid4(), seq=seq, cabinet_id=CAB, session_id=session_id, command_id=uuid.uuid4(),
+        door=0, mode="resident", outcome="not_opened", unlocked_at=now,
+    )  # fmt: skip
+
+
+def test_ledger_reconciles_with_its_materialised_stock(
+    factory: sessionmaker[Session], signer: CommandSigner
+) -> None:
+    online(factory)
+    store(factory, result(open_visit(factory, signer), 1, COKES))
+    with factory() as db:
+        cabinet = db.scalar(select(Cabinet).where(Cabinet.code == CAB))
+        assert cabinet is not None
+        assert ledger.reconcile(db, cabinet.id) == []
+        assert (
+            db.scalar(select(func.count()).select_from(StockMovement).where(StockMovement.kind == "sale"))
+            == 1
+        )
