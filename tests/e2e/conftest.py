@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cloud.runtime import CloudRuntime
+from cloud.settings import CloudSettings
+from tests.servers import MosquittoServer
+
+
+@pytest.fixture
+def cloud_runtime(pg_url: str, mosquitto: MosquittoServer, tmp_path: Path) -> Iterator[CloudRuntime]:
+    """The whole cloud in this process, on PostgreSQL and the real Mosquitto, seeded with the demo."""
+    import yaml
+
+    import cloud
+    from cloud.db.engine import make_engine, session_factory, transaction
+    from cloud.db.migrate import upgrade
+    from cloud.domain.fleet import seed
+
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    demo = yaml.safe_load((Path(cloud.__file__).parent / "fixtures" / "demo.yaml").read_text())
+    with transaction(session_factory(engine)) as db:
+        seed(db, demo)
+    engine.dispose()
+    settings = CloudSettings(db=pg_url, mqtt=mosquitto.url, port=0, key_dir=tmp_path / "cloud-keys")
+    runtime = CloudRuntime(settings).start()
+    yield runtime
+    runtime.stop()
