@@ -25,6 +25,24 @@ def keys_generate(
     typer.echo(f"wrote {private} and {out / 'public.pem'}")
 
 
+@app.command()
+def demo(
+    cabinets: int = typer.Option(6, help="How many cabinets of the demo fleet (1-6)"),
+    speed: float = typer.Option(1.0, help="Simulated seconds per real second"),
+    duration: float | None = typer.Option(None, help="Stop after this many seconds"),
+    browser: bool = typer.Option(True, help="Open the resident page in a browser"),
+    manifest: Path | None = typer.Option(None, help="Write URLs, cabinets and users as JSON here"),
+    data_dir: Path = typer.Option(Path("var/demo"), help="Databases, keys and logs (wiped at start)"),
+    port: int = typer.Option(8000, help="HTTP port of the cloud"),
+    residents: bool = typer.Option(True, help="Let scripted residents shop"),
+) -> None:
+    """The whole system on embedded defaults: SQLite, an embedded broker, simulated cabinets."""
+    from firmware_sim.demo.run import DemoOptions, run_demo
+
+    options = DemoOptions(cabinets, speed, duration, browser, manifest, data_dir, port, residents)
+    raise typer.Exit(run_demo(options))
+
+
 def _register_parts() -> None:
     # Each part owns its subcommands; imported here so `vendfleet --help` lists them all.
     from cloud.cli import app as cloud_app

@@ -1,0 +1,112 @@
+"""Scripted residents: they sign in, open a cabinet, take (and sometimes put back) items, close."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+FINAL = {"settled", "review", "not_opened", "failed", "refunded"}
+
+
+@dataclass
+class Visit:
+    cabinet: str
+    resident: str
+    session_id: str | None = None
+    taken: Counter[str] = field(default_factory=Counter)  # net pieces per sku
+    status: str = "refused"
+    amount_fen: int | None = None
+    charged: Counter[str] = field(default_factory=Counter)
+    detail: str = ""
+
+
+@dataclass
+class Tally:
+    visits: list[Visit] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, visit: Visit) -> None:
+        with self.lock:
+            self.visits.append(visit)
+
+    def sales_fen(self) -> int:
+        with self.lock:
+            return sum(v.amount_fen or 0 for v in self.visits)
+
+    def count(self, status: str | None = None) -> int:
+        with self.lock:
+            return sum(1 for v in self.visits if status is None or v.status == status)
+
+
+class Resident:
+    def __init__(self, cloud: str, phone: str, name: str) -> None:
+        self.name = name
+        self._http = httpx.Client(base_url=cloud, timeout=20)
+        code = self._http.post("/api/v1/auth/otp/request", json={"phone": phone}).json()["dev_code"]
+        token = self._http.post("/api/v1/auth/otp/verify", json={"phone": phone, "code": code}).json()[
+            "token"
+        ]
+        self._http.headers["Authorization"] = f"Bearer {token}"
+
+    def shop(self, cabinet: str, control: str, rng: random.Random, behaviour: str) -> Visit:
+        visit = Visit(cabinet, self.name)
+        answer = self._http.post(f"/api/v1/cabinets/{cabinet}/sessions", json={})
+        if answer.status_code != 201:
+            visit.detail = answer.json().get("detail", answer.text)
+            return visit
+        visit.session_id = answer.json()["session_id"]
+        with httpx.Client(base_url=control, timeout=10) as world:
+            if not _wait_open(world):
+                visit.detail = "door never released"
+            else:
+                _take_items(world, rng, visit, behaviour)
+                time.sleep(rng.uniform(0.5, 2.0) if behaviour != "leave_open" else 150)
+                world.post("/doors/0/close")
+        return self._await(visit)
+
+    def _await(self, visit: Visit, timeout: float = 60) -> Visit:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            session = self._http.get(f"/api/v1/sessions/{visit.session_id}").json()
+            if session["status"] in FINAL:
+                visit.status, visit.amount_fen = session["status"], session["amount_fen"]
+                visit.charged = Counter({i["sku"]: i["count"] for i in session["items"]})
+                return visit
+            time.sleep(0.5)
+        visit.status = "timeout"
+        return visit
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _wait_open(world: httpx.Client) -> bool:
+    for _ in range(40):
+        if world.post("/doors/0/open").status_code == 200:
+            return True
+        time.sleep(0.25)
+    return False
+
+
+def _take_items(world: httpx.Client, rng: random.Random, visit: Visit, behaviour: str) -> None:
+    state: dict[str, Any] = world.get("/state").json()
+    lanes = [
+        (c["channel"], lane["sku"]) for c in state["channels"] for lane in c["lanes"] if lane["count"] > 0
+    ]
+    for channel, sku in rng.sample(lanes, k=min(len(lanes), rng.randint(1, 2))):
+        count = rng.randint(1, 2)
+        if world.post("/take", json={"channel": channel, "sku": sku, "count": count}).status_code == 200:
+            visit.taken[sku] += count
+            time.sleep(rng.uniform(0.2, 0.8))
+    if behaviour == "put_back" and visit.taken:
+        sku, _ = visit.taken.most_common(1)[0]
+        channel = next(c for c, s in lanes if s == sku)
+        if world.post("/put", json={"channel": channel, "sku": sku, "count": 1}).status_code == 200:
+            visit.taken[sku] -= 1
+    visit.taken = +visit.taken  # drop zeros

@@ -1,0 +1,296 @@
+"""The demo: cloud, one simulator and one gateway per cabinet, scripted residents, a reconciliation."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import socket
+import threading
+import time
+import webbrowser
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+import cloud
+from firmware_sim.demo.processes import Children, wait_http
+from firmware_sim.demo.residents import Resident, Tally
+
+console = Console()
+FIXTURE = Path(cloud.__file__).parent / "fixtures" / "demo.yaml"
+BEHAVIOURS = ["take"] * 12 + ["put_back"] * 3 + ["leave_open"]
+
+
+@dataclass
+class DemoOptions:
+    cabinets: int = 6
+    speed: float = 1.0
+    duration: float | None = None
+    browser: bool = True
+    manifest: Path | None = None
+    data_dir: Path = Path("var/demo")
+    port: int = 8000
+    residents: bool = True
+    seed: int = 1
+
+
+@dataclass
+class CabinetRun:
+    code: str
+    layout: str
+    serial: str
+    control_url: str
+    id: int = 0
+
+
+@dataclass
+class Demo:
+    options: DemoOptions
+    children: Children = field(init=False)
+    cloud_url: str = ""
+    mqtt_url: str = ""
+    db_url: str = ""
+    cabinets: list[CabinetRun] = field(default_factory=list)
+    tally: Tally = field(default_factory=Tally)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        data = self.options.data_dir
+        shutil.rmtree(data, ignore_errors=True)  # every demo starts from the fixture
+        data.mkdir(parents=True)
+        self.children = Children(data)
+
+    # -- start-up ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        data, o = self.options.data_dir.resolve(), self.options
+        self.db_url = f"sqlite:///{data / 'cloud.db'}"
+        mqtt_port = _free_port()
+        self.mqtt_url = f"mqtt://127.0.0.1:{mqtt_port}"
+        self.cloud_url = f"http://127.0.0.1:{o.port}"
+        with console.status("seeding the demo fleet…"):
+            self.children.run("cloud", "seed", str(FIXTURE), "--db", self.db_url)
+        with console.status("starting the cloud and its embedded MQTT broker…"):
+            self.children.spawn(
+                "cloud",
+                "cloud",
+                "serve",
+                "--db",
+                self.db_url,
+                "--mqtt-port",
+                str(mqtt_port),
+                "--port",
+                str(o.port),
+                "--key-dir",
+                str(data / "keys"),
+                "--dev-show-otp",
+            )
+            wait_http(f"{self.cloud_url}/healthz", 60)
+        key = data / "cloud-public.pem"
+        key.write_bytes(httpx.get(f"{self.cloud_url}/api/v1/keys/commands").content)
+        cabinets = yaml.safe_load(FIXTURE.read_text())["cabinets"][: o.cabinets]
+        for n, c in enumerate(cabinets):
+            with console.status(f"starting cabinet {c['code']} ({c['layout']}): simulator and gateway…"):
+                self.cabinets.append(self._start_cabinet(c["code"], c["layout"], key, o.seed + n))
+        self._wait_online()
+
+    def _start_cabinet(self, code: str, layout: str, key: Path, seed: int) -> CabinetRun:
+        o = self.options
+        _, lines = self.children.spawn(
+            f"sim-{code}",
+            "sim",
+            "cabinet",
+            "--layout",
+            layout,
+            "--serial",
+            "pty",
+            "--control",
+            "127.0.0.1:0",
+            "--seed",
+            str(seed),
+            "--speed",
+            str(o.speed),
+            read_lines=2,
+        )
+        serial, control = lines[0].removeprefix("serial: "), lines[1].removeprefix("control: ")
+        self.children.spawn(
+            f"gateway-{code}",
+            "gateway",
+            "run",
+            "--cabinet-id",
+            code,
+            "--serial",
+            serial,
+            "--mqtt",
+            self.mqtt_url,
+            "--data-dir",
+            str(o.data_dir / f"gw-{code}"),
+            "--cloud-key",
+            str(key),
+        )
+        return CabinetRun(code, layout, serial, control)
+
+    def _wait_online(self) -> None:
+        token = self._staff_token("ops", "ops-demo")
+        with console.status("waiting for every cabinet to come online…"):
+            for _ in range(120):
+                listed = httpx.get(f"{self.cloud_url}/api/v1/cabinets", headers=token).json()
+                if all(c["online"] for c in listed if c["code"] in {r.code for r in self.cabinets}):
+                    ids = {c["code"]: c["id"] for c in listed}
+                    for run in self.cabinets:
+                        run.id = ids[run.code]
+                    return
+                time.sleep(0.5)
+        raise RuntimeError("cabinets did not come online; see the logs in " + str(self.options.data_dir))
+
+    def _staff_token(self, user: str, password: str) -> dict[str, str]:
+        answer = httpx.post(
+            f"{self.cloud_url}/api/v1/auth/login", json={"username": user, "password": password}
+        )
+        return {"Authorization": f"Bearer {answer.json()['token']}"}
+
+    def manifest(self) -> dict[str, Any]:
+        users = yaml.safe_load(FIXTURE.read_text())["users"]
+        return {
+            "cloud_url": self.cloud_url,
+            "db_url": self.db_url,
+            "mqtt_url": self.mqtt_url,
+            "cabinets": [
+                {
+                    "id": c.id,
+                    "code": c.code,
+                    "layout": c.layout,
+                    "control_url": c.control_url,
+                    "serial": c.serial,
+                }
+                for c in self.cabinets
+            ],
+            "users": [{"name": u["name"], "role": u["role"], "phone": u.get("phone")} for u in users],
+        }
+
+    # -- the living fleet ----------------------------------------------------------------
+
+    def residents(self) -> None:
+        users = [u for u in yaml.safe_load(FIXTURE.read_text())["users"] if u["role"] == "resident"]
+        for n, run in enumerate(self.cabinets):
+            rng = random.Random(self.options.seed * 100 + n)
+            threading.Thread(target=self._shoppers, args=(run, users, rng), daemon=True).start()
+
+    def _shoppers(self, run: CabinetRun, users: list[dict[str, Any]], rng: random.Random) -> None:
+        people = [Resident(self.cloud_url, u["phone"], u["name"]) for u in users]
+        while not self.stop.is_set():
+            person, behaviour = rng.choice(people), rng.choice(BEHAVIOURS)
+            self.tally.add(person.shop(run.code, run.control_url, rng, behaviour))
+            self.stop.wait(rng.uniform(2, 8) / max(1.0, self.options.speed**0.5))
+        for person in people:
+            person.close()
+
+    def progress(self) -> Table:
+        table = Table(title=f"vendfleet demo · {self.cloud_url}")
+        for column in ("visits", "settled", "review", "refused", "sales", "cabinets"):
+            table.add_column(column, justify="right")
+        t = self.tally
+        table.add_row(
+            str(t.count()),
+            str(t.count("settled")),
+            str(t.count("review")),
+            str(t.count("refused")),
+            f"¥{t.sales_fen() / 100:.2f}",
+            str(len(self.cabinets)),
+        )
+        return table
+
+    # -- the end -------------------------------------------------------------------------
+
+    def reconcile(self) -> list[str]:
+        """Ledger vs physical truth per lane, and charged vs taken per visit; the differences."""
+        differences = []
+        for run in self.cabinets:
+            stock = httpx.get(f"{self.cloud_url}/api/v1/cabinets/{run.code}/stock").json()
+            ledger = {(s["channel"], s["lane"]): s["count"] for s in stock}
+            state = httpx.get(f"{run.control_url}/state").json()
+            truth = {
+                (c["channel"], lane["lane"]): lane["count"] for c in state["channels"] for lane in c["lanes"]
+            }
+            differences += [
+                f"{run.code} lane {k}: ledger {ledger.get(k)} vs physical {truth.get(k)}"
+                for k in sorted(set(ledger) | set(truth))
+                if ledger.get(k) != truth.get(k)
+            ]
+        for visit in self.tally.visits:
+            if visit.status == "settled" and Counter(visit.charged) != visit.taken:
+                differences.append(
+                    f"session {visit.session_id}: took {dict(visit.taken)}, charged {dict(visit.charged)}"
+                )
+        return differences
+
+
+def run_demo(options: DemoOptions) -> int:
+    demo = Demo(options)
+    try:
+        demo.start()
+        if options.manifest:
+            options.manifest.write_text(json.dumps(demo.manifest(), ensure_ascii=False, indent=2))
+        _announce(demo)
+        if options.residents:
+            demo.residents()
+        deadline = time.monotonic() + options.duration if options.duration else None
+        with Live(demo.progress(), console=console, refresh_per_second=2) as live:
+            while deadline is None or time.monotonic() < deadline:
+                live.update(demo.progress())
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        console.print("stopping…")
+    finally:
+        demo.stop.set()
+        differences = _final_report(demo)
+        demo.children.stop()
+    return 1 if differences else 0
+
+
+def _announce(demo: Demo) -> None:
+    first = demo.cabinets[0].code
+    console.print(
+        f"[bold]resident page[/]  {demo.cloud_url}/c/{first}"
+        "   (phone 13800138000; the demo shows the SMS code on the page)"
+    )
+    console.print(f"[bold]API docs[/]       {demo.cloud_url}/docs")
+    console.print(f"[bold]logs[/]           {demo.options.data_dir}/")
+    if demo.options.browser:
+        webbrowser.open(f"{demo.cloud_url}/c/{first}")
+
+
+def _final_report(demo: Demo) -> list[str]:
+    if not demo.cabinets:
+        return []
+    time.sleep(1)
+    try:
+        differences = demo.reconcile()
+    except httpx.HTTPError as exc:
+        console.print(f"[red]reconciliation impossible: {exc}[/]")
+        return ["unreachable"]
+    console.print(demo.progress())
+    if differences:
+        console.print("[red]reconciliation: differences[/]")
+        for line in differences:
+            console.print(f"  - {line}")
+    else:
+        console.print(
+            "[green]reconciliation: every lane's ledger equals the physical truth, "
+            "and every settled session charged exactly what was taken[/]"
+        )
+    return differences
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
