@@ -181,7 +181,12 @@ class GatewayService:
             self.snapshot.climate = answer
 
     def _on_inbound(self, topic: str, payload: bytes) -> None:
-        channel = parse_topic(topic).channel
+        where = parse_topic(topic)
+        if where.cabinet_id != self.s.cabinet_id:
+            # Seen with amqtt: another cabinet's retained config delivered to us. Never apply it.
+            log.warning("message for another cabinet ignored", topic=topic)
+            return
+        channel = where.channel
         if channel is Channel.EVACK:
             seq = parse(EvAck, payload).seq
             self.outbox.acknowledge(seq)

@@ -22,7 +22,7 @@ from rich.table import Table
 
 import cloud
 from firmware_sim.demo.processes import Children, wait_http
-from firmware_sim.demo.residents import Resident, Tally
+from firmware_sim.demo.residents import Resident, Tally, sign_in
 
 console = Console()
 FIXTURE = Path(cloud.__file__).parent / "fixtures" / "demo.yaml"
@@ -61,6 +61,7 @@ class Demo:
     cabinets: list[CabinetRun] = field(default_factory=list)
     tally: Tally = field(default_factory=Tally)
     stop: threading.Event = field(default_factory=threading.Event)
+    shoppers: list[threading.Thread] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         data = self.options.data_dir
@@ -180,12 +181,15 @@ class Demo:
 
     def residents(self) -> None:
         users = [u for u in yaml.safe_load(FIXTURE.read_text())["users"] if u["role"] == "resident"]
+        tokens = {u["name"]: sign_in(self.cloud_url, u["phone"]) for u in users}
         for n, run in enumerate(self.cabinets):
             rng = random.Random(self.options.seed * 100 + n)
-            threading.Thread(target=self._shoppers, args=(run, users, rng), daemon=True).start()
+            thread = threading.Thread(target=self._shoppers, args=(run, tokens, rng), daemon=True)
+            thread.start()
+            self.shoppers.append(thread)
 
-    def _shoppers(self, run: CabinetRun, users: list[dict[str, Any]], rng: random.Random) -> None:
-        people = [Resident(self.cloud_url, u["phone"], u["name"]) for u in users]
+    def _shoppers(self, run: CabinetRun, tokens: dict[str, str], rng: random.Random) -> None:
+        people = [Resident(self.cloud_url, token, name, self.stop) for name, token in tokens.items()]
         while not self.stop.is_set():
             person, behaviour = rng.choice(people), rng.choice(BEHAVIOURS)
             self.tally.add(person.shop(run.code, run.control_url, rng, behaviour))
@@ -251,6 +255,9 @@ def run_demo(options: DemoOptions) -> int:
         console.print("stopping…")
     finally:
         demo.stop.set()
+        with console.status("letting the last residents finish their visit…"):
+            for thread in demo.shoppers:
+                thread.join(90)
         differences = _final_report(demo)
         demo.children.stop()
     return 1 if differences else 0
