@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from cloud.api import errors
-from cloud.api.routes import auth, cabinets, health, sessions
+from cloud.api.routes import auth, cabinets, health, restock, sessions
 from cloud.context import CloudContext
 from cloud.web import pages
 from cloud.web.pages import HERE
@@ -15,7 +15,7 @@ from cloud.web.pages import HERE
 def create_app(context: CloudContext) -> FastAPI:
     app = FastAPI(title="vendfleet cloud", version="0.1.0")
     app.state.context = context
-    for module in (health, auth, cabinets, sessions, pages):
+    for module in (health, auth, cabinets, sessions, restock, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     errors.install(app)

@@ -188,3 +188,30 @@ class ProcessedEvent(Base):
     payload: Mapped[dict[str, object]] = mapped_column(JSON)
     happened_at: Mapped[datetime] = mapped_column(UtcDateTime)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class StoreStock(Base):
+    """The parent store's stock per product, materialised from its movements."""
+
+    __tablename__ = "store_stock"
+    __table_args__ = (UniqueConstraint("store_id", "sku"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), index=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StoreMovement(Base):
+    """Append-only: receive, transfer to a cabinet, return from a cabinet, write-off."""
+
+    __tablename__ = "store_movements"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), index=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    delta: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(24))  # receive | transfer_out | return_in | write_off
+    session_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    cabinet_id: Mapped[int | None] = mapped_column(ForeignKey("cabinets.id"), nullable=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

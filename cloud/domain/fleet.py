@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from cloud import NotFound
 from cloud.db.models import Cabinet, PlanogramLane, Product, Store, User
-from cloud.domain import ledger
+from cloud.domain import ledger, store_inventory
 from cloud.domain.auth import hash_password
 from protocols.mqtt.schemas import CabinetSettings, Config
 from protocols.planogram import Channel, Lane, Planogram
@@ -71,6 +71,15 @@ def seed(db: Session, fixture: dict[str, Any]) -> None:
         _seed_cabinet(db, c, stores[c["store"]], products)
     for u in fixture.get("users", []):
         _upsert_user(db, u, stores)
+    for s in fixture.get("stores", []):
+        _seed_store_stock(db, stores[s["code"]], s.get("stock_each", 0), products)
+
+
+def _seed_store_stock(db: Session, store: Store, each: int, products: dict[str, Product]) -> None:
+    if not each or store_inventory.on_hand(db, store.id):
+        return  # received once; re-seeding must not receive again
+    for sku in products:
+        store_inventory.record(db, store_id=store.id, sku=sku, delta=each, kind="receive", note="seed")
 
 
 def _products(fixture: dict[str, Any]) -> list[dict[str, Any]]:
@@ -126,7 +135,7 @@ def _seed_cabinet(db: Session, c: dict[str, Any], store: Store, products: dict[s
             db.add(PlanogramLane(
                 cabinet_id=cabinet.id, channel=ch["channel"], door=ch.get("door", 0), lane=lane["lane"],
                 product_id=products[lane["sku"]].id, capacity=lane["capacity"],
-                par_level=lane.get("par_level", max(1, lane["capacity"] * 3 // 4)),
+                par_level=lane.get("par_level", lane.get("count") or lane["capacity"]),
             ))  # fmt: skip
             if lane.get("count"):
                 ledger.record(

@@ -21,7 +21,8 @@ from protocols.mqtt.schemas import Ack, Command, DoorEvent, LaneDelta, SessionRe
 
 log = structlog.get_logger("cloud.sessions")
 LIVE = ("pending", "unlocked", "open", "closed")
-FINAL = ("settled", "review", "not_opened", "failed", "refunded")
+# "confirm": a restock visit waiting for the staff member to confirm the counts.
+FINAL = ("settled", "review", "confirm", "not_opened", "failed", "refunded")
 STALE_AFTER = timedelta(minutes=15)  # a live session older than this no longer holds the door
 
 
@@ -151,14 +152,8 @@ def _priced(db: Db, lanes: list[LaneDelta]) -> list[dict[str, Any]]:
 
 
 def _restock(db: Db, cabinet: Cabinet, session: Session, result: SessionResult) -> None:
-    for lane in result.lanes:
-        ledger.record(
-            db, cabinet_id=cabinet.id, channel=lane.channel, lane=lane.lane, sku=lane.sku,
-            delta=lane.delta, kind="restock_load" if lane.delta > 0 else "removal",
-            session_id=session.id, event_id=str(result.event_id), actor_id=session.user_id,
-        )  # fmt: skip
-    status = "review" if result.ambiguous else "settled"
-    _move(session, status, "restock: confirm the counts" if result.ambiguous else "")
+    # Nothing moves in the ledger until the staff member confirms or corrects the counts.
+    _move(session, "confirm", "restock: confirm or correct what was loaded and pulled")
 
 
 def _unknown_session(db: Db, cabinet: Cabinet, result: SessionResult) -> None:

@@ -25,6 +25,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "status_refunded": "Nothing charged", "receipt": "Receipt", "total": "Total",
         "nothing_taken": "Nothing taken, nothing charged", "again": "Open again", "switch": "中文",
         "code_sent": "Code sent", "dev_code": "Demo code",
+        "staff_title": "Restock", "username": "User name", "password": "Password", "load_list": "Load list for this cabinet",
+        "lane": "Lane", "product": "Product", "now": "Now", "load": "Load", "pull": "Pull", "short": "Short",
+        "open_restock": "Open for restock", "planned": "Planned", "detected": "Detected", "confirmed": "Confirmed",
+        "confirm": "Confirm", "restock_done": "Restock recorded", "status_confirm": "Door closed: check the counts and confirm",
+        "picklist": "Pick list", "picking": "Pick in the store", "route": "Route", "distance": "Distance",
+        "stop": "Stop", "print": "Print", "csv": "Export CSV", "nothing": "Nothing to restock",
     },
 }  # fmt: skip
 

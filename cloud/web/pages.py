@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import HTMLResponse
@@ -17,6 +18,15 @@ templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(include_in_schema=False)
 
 
+def _page(
+    request: Request, template: str, lang: str | None, accept: str | None, **values: Any
+) -> HTMLResponse:
+    language = pick_language(lang, accept)
+    other = "en" if language == "zh-CN" else "zh-CN"
+    page = {"lang": language, "t": TEXTS[language], "other": other, **values}
+    return templates.TemplateResponse(request, template, page)
+
+
 @router.get("/c/{code}", response_class=HTMLResponse)
 def resident_page(
     code: str, request: Request, db: SessionDep, context: ContextDep,
@@ -24,13 +34,25 @@ def resident_page(
 ) -> HTMLResponse:  # fmt: skip
     """The page the cabinet's QR code opens."""
     cabinet = cabinet_by_code(db, code)
-    language = pick_language(lang, accept_language)
-    return templates.TemplateResponse(
-        request,
-        "resident.html",
-        {
-            "cabinet": cabinet, "lang": language, "t": TEXTS[language],
-            "other": "en" if language == "zh-CN" else "zh-CN",
-            "dev_otp": context.settings.dev_show_otp,
-        },
-    )  # fmt: skip
+    return _page(request, "resident.html", lang, accept_language, cabinet=cabinet,
+                 dev_otp=context.settings.dev_show_otp)  # fmt: skip
+
+
+@router.get("/s/{code}", response_class=HTMLResponse)
+def staff_page(
+    code: str,
+    request: Request,
+    db: SessionDep,
+    lang: str | None = None,
+    accept_language: str | None = Header(None),
+) -> HTMLResponse:
+    """Restock staff at a cabinet: the load list, open in restock mode, confirm the counts."""
+    return _page(request, "staff.html", lang, accept_language, cabinet=cabinet_by_code(db, code))
+
+
+@router.get("/staff/stores/{store_id}/picklist", response_class=HTMLResponse)
+def picklist_page(
+    store_id: int, request: Request, lang: str | None = None, accept_language: str | None = Header(None)
+) -> HTMLResponse:
+    """The printable pick list with its route map."""
+    return _page(request, "picklist.html", lang, accept_language, store_id=store_id)

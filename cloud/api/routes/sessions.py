@@ -41,6 +41,7 @@ def session_view(s: Session) -> dict[str, Any]:
         "hold_fen": s.hold_fen, "created_at": s.created_at.isoformat(),
         "settled_at": s.settled_at.isoformat() if s.settled_at else None,
         "candidates": (s.result or {}).get("candidates", []) if s.status == "review" else [],
+        "detected": (s.result or {}).get("lanes", []) if s.mode == "restock" else [],
     }  # fmt: skip
 
 
@@ -110,7 +111,8 @@ def _json(value: Any) -> str:
 def review_queue(db: SessionDep, user: CurrentUser) -> list[dict[str, Any]]:
     """Sessions the weights could not settle, with their candidates and weight trace."""
     require_role(user, "ops")
-    rows = db.scalars(select(Session).where(Session.status == "review").order_by(Session.created_at))
+    query = select(Session).where(Session.status == "review", Session.mode == "resident")
+    rows = db.scalars(query.order_by(Session.created_at))
     return [{**session_view(s), "result": s.result} for s in rows]
 
 

@@ -1,23 +1,9 @@
 // The resident page: sign in, see the stock, open the door, follow the session live.
-"use strict";
 const body = document.body;
 const cabinet = body.dataset.cabinet;
 const lang = body.dataset.lang;
-const t = JSON.parse(document.getElementById("texts").textContent);
-const $ = (id) => document.getElementById(id);
-const yuan = (fen) => "¥" + (fen / 100).toFixed(2);
-let token = localStorage.getItem("vf-token");
-
-async function api(path, options = {}) {
-  const headers = { "Content-Type": "application/json" };
-  if (token) headers.Authorization = "Bearer " + token;
-  const response = await fetch("/api/v1" + path, { ...options, headers });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail));
-  return data;
-}
-
-function showError(error) { $("error").textContent = error ? error.message || String(error) : ""; }
+const t = texts;
+const FINAL = ["settled", "review", "not_opened", "failed", "refunded"];
 
 async function loadStock() {
   const lanes = await api(`/cabinets/${cabinet}/stock`);
@@ -32,13 +18,13 @@ async function loadStock() {
 }
 
 async function showAccount() {
-  if (!token) { $("signin").hidden = false; $("account").hidden = true; $("open").disabled = true; return; }
+  if (!auth.token) { $("signin").hidden = false; $("account").hidden = true; $("open").disabled = true; return; }
   try {
     const me = await api("/auth/me");
     $("who").textContent = me.name;
     $("balance").textContent = yuan(me.available_fen);
     $("signin").hidden = true; $("account").hidden = false; $("open").disabled = false;
-  } catch (error) { token = null; localStorage.removeItem("vf-token"); showAccount(); }
+  } catch (error) { auth.token = null; showAccount(); }
 }
 
 $("send-code").onclick = async () => {
@@ -53,7 +39,7 @@ $("sign-in").onclick = async () => {
   showError();
   try {
     const answer = await api("/auth/otp/verify", { method: "POST", body: JSON.stringify({ phone: $("phone").value, code: $("code").value }) });
-    token = answer.token; localStorage.setItem("vf-token", token); showAccount();
+    auth.token = answer.token; showAccount();
   } catch (error) { showError(error); }
 };
 
@@ -78,22 +64,16 @@ function render(session) {
   }
 }
 
-function follow(sessionId) {
-  const source = new EventSource(`/api/v1/sessions/${sessionId}/stream?token=${encodeURIComponent(token)}`);
-  source.addEventListener("session", (message) => {
-    const session = JSON.parse(message.data);
-    render(session);
-    if (["settled", "review", "not_opened", "failed", "refunded"].includes(session.status)) {
-      source.close(); $("open").disabled = false; $("open").textContent = t.again; loadStock(); showAccount();
-    }
-  });
+function done(session) {
+  if (!FINAL.includes(session.status)) return;
+  $("open").disabled = false; $("open").textContent = t.again; loadStock(); showAccount();
 }
 
 $("open").onclick = async () => {
   showError(); $("open").disabled = true; $("open").textContent = t.opening; $("receipt").hidden = true;
   try {
     const session = await api(`/cabinets/${cabinet}/sessions`, { method: "POST", body: JSON.stringify({ door: 0 }) });
-    follow(session.session_id);
+    follow(session.session_id, (s) => { render(s); done(s); }, FINAL);
   } catch (error) { showError(error); $("open").disabled = false; $("open").textContent = t.open; }
 };
 

@@ -1,0 +1,144 @@
+"""Restock rounds: the store's pick list and route from the ledger, and confirming a restock visit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session as Db
+
+from cloud import Forbidden, NotFound, Refused
+from cloud.db.models import Cabinet, PlanogramLane, Product, Session, StockMovement, Store, User
+from cloud.domain import ledger, store_inventory
+from cloud.domain.auth import require_role
+from cloud.domain.demand import FLAT, Demand, lane_demand
+from cloud.domain.picklist import LaneState, PickList, plan
+from cloud.domain.route import plan_route
+
+DEFAULT_VISIT_INTERVAL = timedelta(days=1)
+
+
+@dataclass
+class Round:
+    store: Store
+    picklist: PickList
+    route: list[str]
+    distance_km: float
+    next_visit: datetime
+    points: dict[str, tuple[float, float]]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "store_id": self.store.id, "next_visit": self.next_visit.isoformat(),
+            "store": {"name_zh": self.store.name_zh, "name_en": self.store.name_en,
+                      "lat": self.store.lat, "lon": self.store.lon},
+            "points": {code: {"lat": lat, "lon": lon} for code, (lat, lon) in self.points.items()},
+            "picking": self.picklist.picking, "route": self.route, "distance_km": round(self.distance_km, 2),
+            "cabinets": [
+                {"code": code, "lanes": [lane.__dict__ for lane in self.picklist.cabinets.get(code, [])]}
+                for code in self.route
+            ],
+        }  # fmt: skip
+
+
+def check_store(user: User, store_id: int) -> None:
+    """Staff and ops work for one store; admins for all."""
+    if user.role != "admin" and user.store_id not in (None, store_id):
+        raise Forbidden("this belongs to another store")
+
+
+def restock_round(
+    db: Db, store_id: int, now: datetime | None = None, interval: timedelta = DEFAULT_VISIT_INTERVAL
+) -> Round:
+    now = now or datetime.now(UTC)
+    store = db.get(Store, store_id)
+    if store is None:
+        raise NotFound(f"no store {store_id}")
+    cabinets = list(db.scalars(select(Cabinet).where(Cabinet.store_id == store_id).order_by(Cabinet.code)))
+    next_visit = now + interval
+    lanes = _lane_states(db, cabinets, now, next_visit)
+    picklist = plan(lanes, store_inventory.on_hand(db, store_id))
+    to_visit = [c for c in cabinets if any(p.load or p.pull for p in picklist.cabinets.get(c.code, []))]
+    order, distance = plan_route((store.lat, store.lon), [(c.lat, c.lon) for c in to_visit])
+    points = {c.code: (c.lat, c.lon) for c in cabinets}
+    return Round(store, picklist, [to_visit[i].code for i in order], distance, next_visit, points)
+
+
+def _lane_states(db: Db, cabinets: list[Cabinet], now: datetime, next_visit: datetime) -> list[LaneState]:
+    demand = lane_demand(db, [c.id for c in cabinets], now)
+    states = []
+    for cabinet in cabinets:
+        counts = {(s.channel, s.lane): s.count for s in ledger.stock(db, cabinet.id)}
+        rows = db.scalars(select(PlanogramLane).where(PlanogramLane.cabinet_id == cabinet.id))
+        for row in rows:
+            d = demand.get((cabinet.id, row.channel, row.lane), Demand(0.0, FLAT))
+            count = counts.get((row.channel, row.lane), 0)
+            states.append(LaneState(
+                cabinet.code, row.channel, row.lane, row.product.sku, count, row.capacity, row.par_level,
+                d.until(now, next_visit), d.per_day, _expiring(db, cabinet.id, row, count, next_visit),
+            ))  # fmt: skip
+    return states
+
+
+def _expiring(db: Db, cabinet_id: int, row: PlanogramLane, count: int, at: datetime) -> int:
+    """Pieces in the lane whose shelf life ends before `at`, assuming first in, first out."""
+    product: Product = row.product
+    if not product.chilled:
+        return 0
+    loads = db.execute(
+        select(StockMovement.delta, StockMovement.created_at)
+        .where(StockMovement.cabinet_id == cabinet_id, StockMovement.channel == row.channel,
+               StockMovement.lane == row.lane, StockMovement.delta > 0)
+        .order_by(StockMovement.created_at.desc())
+    )  # fmt: skip
+    # The newest `count` pieces loaded are the ones still there (FIFO sells the oldest first).
+    remaining, expiring = count, 0
+    for delta, loaded_at in loads:
+        batch = min(delta, remaining)
+        if loaded_at + timedelta(days=product.shelf_life_days) <= at:
+            expiring += batch
+        remaining -= batch
+        if remaining <= 0:
+            break
+    return expiring + max(0, remaining)  # pieces of unknown age count as expiring
+
+
+def confirm_restock(db: Db, *, session_id: str, actor: User, counts: list[dict[str, int]] | None) -> Session:
+    """Staff confirm (counts=None: as detected) or correct what was loaded and pulled per lane."""
+    require_role(actor, "staff")
+    session = db.scalar(select(Session).where(Session.id == session_id).with_for_update())
+    if session is None or session.mode != "restock":
+        raise NotFound(f"no restock session {session_id!r}")
+    if session.status != "confirm":
+        raise Refused(f"restock session {session_id} is {session.status}: nothing to confirm")
+    cabinet = db.get(Cabinet, session.cabinet_id)
+    assert cabinet is not None
+    check_store(actor, cabinet.store_id)
+    detected_lanes: list[dict[str, Any]] = list((session.result or {}).get("lanes", []))  # type: ignore[call-overload]
+    detected = {(x["channel"], x["lane"]): x for x in detected_lanes}
+    final = counts if counts is not None else [
+        {"channel": k[0], "lane": k[1], "delta": v["delta"]} for k, v in detected.items()
+    ]  # fmt: skip
+    skus = {(r.channel, r.lane): r.product.sku for r in db.scalars(
+        select(PlanogramLane).where(PlanogramLane.cabinet_id == cabinet.id))}  # fmt: skip
+    notes = []
+    for entry in final:
+        key = (entry["channel"], entry["lane"])
+        delta, sku = entry["delta"], skus[key]
+        seen = detected.get(key, {}).get("delta", 0)
+        note = f"detected {seen}, confirmed {delta}" + (" (corrected)" if seen != delta else "")
+        notes.append(f"{sku}: {note}")
+        if delta == 0:
+            continue
+        ledger.record(db, cabinet_id=cabinet.id, channel=key[0], lane=key[1], sku=sku, delta=delta,
+                      kind="transfer", session_id=session.id, actor_id=actor.id, note=note)  # fmt: skip
+        store_inventory.record(
+            db, store_id=cabinet.store_id, sku=sku, delta=-delta,
+            kind="transfer_out" if delta > 0 else "return_in",
+            session_id=session.id, cabinet_id=cabinet.id, actor_id=actor.id, note=note,
+        )  # fmt: skip
+    session.status, session.detail = "settled", "; ".join(notes)
+    session.settled_at = session.updated_at = datetime.now(UTC)
+    return session
