@@ -13,6 +13,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "status_not_opened": "门未打开，已解除冻结", "status_failed": "开门失败",
         "status_refunded": "未扣款", "receipt": "小票", "total": "合计", "nothing_taken": "未取商品，不扣款",
         "again": "再次开门", "switch": "English", "code_sent": "验证码已发送", "dev_code": "演示验证码",
+        "staff_title": "补货", "username": "用户名", "password": "密码", "load_list": "本柜装货清单",
+        "lane": "货道", "product": "商品", "now": "现有", "load": "装入", "pull": "取出", "short": "缺货",
+        "open_restock": "开门补货", "planned": "计划", "detected": "称重检测", "confirmed": "确认",
+        "confirm": "确认入账", "restock_done": "补货已入账", "status_confirm": "门已关闭：请核对数量后确认",
+        "picklist": "拣货单", "picking": "门店拣货", "route": "配送路线", "distance": "全程",
+        "stop": "站", "print": "打印", "csv": "导出 CSV", "nothing": "无需补货",
     },
     "en": {
         "title": "Smart cabinet", "phone": "Phone number", "send_code": "Send code", "code": "Code",

@@ -115,3 +115,9 @@ def test_resident_page_in_both_languages(client: TestClient) -> None:
     en = client.get("/c/XH-0001", headers={"Accept-Language": "en-US,en;q=0.9"})
     assert "Open the door" in en.text
     assert "开门" in client.get("/c/XH-0001?lang=zh-CN", headers={"Accept-Language": "en"}).text
+
+
+def test_every_page_text_exists_in_both_languages() -> None:
+    from cloud.web.i18n import TEXTS
+
+    assert set(TEXTS["zh-CN"]) == set(TEXTS["en"])
