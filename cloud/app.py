@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import make_asgi_app
+from sqlalchemy import func, select
 
+from cloud import metrics
 from cloud.api import errors
-from cloud.api.routes import auth, cabinets, health, restock, sessions
+from cloud.api.routes import auth, cabinets, health, ops, restock, sessions
 from cloud.context import CloudContext
+from cloud.db.models import Alarm
 from cloud.web import pages
 from cloud.web.pages import HERE
 
@@ -15,8 +19,15 @@ from cloud.web.pages import HERE
 def create_app(context: CloudContext) -> FastAPI:
     app = FastAPI(title="vendfleet cloud", version="0.1.0")
     app.state.context = context
-    for module in (health, auth, cabinets, sessions, restock, pages):
+    for module in (health, auth, cabinets, sessions, restock, ops, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     errors.install(app)
+    app.mount("/metrics", make_asgi_app())
+    metrics.ALARMS_OPEN.set_function(lambda: _open_alarms(context))
     return app
+
+
+def _open_alarms(context: CloudContext) -> float:
+    with context.factory() as db:
+        return float(db.scalar(select(func.count()).select_from(Alarm).where(Alarm.state != "resolved")) or 0)

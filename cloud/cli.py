@@ -20,7 +20,7 @@ from cloud.db.models import User
 from cloud.domain.auth import TokenSigner
 from cloud.domain.fleet import seed as seed_fixture
 from cloud.ingest.worker import IngestWorker
-from cloud.runtime import CloudRuntime
+from cloud.runtime import CloudRuntime, influx_sink
 from cloud.settings import CloudSettings
 from gateway.log_setup import configure
 
@@ -49,9 +49,15 @@ def serve(
     """API, pages and MQTT ingest in one process."""
     configure()
     settings = CloudSettings(
-        db=db, mqtt=mqtt, embedded_mqtt_port=mqtt_port, host=host, port=port, key_dir=key_dir,
-        base_url=base_url, dev_show_otp=dev_show_otp,
-    )  # fmt: skip
+        db=db,
+        mqtt=mqtt,
+        embedded_mqtt_port=mqtt_port,
+        host=host,
+        port=port,
+        key_dir=key_dir,
+        base_url=base_url,
+        dev_show_otp=dev_show_otp,
+    )
     runtime = CloudRuntime(settings).start()
     typer.echo(f"cloud: {runtime.url}", err=True)
     typer.echo(f"mqtt: {runtime.mqtt_url}", err=True)
@@ -78,7 +84,9 @@ def ingest(
             share_group=share_group,
             command_ttl=timedelta(minutes=2),
             name=f"ingest-{n}",
-        ).start()  # fmt: skip
+            thresholds=context.settings.thresholds,
+            influx=influx_sink(context.settings),
+        ).start()
         for n in range(workers)
     ]
     _wait_for_signal()

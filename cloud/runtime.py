@@ -17,11 +17,21 @@ from cloud.db.engine import transaction
 from cloud.db.migrate import upgrade
 from cloud.db.models import Cabinet
 from cloud.domain.fleet import config_payload
+from cloud.influx import InfluxSink
 from cloud.ingest.worker import IngestWorker
 from cloud.settings import CloudSettings
 from protocols.mqtt.topics import Channel
 
 log = structlog.get_logger("cloud")
+
+
+def influx_sink(settings: CloudSettings) -> InfluxSink | None:
+    """Raw telemetry goes to InfluxDB only when it is configured; the pages read SQL."""
+    if not settings.influx_url:
+        return None
+    return InfluxSink(
+        settings.influx_url, settings.influx_token or "", settings.influx_org, settings.influx_bucket
+    )
 
 
 @dataclass
@@ -49,9 +59,14 @@ class CloudRuntime:
             share = None  # amqtt has no shared subscriptions
         self.context = CloudContext.build(self.settings, self.mqtt_url)
         self.ingest = IngestWorker(
-            mqtt_url=self.mqtt_url, factory=self.context.factory, payments=self.context.payments,
-            share_group=share, command_ttl=self.context.signer.ttl * 2,
-        ).start()  # fmt: skip
+            mqtt_url=self.mqtt_url,
+            factory=self.context.factory,
+            payments=self.context.payments,
+            share_group=share,
+            command_ttl=self.context.signer.ttl * 2,
+            thresholds=self.settings.thresholds,
+            influx=influx_sink(self.settings),
+        ).start()
         self._start_server()
         assert self.context.publisher is not None
         self.context.publisher.wait_connected()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cloud.domain.telemetry import Thresholds
 
 
 class CloudSettings(BaseSettings):
@@ -23,10 +26,23 @@ class CloudSettings(BaseSettings):
     token_ttl_s: int = 7 * 24 * 3600
     # Development: the one-time code is shown on the page instead of only in the log.
     dev_show_otp: bool = False
+    chilled_max_c: float = 8.0
+    warm_grace_s: float = 600.0  # chilled goods may be warm this long before an alarm
+    silence_s: float = 60.0  # no telemetry for this long: the cabinet is offline
+    outbox_backlog: int = 100
     influx_url: str | None = None
     influx_token: str | None = None
     influx_org: str = "vendfleet"
     influx_bucket: str = "telemetry"
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return Thresholds(
+            self.chilled_max_c,
+            timedelta(seconds=self.warm_grace_s),
+            self.outbox_backlog,
+            timedelta(seconds=self.silence_s),
+        )
 
     @property
     def public_url(self) -> str:

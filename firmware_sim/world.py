@@ -84,11 +84,14 @@ class World:
         probes = sum(b.count for b in layout.boards_of("climate"))
         start_c = layout.setpoint_c if layout.setpoint_c is not None else layout.ambient_c
         return cls(
-            layout=layout, clock=clock, rng=rng,
+            layout=layout,
+            clock=clock,
+            rng=rng,
             doors=[Door() for _ in range(layout.doors)],
-            cells=cells, temps_c=[start_c + rng.uniform(-0.3, 0.3) for _ in range(probes)],
+            cells=cells,
+            temps_c=[start_c + rng.uniform(-0.3, 0.3) for _ in range(probes)],
             setpoint_c=layout.setpoint_c,
-        )  # fmt: skip
+        )
 
     # -- time ------------------------------------------------------------------------------
 

@@ -37,10 +37,19 @@ def run(
     """Run the gateway until SIGTERM or Ctrl-C."""
     configure(log_level)
     settings = load_settings(
-        config, cabinet_id=cabinet_id, serial=serial, mqtt=mqtt, data_dir=data_dir,
-        cloud_key=cloud_key, username=username, password=password, tls_ca=tls_ca,
-        tls_cert=tls_cert, tls_key=tls_key, planogram=planogram,
-    )  # fmt: skip
+        config,
+        cabinet_id=cabinet_id,
+        serial=serial,
+        mqtt=mqtt,
+        data_dir=data_dir,
+        cloud_key=cloud_key,
+        username=username,
+        password=password,
+        tls_ca=tls_ca,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        planogram=planogram,
+    )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -87,8 +87,10 @@ class MqttLink:
         cabinet_id: str,
         url: str,
         sink: Callable[[LinkEvent], None],
+        keepalive: int = 15,
         **auth: str | None,
     ) -> None:
+        self._keepalive = keepalive
         self._cabinet = cabinet_id
         self._address = BrokerAddress.parse(url)
         self._sink = sink
@@ -110,7 +112,7 @@ class MqttLink:
         return self._connected
 
     def start(self) -> None:
-        self._client.connect_async(self._address.host, self._address.port, keepalive=15)
+        self._client.connect_async(self._address.host, self._address.port, keepalive=self._keepalive)
         self._client.loop_start()
 
     def stop(self) -> None:

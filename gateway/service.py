@@ -75,13 +75,22 @@ class GatewayService:
             "tls_cert": _str(settings.tls_cert),
             "tls_key": _str(settings.tls_key),
         }
-        self.link = MqttLink(settings.cabinet_id, settings.mqtt, self._queue.put, **auth)
+        self.link = MqttLink(
+            settings.cabinet_id, settings.mqtt, self._queue.put, keepalive=settings.mqtt_keepalive_s, **auth
+        )
         self.alarms = Alarms(self._emit_alarm)
         self.sessions = SessionRunner(
-            settings=settings, bus=self.bus, snapshot=self.snapshot, store=SessionStore(self._db),
-            alarms=self.alarms, emit=self.emit, planogram=self.planogram, timing=self.timing,
-            next_tag=lambda: next_counter(self._db, "session_tag"), on_done=self._session_done,
-        )  # fmt: skip
+            settings=settings,
+            bus=self.bus,
+            snapshot=self.snapshot,
+            store=SessionStore(self._db),
+            alarms=self.alarms,
+            emit=self.emit,
+            planogram=self.planogram,
+            timing=self.timing,
+            next_tag=lambda: next_counter(self._db, "session_tag"),
+            on_done=self._session_done,
+        )
         self._sent: dict[int, float] = {}  # seq → monotonic time of the last publish
         self._started = time.monotonic()
         self._next_telemetry = 0.0

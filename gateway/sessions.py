@@ -102,9 +102,14 @@ class SessionRunner:
             raise Refused("busy", f"door {door} is in session {self.live[door].session_id}")
         baseline = self._baseline(door)
         session = DoorSession(
-            session_id=action.session_id, command_id=command_id, door=door, mode=action.mode,
-            tag=self._next_tag() & 0xFFFFFFFF, unlocked_at=now_utc(), baseline=baseline,
-        )  # fmt: skip
+            session_id=action.session_id,
+            command_id=command_id,
+            door=door,
+            mode=action.mode,
+            tag=self._next_tag() & 0xFFFFFFFF,
+            unlocked_at=now_utc(),
+            baseline=baseline,
+        )
         # Persisted before the pulse: a gateway killed now still reports the session.
         self._save(session)
         answer = self._bus.call(board.addr, Unlock(door - board.first, action.pulse_ms, session.tag))
@@ -182,10 +187,15 @@ class SessionRunner:
         cabinet = self._s.cabinet_id
         self._emit(
             lambda seq, eid: DoorEvent(
-                event_id=eid, seq=seq, cabinet_id=cabinet, ts=at, door=door,
-                action=action, session_id=session_id,
+                event_id=eid,
+                seq=seq,
+                cabinet_id=cabinet,
+                ts=at,
+                door=door,
+                action=action,
+                session_id=session_id,
             )
-        )  # fmt: skip
+        )
 
     # -- timers ------------------------------------------------------------------------------
 
@@ -227,35 +237,51 @@ class SessionRunner:
     def _report(self, session: DoorSession, final: dict[int, Weight], now: datetime) -> None:
         planogram = self._planogram()
         unusable = frozenset(
-            c for c, (_, stable, fault) in session.baseline.items()
+            c
+            for c, (_, stable, fault) in session.baseline.items()
             if fault or not stable or c not in final or final[c].fault or not final[c].stable
-        )  # fmt: skip
+        )
         basket = None
         if planogram is not None:
             basket = infer_basket(
                 planogram,
                 {c: g for c, (g, _, _) in session.baseline.items()},
                 {c: w.grams for c, w in final.items()},
-                noise=NOISE, mode=session.mode, faulty=unusable,
-            )  # fmt: skip
+                noise=NOISE,
+                mode=session.mode,
+                faulty=unusable,
+            )
         self._emit(lambda seq, eid: self._result(seq, eid, session, final, basket, now))
         self._fire(session, Trigger.SETTLED, now)
 
     def _result(
-        self, seq: int, eid: UUID, session: DoorSession, final: dict[int, Weight],
-        basket: BasketInference | None, now: datetime,
-    ) -> SessionResult:  # fmt: skip
+        self,
+        seq: int,
+        eid: UUID,
+        session: DoorSession,
+        final: dict[int, Weight],
+        basket: BasketInference | None,
+        now: datetime,
+    ) -> SessionResult:
         base = [
             ChannelReading(channel=c, grams=round(g, 1), stable=st, fault=f)
             for c, (g, st, f) in sorted(session.baseline.items())
         ]
         common: dict[str, Any] = dict(
-            event_id=eid, seq=seq, cabinet_id=self._s.cabinet_id, ts=now,
-            session_id=session.session_id, command_id=session.command_id, door=session.door,
-            mode=session.mode, unlocked_at=session.unlocked_at, opened_at=session.opened_at,
-            closed_at=session.closed_at, baseline=base,
+            event_id=eid,
+            seq=seq,
+            cabinet_id=self._s.cabinet_id,
+            ts=now,
+            session_id=session.session_id,
+            command_id=session.command_id,
+            door=session.door,
+            mode=session.mode,
+            unlocked_at=session.unlocked_at,
+            opened_at=session.opened_at,
+            closed_at=session.closed_at,
+            baseline=base,
             final=[w.reading(c) for c, w in sorted(final.items())],
-        )  # fmt: skip
+        )
         if basket is None:
             return SessionResult(**common, outcome="completed", confidence=0.0, ambiguous=True)
         return SessionResult(
@@ -283,11 +309,18 @@ class SessionRunner:
         cabinet = self._s.cabinet_id
         self._emit(
             lambda seq, eid: SessionResult(
-                event_id=eid, seq=seq, cabinet_id=cabinet, ts=now, session_id=session.session_id,
-                command_id=session.command_id, door=session.door, mode=session.mode,
-                outcome="not_opened", unlocked_at=session.unlocked_at,
+                event_id=eid,
+                seq=seq,
+                cabinet_id=cabinet,
+                ts=now,
+                session_id=session.session_id,
+                command_id=session.command_id,
+                door=session.door,
+                mode=session.mode,
+                outcome="not_opened",
+                unlocked_at=session.unlocked_at,
             )
-        )  # fmt: skip
+        )
 
     # -- bookkeeping ---------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ class GatewaySettings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     metrics_port: int | None = None
+    mqtt_keepalive_s: int = 15  # the broker publishes our last will this long × 1.5 after we vanish
 
     # Serial bus (protocols/SERIAL.md)
     baudrate: int = 115200

@@ -56,9 +56,15 @@ def write_keys(directory: Path) -> KeyPair:
 
 
 def unlock_command(
-    cabinet_id: str, keys: KeyPair, *, door: int = 0, session_id: str | None = None,
-    mode: str = "resident", issued: datetime | None = None, life_s: float = 60,
-) -> Command:  # fmt: skip
+    cabinet_id: str,
+    keys: KeyPair,
+    *,
+    door: int = 0,
+    session_id: str | None = None,
+    mode: str = "resident",
+    issued: datetime | None = None,
+    life_s: float = 60,
+) -> Command:
     now = issued or datetime.now(UTC)
     body = UnlockAction(door=door, session_id=session_id or uuid.uuid4().hex[:12], mode=mode)  # type: ignore[arg-type]
     expires = now + timedelta(seconds=life_s)
@@ -95,12 +101,29 @@ class GatewayProcess:
 
 @contextmanager
 def gateway_process(
-    cabinet_id: str, serial: str, mqtt_url: str, data_dir: Path, keys_dir: Path,
-    planogram: Path | None = None, extra_env: dict[str, str] | None = None,
-) -> Iterator[GatewayProcess]:  # fmt: skip
-    argv = [VENDFLEET, "gateway", "run", "--cabinet-id", cabinet_id, "--serial", serial,
-            "--mqtt", mqtt_url, "--data-dir", str(data_dir),
-            "--cloud-key", str(keys_dir / "public.pem")]  # fmt: skip
+    cabinet_id: str,
+    serial: str,
+    mqtt_url: str,
+    data_dir: Path,
+    keys_dir: Path,
+    planogram: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[GatewayProcess]:
+    argv = [
+        VENDFLEET,
+        "gateway",
+        "run",
+        "--cabinet-id",
+        cabinet_id,
+        "--serial",
+        serial,
+        "--mqtt",
+        mqtt_url,
+        "--data-dir",
+        str(data_dir),
+        "--cloud-key",
+        str(keys_dir / "public.pem"),
+    ]
     if planogram:
         argv += ["--planogram", str(planogram)]
     env = {**os.environ, **FAST_GATEWAY_ENV, **(extra_env or {})}

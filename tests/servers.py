@@ -139,18 +139,46 @@ class PostgresServer(Process):
             shutil.chown(self.log, "postgres", "postgres")
         if not self.data.exists():
             subprocess.run(
-                self._as_owner([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
-                                "-A", "trust", "-E", "UTF8", "--no-sync"]),
-                check=True, capture_output=True,
-            )  # fmt: skip
+                self._as_owner(
+                    [
+                        str(self.bin / "initdb"),
+                        "-D",
+                        str(self.data),
+                        "-U",
+                        "postgres",
+                        "-A",
+                        "trust",
+                        "-E",
+                        "UTF8",
+                        "--no-sync",
+                    ]
+                ),
+                check=True,
+                capture_output=True,
+            )
         self.spawn(
-            self._as_owner([
-                str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port),
-                "-c", "listen_addresses=127.0.0.1", "-k", str(self.dir),
-                "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off",
-                "-c", "max_connections=200",
-            ])
-        )  # fmt: skip
+            self._as_owner(
+                [
+                    str(self.bin / "postgres"),
+                    "-D",
+                    str(self.data),
+                    "-p",
+                    str(self.port),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-k",
+                    str(self.dir),
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "full_page_writes=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "max_connections=200",
+                ]
+            )
+        )
         wait_for_port(self.port, self.log, timeout=30)
         return self
 
@@ -186,10 +214,14 @@ class VictoriaMetricsServer(Process):
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> VictoriaMetricsServer:
-        self.spawn([
-            self.binary, f"-httpListenAddr=127.0.0.1:{self.port}",
-            f"-storageDataPath={self.dir / 'data'}", "-search.latencyOffset=0s",
-        ])  # fmt: skip
+        self.spawn(
+            [
+                self.binary,
+                f"-httpListenAddr=127.0.0.1:{self.port}",
+                f"-storageDataPath={self.dir / 'data'}",
+                "-search.latencyOffset=0s",
+            ]
+        )
         wait_for_port(self.port, self.log)
         return self
 
@@ -210,9 +242,15 @@ class VictoriaMetricsServer(Process):
 
 
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 def chromium_path() -> str:

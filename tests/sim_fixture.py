@@ -37,8 +37,21 @@ class SimProcess:
 def sim_cabinet(
     layout: str = "chilled-4shelf", *, seed: int = 1, faults: str = "", speed: float = 1.0
 ) -> Iterator[SimProcess]:
-    argv = [VENDFLEET, "sim", "cabinet", "--layout", layout, "--serial", "pty",
-            "--control", "127.0.0.1:0", "--seed", str(seed), "--speed", str(speed)]  # fmt: skip
+    argv = [
+        VENDFLEET,
+        "sim",
+        "cabinet",
+        "--layout",
+        layout,
+        "--serial",
+        "pty",
+        "--control",
+        "127.0.0.1:0",
+        "--seed",
+        str(seed),
+        "--speed",
+        str(speed),
+    ]
     if faults:
         argv += ["--faults", faults]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)

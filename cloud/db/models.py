@@ -215,3 +215,47 @@ class StoreMovement(Base):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Alarm(Base):
+    """open → acknowledged → resolved; one open alarm per (cabinet, kind, key)."""
+
+    __tablename__ = "alarms"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cabinet_id: Mapped[int] = mapped_column(ForeignKey("cabinets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    key: Mapped[str] = mapped_column(String(32), default="")  # door, channel, lane … within the kind
+    state: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    evidence: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)  # the telemetry that raised it
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    cabinet: Mapped[Cabinet] = relationship()
+
+
+class CabinetTelemetry(Base):
+    """The latest telemetry of each cabinet, what the pages show."""
+
+    __tablename__ = "cabinet_telemetry"
+    cabinet_id: Mapped[int] = mapped_column(ForeignKey("cabinets.id"), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    payload: Mapped[dict[str, object]] = mapped_column(JSON)
+    warm_since: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class TemperatureMinute(Base):
+    """One-minute roll-up of a probe (kept 7 days): what the temperature charts draw."""
+
+    __tablename__ = "temperature_minutes"
+    __table_args__ = (UniqueConstraint("cabinet_id", "probe", "minute"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cabinet_id: Mapped[int] = mapped_column(ForeignKey("cabinets.id"), index=True)
+    probe: Mapped[int] = mapped_column(Integer)
+    minute: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    min_c: Mapped[float] = mapped_column(Float)
+    max_c: Mapped[float] = mapped_column(Float)
+    sum_c: Mapped[float] = mapped_column(Float)
+    samples: Mapped[int] = mapped_column(Integer)
+    door_open: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -39,11 +39,18 @@ FLAT = tuple([1 / 24] * 24)
 def lane_demand(db: Session, cabinet_ids: list[int], now: datetime) -> dict[LaneKey, Demand]:
     since = now - timedelta(days=HISTORY_DAYS)
     sales = db.execute(
-        select(StockMovement.cabinet_id, StockMovement.channel, StockMovement.lane, StockMovement.delta,
-               StockMovement.created_at)
-        .where(StockMovement.kind == "sale", StockMovement.cabinet_id.in_(cabinet_ids),
-               StockMovement.created_at >= since)
-    )  # fmt: skip
+        select(
+            StockMovement.cabinet_id,
+            StockMovement.channel,
+            StockMovement.lane,
+            StockMovement.delta,
+            StockMovement.created_at,
+        ).where(
+            StockMovement.kind == "sale",
+            StockMovement.cabinet_id.in_(cabinet_ids),
+            StockMovement.created_at >= since,
+        )
+    )
     weighted: dict[LaneKey, float] = defaultdict(float)
     by_hour: dict[LaneKey, list[float]] = defaultdict(lambda: [0.0] * 24)
     for cabinet_id, channel, lane, delta, at in sales:

@@ -25,9 +25,10 @@ def cabinet_by_code(db: Session, code: str) -> Cabinet:
 
 def planogram(db: Session, cabinet: Cabinet) -> Planogram:
     lanes = db.scalars(
-        select(PlanogramLane).where(PlanogramLane.cabinet_id == cabinet.id)
+        select(PlanogramLane)
+        .where(PlanogramLane.cabinet_id == cabinet.id)
         .order_by(PlanogramLane.channel, PlanogramLane.lane)
-    ).all()  # fmt: skip
+    ).all()
     channels: dict[int, list[PlanogramLane]] = {}
     for lane in lanes:
         channels.setdefault(lane.channel, []).append(lane)
@@ -42,9 +43,14 @@ def planogram(db: Session, cabinet: Cabinet) -> Planogram:
 def _lane(row: PlanogramLane) -> Lane:
     p = row.product
     return Lane(
-        lane=row.lane, sku=p.sku, unit_weight_g=p.unit_weight_g, tolerance_g=p.tolerance_g,
-        capacity=row.capacity, price_fen=p.price_fen, chilled=p.chilled,
-    )  # fmt: skip
+        lane=row.lane,
+        sku=p.sku,
+        unit_weight_g=p.unit_weight_g,
+        tolerance_g=p.tolerance_g,
+        capacity=row.capacity,
+        price_fen=p.price_fen,
+        chilled=p.chilled,
+    )
 
 
 def config_payload(db: Session, cabinet: Cabinet, settings: CabinetSettings | None = None) -> Config:
@@ -125,23 +131,40 @@ def _seed_cabinet(db: Session, c: dict[str, Any], store: Store, products: dict[s
     if existing is not None:
         return  # stock is in the ledger now; re-seeding must not add it twice
     cabinet = Cabinet(
-        code=c["code"], store_id=store.id, name=c.get("name", c["code"]), layout=c["layout"],
-        lat=c["lat"], lon=c["lon"], config_version=1,
-    )  # fmt: skip
+        code=c["code"],
+        store_id=store.id,
+        name=c.get("name", c["code"]),
+        layout=c["layout"],
+        lat=c["lat"],
+        lon=c["lon"],
+        config_version=1,
+    )
     db.add(cabinet)
     db.flush()
     for ch in _channels(c):
         for lane in ch["lanes"]:
-            db.add(PlanogramLane(
-                cabinet_id=cabinet.id, channel=ch["channel"], door=ch.get("door", 0), lane=lane["lane"],
-                product_id=products[lane["sku"]].id, capacity=lane["capacity"],
-                par_level=lane.get("par_level", lane.get("count") or lane["capacity"]),
-            ))  # fmt: skip
+            db.add(
+                PlanogramLane(
+                    cabinet_id=cabinet.id,
+                    channel=ch["channel"],
+                    door=ch.get("door", 0),
+                    lane=lane["lane"],
+                    product_id=products[lane["sku"]].id,
+                    capacity=lane["capacity"],
+                    par_level=lane.get("par_level", lane.get("count") or lane["capacity"]),
+                )
+            )
             if lane.get("count"):
                 ledger.record(
-                    db, cabinet_id=cabinet.id, channel=ch["channel"], lane=lane["lane"], sku=lane["sku"],
-                    delta=lane["count"], kind="adjustment", note="initial stock at commissioning",
-                )  # fmt: skip
+                    db,
+                    cabinet_id=cabinet.id,
+                    channel=ch["channel"],
+                    lane=lane["lane"],
+                    sku=lane["sku"],
+                    delta=lane["count"],
+                    kind="adjustment",
+                    note="initial stock at commissioning",
+                )
     db.flush()
     check_planogram(planogram(db, cabinet))
 
@@ -156,10 +179,13 @@ def _channels(c: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _upsert_user(db: Session, u: dict[str, Any], stores: dict[str, Store]) -> None:
     values: dict[str, Any] = {
-        "name": u["name"], "phone": u.get("phone"), "role": u["role"],
+        "name": u["name"],
+        "phone": u.get("phone"),
+        "role": u["role"],
         "store_id": stores[u["store"]].id if u.get("store") else None,
-        "balance_fen": u.get("balance_fen", 0), "locale": u.get("locale", "zh-CN"),
-    }  # fmt: skip
+        "balance_fen": u.get("balance_fen", 0),
+        "locale": u.get("locale", "zh-CN"),
+    }
     if u.get("password"):
         values["password_hash"] = hash_password(u["password"])
     _upsert(db, User, "name", values)

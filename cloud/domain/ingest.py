@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session as Db
 
 from cloud import NotFound
 from cloud.db.models import Cabinet, ProcessedEvent
-from cloud.domain import sessions
+from cloud.domain import alarms, sessions
 from cloud.domain.fleet import cabinet_by_code
 from cloud.domain.payments import PaymentProvider
 from protocols.mqtt.schemas import Ack, AlarmEvent, DoorEvent, SessionResult, Status
@@ -30,16 +30,30 @@ def store_event(db: Db, cabinet_code: str, event: Event, payments: PaymentProvid
     if db.get(ProcessedEvent, str(event.event_id)) is not None:
         log.info("duplicate event", event_id=str(event.event_id), seq=event.seq)
         return cabinet.acked_seq
-    if db.scalar(select(ProcessedEvent.event_id).where(
-        ProcessedEvent.cabinet_id == cabinet.id, ProcessedEvent.seq == event.seq)) is not None:  # fmt: skip
+    if (
+        db.scalar(
+            select(ProcessedEvent.event_id).where(
+                ProcessedEvent.cabinet_id == cabinet.id, ProcessedEvent.seq == event.seq
+            )
+        )
+        is not None
+    ):
         log.error("seq reused by another event", cabinet=cabinet_code, seq=event.seq)
         return cabinet.acked_seq
-    db.add(ProcessedEvent(
-        event_id=str(event.event_id), cabinet_id=cabinet.id, seq=event.seq, kind=event.kind,
-        payload=event.model_dump(mode="json"), happened_at=event.ts,
-    ))  # fmt: skip
+    db.add(
+        ProcessedEvent(
+            event_id=str(event.event_id),
+            cabinet_id=cabinet.id,
+            seq=event.seq,
+            kind=event.kind,
+            payload=event.model_dump(mode="json"),
+            happened_at=event.ts,
+        )
+    )
     db.flush()
     _apply(db, cabinet, event, payments)
+    if isinstance(event, SessionResult):
+        alarms.check_stock(db, cabinet)
     cabinet.acked_seq = _contiguous(db, cabinet)
     return cabinet.acked_seq
 
@@ -51,7 +65,24 @@ def _apply(db: Db, cabinet: Cabinet, event: Event, payments: PaymentProvider) ->
         case DoorEvent():
             sessions.on_door(db, event)
         case AlarmEvent():
-            log.info("alarm", cabinet=cabinet.code, alarm=event.alarm, state=event.state)
+            _gateway_alarm(db, cabinet, event)
+
+
+def _gateway_alarm(db: Db, cabinet: Cabinet, event: AlarmEvent) -> None:
+    kind = alarms.FROM_GATEWAY[event.alarm]
+    key = next((str(v) for v in (event.door, event.channel, event.board_addr) if v is not None), event.alarm)
+    if event.state == "raised":
+        alarms.raise_alarm(
+            db,
+            cabinet,
+            kind,
+            key,
+            detail=event.detail or event.alarm,
+            evidence=event.model_dump(mode="json"),
+            at=event.ts,
+        )
+    else:
+        alarms.resolve(db, cabinet, kind, key, at=event.ts)
 
 
 def _contiguous(db: Db, cabinet: Cabinet) -> int:
@@ -73,12 +104,8 @@ def on_status(db: Db, cabinet_code: str, status: Status) -> None:
     cabinet = cabinet_by_code(db, cabinet_code)
     cabinet.online = status.state == "online"
     cabinet.last_seen = datetime.now(UTC)
+    alarms.set_alarm(db, cabinet, not cabinet.online, "offline", detail="the gateway's last will")
 
 
-def on_ack(db: Db, ack: Ack, payments: PaymentProvider) -> None:
-    sessions.on_ack(db, ack, payments)
-
-
-def seen(db: Db, cabinet_code: str) -> None:
-    cabinet = cabinet_by_code(db, cabinet_code)
-    cabinet.last_seen = datetime.now(UTC)
+def on_ack(db: Db, ack: Ack, payments: PaymentProvider) -> float | None:
+    return sessions.on_ack(db, ack, payments)

@@ -13,17 +13,34 @@ KINDS = {"sale", "restock_load", "removal", "adjustment", "transfer"}
 
 
 def record(
-    db: Session, *, cabinet_id: int, channel: int, lane: int, sku: str, delta: int, kind: str,
-    session_id: str | None = None, event_id: str | None = None, actor_id: int | None = None,
+    db: Session,
+    *,
+    cabinet_id: int,
+    channel: int,
+    lane: int,
+    sku: str,
+    delta: int,
+    kind: str,
+    session_id: str | None = None,
+    event_id: str | None = None,
+    actor_id: int | None = None,
     note: str = "",
-) -> StockMovement:  # fmt: skip
+) -> StockMovement:
     """Append a movement and update the lane's materialised count in the same transaction."""
     if kind not in KINDS:
         raise ValueError(f"unknown movement kind {kind!r}")
     movement = StockMovement(
-        cabinet_id=cabinet_id, channel=channel, lane=lane, sku=sku, delta=delta, kind=kind,
-        session_id=session_id, event_id=event_id, actor_id=actor_id, note=note,
-    )  # fmt: skip
+        cabinet_id=cabinet_id,
+        channel=channel,
+        lane=lane,
+        sku=sku,
+        delta=delta,
+        kind=kind,
+        session_id=session_id,
+        event_id=event_id,
+        actor_id=actor_id,
+        note=note,
+    )
     db.add(movement)
     stock = db.scalar(
         select(LaneStock)

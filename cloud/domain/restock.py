@@ -31,16 +31,23 @@ class Round:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "store_id": self.store.id, "next_visit": self.next_visit.isoformat(),
-            "store": {"name_zh": self.store.name_zh, "name_en": self.store.name_en,
-                      "lat": self.store.lat, "lon": self.store.lon},
+            "store_id": self.store.id,
+            "next_visit": self.next_visit.isoformat(),
+            "store": {
+                "name_zh": self.store.name_zh,
+                "name_en": self.store.name_en,
+                "lat": self.store.lat,
+                "lon": self.store.lon,
+            },
             "points": {code: {"lat": lat, "lon": lon} for code, (lat, lon) in self.points.items()},
-            "picking": self.picklist.picking, "route": self.route, "distance_km": round(self.distance_km, 2),
+            "picking": self.picklist.picking,
+            "route": self.route,
+            "distance_km": round(self.distance_km, 2),
             "cabinets": [
                 {"code": code, "lanes": [lane.__dict__ for lane in self.picklist.cabinets.get(code, [])]}
                 for code in self.route
             ],
-        }  # fmt: skip
+        }
 
 
 def check_store(user: User, store_id: int) -> None:
@@ -75,10 +82,20 @@ def _lane_states(db: Db, cabinets: list[Cabinet], now: datetime, next_visit: dat
         for row in rows:
             d = demand.get((cabinet.id, row.channel, row.lane), Demand(0.0, FLAT))
             count = counts.get((row.channel, row.lane), 0)
-            states.append(LaneState(
-                cabinet.code, row.channel, row.lane, row.product.sku, count, row.capacity, row.par_level,
-                d.until(now, next_visit), d.per_day, _expiring(db, cabinet.id, row, count, next_visit),
-            ))  # fmt: skip
+            states.append(
+                LaneState(
+                    cabinet.code,
+                    row.channel,
+                    row.lane,
+                    row.product.sku,
+                    count,
+                    row.capacity,
+                    row.par_level,
+                    d.until(now, next_visit),
+                    d.per_day,
+                    _expiring(db, cabinet.id, row, count, next_visit),
+                )
+            )
     return states
 
 
@@ -89,10 +106,14 @@ def _expiring(db: Db, cabinet_id: int, row: PlanogramLane, count: int, at: datet
         return 0
     loads = db.execute(
         select(StockMovement.delta, StockMovement.created_at)
-        .where(StockMovement.cabinet_id == cabinet_id, StockMovement.channel == row.channel,
-               StockMovement.lane == row.lane, StockMovement.delta > 0)
+        .where(
+            StockMovement.cabinet_id == cabinet_id,
+            StockMovement.channel == row.channel,
+            StockMovement.lane == row.lane,
+            StockMovement.delta > 0,
+        )
         .order_by(StockMovement.created_at.desc())
-    )  # fmt: skip
+    )
     # The newest `count` pieces loaded are the ones still there (FIFO sells the oldest first).
     remaining, expiring = count, 0
     for delta, loaded_at in loads:
@@ -118,11 +139,15 @@ def confirm_restock(db: Db, *, session_id: str, actor: User, counts: list[dict[s
     check_store(actor, cabinet.store_id)
     detected_lanes: list[dict[str, Any]] = list((session.result or {}).get("lanes", []))  # type: ignore[call-overload]
     detected = {(x["channel"], x["lane"]): x for x in detected_lanes}
-    final = counts if counts is not None else [
-        {"channel": k[0], "lane": k[1], "delta": v["delta"]} for k, v in detected.items()
-    ]  # fmt: skip
-    skus = {(r.channel, r.lane): r.product.sku for r in db.scalars(
-        select(PlanogramLane).where(PlanogramLane.cabinet_id == cabinet.id))}  # fmt: skip
+    final = (
+        counts
+        if counts is not None
+        else [{"channel": k[0], "lane": k[1], "delta": v["delta"]} for k, v in detected.items()]
+    )
+    skus = {
+        (r.channel, r.lane): r.product.sku
+        for r in db.scalars(select(PlanogramLane).where(PlanogramLane.cabinet_id == cabinet.id))
+    }
     notes = []
     for entry in final:
         key = (entry["channel"], entry["lane"])
@@ -132,13 +157,29 @@ def confirm_restock(db: Db, *, session_id: str, actor: User, counts: list[dict[s
         notes.append(f"{sku}: {note}")
         if delta == 0:
             continue
-        ledger.record(db, cabinet_id=cabinet.id, channel=key[0], lane=key[1], sku=sku, delta=delta,
-                      kind="transfer", session_id=session.id, actor_id=actor.id, note=note)  # fmt: skip
+        ledger.record(
+            db,
+            cabinet_id=cabinet.id,
+            channel=key[0],
+            lane=key[1],
+            sku=sku,
+            delta=delta,
+            kind="transfer",
+            session_id=session.id,
+            actor_id=actor.id,
+            note=note,
+        )
         store_inventory.record(
-            db, store_id=cabinet.store_id, sku=sku, delta=-delta,
+            db,
+            store_id=cabinet.store_id,
+            sku=sku,
+            delta=-delta,
             kind="transfer_out" if delta > 0 else "return_in",
-            session_id=session.id, cabinet_id=cabinet.id, actor_id=actor.id, note=note,
-        )  # fmt: skip
+            session_id=session.id,
+            cabinet_id=cabinet.id,
+            actor_id=actor.id,
+            note=note,
+        )
     session.status, session.detail = "settled", "; ".join(notes)
     session.settled_at = session.updated_at = datetime.now(UTC)
     return session

@@ -27,9 +27,16 @@ STALE_AFTER = timedelta(minutes=15)  # a live session older than this no longer 
 
 
 def open_session(
-    db: Db, *, user: User, cabinet_code: str, door: int, mode: str,
-    signer: CommandSigner, payments: PaymentProvider, hold_fen: int,
-) -> tuple[Session, Command]:  # fmt: skip
+    db: Db,
+    *,
+    user: User,
+    cabinet_code: str,
+    door: int,
+    mode: str,
+    signer: CommandSigner,
+    payments: PaymentProvider,
+    hold_fen: int,
+) -> tuple[Session, Command]:
     """Refuse with a reason, or hold funds and return the session and its signed unlock."""
     require_role(user, "resident" if mode == "resident" else "staff")
     cabinet = cabinet_by_code(db, cabinet_code)
@@ -44,9 +51,15 @@ def open_session(
         payments.hold(db, user=user, session_id=session_id, amount_fen=hold_fen)
     command = signer.unlock(cabinet.code, door, session_id, mode)  # type: ignore[arg-type]
     session = Session(
-        id=session_id, cabinet_id=cabinet.id, user_id=user.id, door=door, mode=mode,
-        command_id=str(command.command_id), hold_fen=hold_fen if mode == "resident" else 0, status="pending",
-    )  # fmt: skip
+        id=session_id,
+        cabinet_id=cabinet.id,
+        user_id=user.id,
+        door=door,
+        mode=mode,
+        command_id=str(command.command_id),
+        hold_fen=hold_fen if mode == "resident" else 0,
+        status="pending",
+    )
     db.add(session)
     return session, command
 
@@ -55,10 +68,12 @@ def busy_session(db: Db, cabinet: Cabinet, door: int) -> Session | None:
     since = datetime.now(UTC) - STALE_AFTER
     return db.scalar(
         select(Session).where(
-            Session.cabinet_id == cabinet.id, Session.door == door,
-            Session.status.in_(LIVE), Session.created_at > since,
+            Session.cabinet_id == cabinet.id,
+            Session.door == door,
+            Session.status.in_(LIVE),
+            Session.created_at > since,
         )
-    )  # fmt: skip
+    )
 
 
 def get_session(db: Db, session_id: str, *, lock: bool = False) -> Session:
@@ -75,15 +90,18 @@ def _move(session: Session, status: str, detail: str = "") -> None:
     session.updated_at = datetime.now(UTC)
 
 
-def on_ack(db: Db, ack: Ack, payments: PaymentProvider) -> None:
+def on_ack(db: Db, ack: Ack, payments: PaymentProvider) -> float | None:
+    """Apply the gateway's answer; returns the unlock latency in seconds when it accepted."""
     session = db.scalar(select(Session).where(Session.command_id == str(ack.command_id)))
     if session is None or session.status in FINAL:
-        return
+        return None
     if ack.status == "accepted" and session.status == "pending":
         _move(session, "unlocked")
+        return (datetime.now(UTC) - session.created_at).total_seconds()
     elif ack.status == "rejected":
         _move(session, "failed", f"{ack.reason}: {ack.detail}")
         payments.release(db, user=_user(db, session), session_id=session.id)
+    return None
 
 
 def on_door(db: Db, event: DoorEvent) -> None:
@@ -122,17 +140,30 @@ def settle(db: Db, cabinet: Cabinet, result: SessionResult, payments: PaymentPro
 
 
 def charge(
-    db: Db, session: Session, lanes: list[LaneDelta], payments: PaymentProvider,
-    *, event_id: str | None = None, actor_id: int | None = None,
-) -> None:  # fmt: skip
+    db: Db,
+    session: Session,
+    lanes: list[LaneDelta],
+    payments: PaymentProvider,
+    *,
+    event_id: str | None = None,
+    actor_id: int | None = None,
+) -> None:
     """Sale movements for what was taken, and the charge, exactly once."""
     items = _priced(db, lanes)
     amount = sum(i["count"] * i["price_fen"] for i in items)
     for lane in lanes:
         ledger.record(
-            db, cabinet_id=session.cabinet_id, channel=lane.channel, lane=lane.lane, sku=lane.sku,
-            delta=lane.delta, kind="sale", session_id=session.id, event_id=event_id, actor_id=actor_id,
-        )  # fmt: skip
+            db,
+            cabinet_id=session.cabinet_id,
+            channel=lane.channel,
+            lane=lane.lane,
+            sku=lane.sku,
+            delta=lane.delta,
+            kind="sale",
+            session_id=session.id,
+            event_id=event_id,
+            actor_id=actor_id,
+        )
     if payments.capture(db, user=_user(db, session), session_id=session.id, amount_fen=amount):
         session.items, session.amount_fen = items, amount
         session.settled_at = datetime.now(UTC)
@@ -145,10 +176,16 @@ def _priced(db: Db, lanes: list[LaneDelta]) -> list[dict[str, Any]]:
         counts[lane.sku] = counts.get(lane.sku, 0) - lane.delta
     prices = {p.sku: p for p in db.scalars(select(Product).where(Product.sku.in_(counts)))}
     return [
-        {"sku": sku, "count": n, "price_fen": prices[sku].price_fen,
-         "name_zh": prices[sku].name_zh, "name_en": prices[sku].name_en}
-        for sku, n in sorted(counts.items()) if n > 0
-    ]  # fmt: skip
+        {
+            "sku": sku,
+            "count": n,
+            "price_fen": prices[sku].price_fen,
+            "name_zh": prices[sku].name_zh,
+            "name_en": prices[sku].name_en,
+        }
+        for sku, n in sorted(counts.items())
+        if n > 0
+    ]
 
 
 def _restock(db: Db, cabinet: Cabinet, session: Session, result: SessionResult) -> None:
@@ -163,9 +200,16 @@ def _unknown_session(db: Db, cabinet: Cabinet, result: SessionResult) -> None:
         return
     for lane in result.lanes:
         ledger.record(
-            db, cabinet_id=cabinet.id, channel=lane.channel, lane=lane.lane, sku=lane.sku, delta=lane.delta,
-            kind="adjustment", event_id=str(result.event_id), note=f"unknown session {result.session_id}",
-        )  # fmt: skip
+            db,
+            cabinet_id=cabinet.id,
+            channel=lane.channel,
+            lane=lane.lane,
+            sku=lane.sku,
+            delta=lane.delta,
+            kind="adjustment",
+            event_id=str(result.event_id),
+            note=f"unknown session {result.session_id}",
+        )
 
 
 def resolve_review(

@@ -11,15 +11,31 @@ KINDS = {"receive", "transfer_out", "return_in", "write_off"}
 
 
 def record(
-    db: Session, *, store_id: int, sku: str, delta: int, kind: str, session_id: str | None = None,
-    cabinet_id: int | None = None, actor_id: int | None = None, note: str = "",
-) -> None:  # fmt: skip
+    db: Session,
+    *,
+    store_id: int,
+    sku: str,
+    delta: int,
+    kind: str,
+    session_id: str | None = None,
+    cabinet_id: int | None = None,
+    actor_id: int | None = None,
+    note: str = "",
+) -> None:
     if kind not in KINDS:
         raise ValueError(f"unknown store movement {kind!r}")
-    db.add(StoreMovement(
-        store_id=store_id, sku=sku, delta=delta, kind=kind, session_id=session_id,
-        cabinet_id=cabinet_id, actor_id=actor_id, note=note,
-    ))  # fmt: skip
+    db.add(
+        StoreMovement(
+            store_id=store_id,
+            sku=sku,
+            delta=delta,
+            kind=kind,
+            session_id=session_id,
+            cabinet_id=cabinet_id,
+            actor_id=actor_id,
+            note=note,
+        )
+    )
     row = db.scalar(
         select(StoreStock).where(StoreStock.store_id == store_id, StoreStock.sku == sku).with_for_update()
     )

@@ -19,6 +19,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "confirm": "确认入账", "restock_done": "补货已入账", "status_confirm": "门已关闭：请核对数量后确认",
         "picklist": "拣货单", "picking": "门店拣货", "route": "配送路线", "distance": "全程",
         "stop": "站", "print": "打印", "csv": "导出 CSV", "nothing": "无需补货",
+        "ops": "运营", "fleet": "柜群", "alarms": "告警", "reviews": "待审核", "cabinet": "柜子",
+        "temperature": "温度", "door": "门", "state": "状态", "ack": "确认告警", "charge": "扣款",
+        "refund": "不扣款", "sessions": "最近订单", "stock": "库存", "low_stock": "缺货", "open_doors": "门开着",
     },
     "en": {
         "title": "Smart cabinet", "phone": "Phone number", "send_code": "Send code", "code": "Code",
@@ -37,6 +40,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "confirm": "Confirm", "restock_done": "Restock recorded", "status_confirm": "Door closed: check the counts and confirm",
         "picklist": "Pick list", "picking": "Pick in the store", "route": "Route", "distance": "Distance",
         "stop": "Stop", "print": "Print", "csv": "Export CSV", "nothing": "Nothing to restock",
+        "ops": "Ops", "fleet": "Fleet", "alarms": "Alarms", "reviews": "Review queue", "cabinet": "Cabinet",
+        "temperature": "Temperature", "door": "Door", "state": "State", "ack": "Acknowledge", "charge": "Charge",
+        "refund": "Charge nothing", "sessions": "Recent sessions", "stock": "Stock", "low_stock": "Low stock",
+        "open_doors": "Door open",
     },
 }  # fmt: skip
 

@@ -29,13 +29,23 @@ def _page(
 
 @router.get("/c/{code}", response_class=HTMLResponse)
 def resident_page(
-    code: str, request: Request, db: SessionDep, context: ContextDep,
-    lang: str | None = None, accept_language: str | None = Header(None),
-) -> HTMLResponse:  # fmt: skip
+    code: str,
+    request: Request,
+    db: SessionDep,
+    context: ContextDep,
+    lang: str | None = None,
+    accept_language: str | None = Header(None),
+) -> HTMLResponse:
     """The page the cabinet's QR code opens."""
     cabinet = cabinet_by_code(db, code)
-    return _page(request, "resident.html", lang, accept_language, cabinet=cabinet,
-                 dev_otp=context.settings.dev_show_otp)  # fmt: skip
+    return _page(
+        request,
+        "resident.html",
+        lang,
+        accept_language,
+        cabinet=cabinet,
+        dev_otp=context.settings.dev_show_otp,
+    )
 
 
 @router.get("/s/{code}", response_class=HTMLResponse)
@@ -56,3 +66,19 @@ def picklist_page(
 ) -> HTMLResponse:
     """The printable pick list with its route map."""
     return _page(request, "picklist.html", lang, accept_language, store_id=store_id)
+
+
+@router.get("/ops", response_class=HTMLResponse)
+@router.get("/ops/{view}", response_class=HTMLResponse)
+@router.get("/ops/cabinets/{code}", response_class=HTMLResponse)
+def ops_page(
+    request: Request,
+    view: str = "fleet",
+    code: str | None = None,
+    lang: str | None = None,
+    accept_language: str | None = Header(None),
+) -> HTMLResponse:
+    """Ops: the fleet map and table, a cabinet's charts, alarms, the review queue (live)."""
+    return _page(
+        request, "ops.html", lang, accept_language, view="cabinet" if code else view, code=code or ""
+    )

@@ -37,7 +37,7 @@ class GatewaySide:
                     door=0,
                     action="opened" if seq % 2 else "closed",
                 )
-            )  # fmt: skip
+            )
             for seq in range(1, EVENTS + 1)
         }
         self.acked = 0
@@ -86,7 +86,7 @@ def test_events_sent_while_no_worker_runs_are_all_stored_once(
                 share_group="cloud",
                 command_ttl=timedelta(minutes=2),
                 name=f"w{n}",
-            ).start()  # fmt: skip
+            ).start()
             for n in range(2)  # two workers share the subscription and reorder events
         ]
         deadline = time.monotonic() + 90

@@ -127,9 +127,17 @@ def test_confirmed_restock_moves_stock_from_store_to_cabinet(factory: sessionmak
         db.flush()
         detected = [LaneDelta(channel=1, lane=0, sku="coke-330", delta=2)]
         result = SessionResult(
-            event_id=uuid.uuid4(), seq=1, cabinet_id="XH-0001", session_id=sid, command_id=uuid.uuid4(),
-            door=0, mode="restock", outcome="completed", unlocked_at=NOW, lanes=detected,
-        )  # fmt: skip
+            event_id=uuid.uuid4(),
+            seq=1,
+            cabinet_id="XH-0001",
+            session_id=sid,
+            command_id=uuid.uuid4(),
+            door=0,
+            mode="restock",
+            outcome="completed",
+            unlocked_at=NOW,
+            lanes=detected,
+        )
         sessions.settle(db, cabinet, result, payments=None)  # type: ignore[arg-type]
         assert db.get(Visit, sid).status == "confirm"  # type: ignore[union-attr]
         before_store = store_inventory.on_hand(db, cabinet.store_id)["coke-330"]

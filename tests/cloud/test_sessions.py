@@ -37,9 +37,15 @@ def online(factory: sessionmaker[Session], code: str = CAB) -> None:
 def open_visit(factory: sessionmaker[Session], signer: CommandSigner, name: str = "王芳") -> str:
     with transaction(factory) as db:
         visit, command = sessions.open_session(
-            db, user=user(db, name), cabinet_code=CAB, door=0, mode="resident", signer=signer,
-            payments=PAY, hold_fen=5000,
-        )  # fmt: skip
+            db,
+            user=user(db, name),
+            cabinet_code=CAB,
+            door=0,
+            mode="resident",
+            signer=signer,
+            payments=PAY,
+            hold_fen=5000,
+        )
         assert command.cabinet_id == CAB
         return visit.id
 
@@ -47,10 +53,18 @@ def open_visit(factory: sessionmaker[Session], signer: CommandSigner, name: str 
 def result(session_id: str, seq: int, lanes: list[LaneDelta], **extra: Any) -> SessionResult:
     now = datetime.now(UTC)
     return SessionResult(
-        event_id=uuid.uuid4(), seq=seq, cabinet_id=CAB, session_id=session_id, command_id=uuid.uuid4(),
-        door=0, mode="resident", outcome="completed", unlocked_at=now - timedelta(seconds=30), lanes=lanes,
+        event_id=uuid.uuid4(),
+        seq=seq,
+        cabinet_id=CAB,
+        session_id=session_id,
+        command_id=uuid.uuid4(),
+        door=0,
+        mode="resident",
+        outcome="completed",
+        unlocked_at=now - timedelta(seconds=30),
+        lanes=lanes,
         **extra,
-    )  # fmt: skip
+    )
 
 
 COKES = [LaneDelta(channel=1, lane=0, sku="coke-330", delta=-2)]
@@ -175,9 +189,16 @@ def test_not_opened_and_rejected_release_the_hold(
 def _not_opened(session_id: str, seq: int) -> SessionResult:
     now = datetime.now(UTC)
     return SessionResult(
-        event_id=uuid.uuid4(), seq=seq, cabinet_id=CAB, session_id=session_id, command_id=uuid.uuid4(),
-        door=0, mode="resident", outcome="not_opened", unlocked_at=now,
-    )  # fmt: skip
+        event_id=uuid.uuid4(),
+        seq=seq,
+        cabinet_id=CAB,
+        session_id=session_id,
+        command_id=uuid.uuid4(),
+        door=0,
+        mode="resident",
+        outcome="not_opened",
+        unlocked_at=now,
+    )
 
 
 def test_ledger_reconciles_with_its_materialised_stock(

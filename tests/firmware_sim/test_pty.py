@@ -86,10 +86,12 @@ def test_every_request_vector_is_answered(master: Master, vector: dict[str, Any]
     answer = master.exchange_raw(bytes.fromhex(vector["hex"]))
     assert answer is not None
     expected = next(
-        v for v in VECTORS
-        if v["direction"] == "answer" and v["frame"]["seq"] == vector["frame"]["seq"]
+        v
+        for v in VECTORS
+        if v["direction"] == "answer"
+        and v["frame"]["seq"] == vector["frame"]["seq"]
         and v["frame"]["addr"] == vector["frame"]["addr"]
-    )  # fmt: skip
+    )
     assert (answer.addr, answer.seq) == (vector["frame"]["addr"], vector["frame"]["seq"])
     assert Command(answer.cmd).name == expected["frame"]["cmd"]
     frame_message(answer)  # decodes

@@ -103,9 +103,12 @@ def test_basket_over_channels_and_fault() -> None:
         LaneChange(1, 0, "can", -2),
     }
     faulty = infer_basket(
-        planogram, {0: 3000.0, 1: 5000.0}, {0: 2791.0, 1: 4300.0}, noise=NOISE,
+        planogram,
+        {0: 3000.0, 1: 5000.0},
+        {0: 2791.0, 1: 4300.0},
+        noise=NOISE,
         faulty=frozenset({1}),
-    )  # fmt: skip
+    )
     assert faulty.ambiguous
     assert [c.outcome for c in faulty.channels] == ["ok", "fault"]
 

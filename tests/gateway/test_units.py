@@ -30,9 +30,14 @@ T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 
 def session() -> DoorSession:
     return DoorSession(
-        session_id="s", command_id=uuid.uuid4(), door=0, mode="resident", tag=7,
-        unlocked_at=T0, baseline={0: (1234.5, True, False)},
-    )  # fmt: skip
+        session_id="s",
+        command_id=uuid.uuid4(),
+        door=0,
+        mode="resident",
+        tag=7,
+        unlocked_at=T0,
+        baseline={0: (1234.5, True, False)},
+    )
 
 
 def test_happy_path_through_the_table() -> None:
@@ -85,8 +90,11 @@ def test_outbox_bound_drops_door_events_first(tmp_path: Path) -> None:
     from protocols.mqtt.schemas import AlarmEvent
 
     box = Outbox(open_db(tmp_path), max_events=3)
-    box.append(lambda seq, eid: AlarmEvent(
-        event_id=eid, seq=seq, cabinet_id="C", alarm="forced_open", state="raised"))  # fmt: skip
+    box.append(
+        lambda seq, eid: AlarmEvent(
+            event_id=eid, seq=seq, cabinet_id="C", alarm="forced_open", state="raised"
+        )
+    )
     for _ in range(4):
         box.append(door_event)
     kinds = [parse_event(s.payload).kind for s in box.pending(10)]

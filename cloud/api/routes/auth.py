@@ -29,10 +29,14 @@ class Login(BaseModel):
 
 def user_view(user: User) -> dict[str, Any]:
     return {
-        "id": user.id, "name": user.name, "role": user.role, "store_id": user.store_id,
-        "balance_fen": user.balance_fen, "available_fen": user.balance_fen - user.held_fen,
+        "id": user.id,
+        "name": user.name,
+        "role": user.role,
+        "store_id": user.store_id,
+        "balance_fen": user.balance_fen,
+        "available_fen": user.balance_fen - user.held_fen,
         "locale": user.locale,
-    }  # fmt: skip
+    }
 
 
 @router.post("/otp/request")

@@ -20,11 +20,17 @@ router = APIRouter(prefix="/api/v1", tags=["cabinets"])
 
 def cabinet_view(cabinet: Cabinet) -> dict[str, Any]:
     return {
-        "id": cabinet.id, "code": cabinet.code, "name": cabinet.name, "store_id": cabinet.store_id,
-        "layout": cabinet.layout, "online": cabinet.online, "state": cabinet.state,
-        "lat": cabinet.lat, "lon": cabinet.lon,
+        "id": cabinet.id,
+        "code": cabinet.code,
+        "name": cabinet.name,
+        "store_id": cabinet.store_id,
+        "layout": cabinet.layout,
+        "online": cabinet.online,
+        "state": cabinet.state,
+        "lat": cabinet.lat,
+        "lon": cabinet.lon,
         "last_seen": cabinet.last_seen.isoformat() if cabinet.last_seen else None,
-    }  # fmt: skip
+    }
 
 
 @router.get("/cabinets")
@@ -57,7 +63,7 @@ def get_stock(code: str, db: SessionDep) -> list[dict[str, Any]]:
             "name_zh": products[s.sku].name_zh,
             "name_en": products[s.sku].name_en,
             "price_fen": products[s.sku].price_fen,
-        }  # fmt: skip
+        }
         for s in lanes
     ]
 

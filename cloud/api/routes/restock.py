@@ -50,8 +50,18 @@ def picklist_csv(store_id: int, db: SessionDep, user: CurrentUser, interval_hour
     for stop, cabinet in enumerate(plan["cabinets"], 1):
         for lane in cabinet["lanes"]:
             if lane["load"] or lane["pull"] or lane["short"]:
-                writer.writerow([stop, cabinet["code"], lane["channel"], lane["lane"], lane["sku"],
-                                 lane["load"], lane["pull"], lane["short"]])  # fmt: skip
+                writer.writerow(
+                    [
+                        stop,
+                        cabinet["code"],
+                        lane["channel"],
+                        lane["lane"],
+                        lane["sku"],
+                        lane["load"],
+                        lane["pull"],
+                        lane["short"],
+                    ]
+                )
     filename = f"picklist-store-{store_id}.csv"
     return Response(
         "\ufeff" + out.getvalue(),  # a BOM so spreadsheet programs read the Chinese names right

@@ -36,13 +36,20 @@ class Review(BaseModel):
 
 def session_view(s: Session) -> dict[str, Any]:
     return {
-        "session_id": s.id, "status": s.status, "detail": s.detail, "cabinet_code": s.cabinet.code,
-        "door": s.door, "mode": s.mode, "items": s.items, "amount_fen": s.amount_fen,
-        "hold_fen": s.hold_fen, "created_at": s.created_at.isoformat(),
+        "session_id": s.id,
+        "status": s.status,
+        "detail": s.detail,
+        "cabinet_code": s.cabinet.code,
+        "door": s.door,
+        "mode": s.mode,
+        "items": s.items,
+        "amount_fen": s.amount_fen,
+        "hold_fen": s.hold_fen,
+        "created_at": s.created_at.isoformat(),
         "settled_at": s.settled_at.isoformat() if s.settled_at else None,
         "candidates": (s.result or {}).get("candidates", []) if s.status == "review" else [],
         "detected": (s.result or {}).get("lanes", []) if s.mode == "restock" else [],
-    }  # fmt: skip
+    }
 
 
 @router.post("/cabinets/{code}/sessions", status_code=201)
@@ -55,9 +62,15 @@ def open_door(
         caller = db.get(User, user.id)
         assert caller is not None
         session, command = sessions.open_session(
-            db, user=caller, cabinet_code=code, door=body.door, mode=body.mode, signer=context.signer,
-            payments=context.payments, hold_fen=context.settings.hold_fen,
-        )  # fmt: skip
+            db,
+            user=caller,
+            cabinet_code=code,
+            door=body.door,
+            mode=body.mode,
+            signer=context.signer,
+            payments=context.payments,
+            hold_fen=context.settings.hold_fen,
+        )
         view = {"session_id": session.id, "status": session.status}
     # Published only once the hold is committed.
     if context.publisher:

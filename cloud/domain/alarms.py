@@ -1,0 +1,147 @@
+"""Alarms: raised by rules or by gateways, one open per condition, resolved when it clears."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud import NotFound
+from cloud.db.models import Alarm, Cabinet, PlanogramLane, User
+from cloud.domain import ledger
+from cloud.domain.auth import require_role
+
+log = structlog.get_logger("cloud.alarms")
+KINDS = {
+    "temperature_high",
+    "left_open",
+    "forced_open",
+    "offline",
+    "board_fault",
+    "scale_fault",
+    "low_stock",
+    "outbox_backlog",
+}
+# What a gateway's alarm event means here.
+FROM_GATEWAY = {
+    "forced_open": "forced_open",
+    "left_open": "left_open",
+    "board_fault": "board_fault",
+    "serial_lost": "board_fault",
+    "lock_fault": "board_fault",
+    "scale_fault": "scale_fault",
+}
+
+Notifier = Callable[[Alarm, str], None]
+
+
+def log_notifier(alarm: Alarm, change: str) -> None:
+    """The embedded notifier: the log (and the ops pages, which read the table)."""
+    log.warning(
+        "alarm", change=change, cabinet=alarm.cabinet_id, kind=alarm.kind, key=alarm.key, detail=alarm.detail
+    )
+
+
+NOTIFY: list[Notifier] = [log_notifier]
+
+
+def _open(db: Session, cabinet_id: int, kind: str, key: str) -> Alarm | None:
+    return db.scalar(
+        select(Alarm).where(
+            Alarm.cabinet_id == cabinet_id, Alarm.kind == kind, Alarm.key == key, Alarm.state != "resolved"
+        )
+    )
+
+
+def raise_alarm(
+    db: Session,
+    cabinet: Cabinet,
+    kind: str,
+    key: str = "",
+    *,
+    detail: str = "",
+    evidence: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> Alarm:
+    """Open the alarm unless the same condition already has one open (no storms)."""
+    assert kind in KINDS, kind
+    existing = _open(db, cabinet.id, kind, key)
+    if existing is not None:
+        return existing
+    alarm = Alarm(
+        cabinet_id=cabinet.id,
+        kind=kind,
+        key=key,
+        detail=detail,
+        evidence=evidence or {},
+        opened_at=at or datetime.now(UTC),
+        state="open",
+    )
+    db.add(alarm)
+    db.flush()
+    for notify in NOTIFY:
+        notify(alarm, "opened")
+    return alarm
+
+
+def resolve(db: Session, cabinet: Cabinet, kind: str, key: str = "", at: datetime | None = None) -> None:
+    alarm = _open(db, cabinet.id, kind, key)
+    if alarm is not None:
+        alarm.state, alarm.resolved_at = "resolved", at or datetime.now(UTC)
+        for notify in NOTIFY:
+            notify(alarm, "resolved")
+
+
+def set_alarm(db: Session, cabinet: Cabinet, active: bool, kind: str, key: str = "", **fields: Any) -> None:
+    if active:
+        raise_alarm(db, cabinet, kind, key, **fields)
+    else:
+        resolve(db, cabinet, kind, key)
+
+
+def acknowledge(db: Session, *, alarm_id: int, user: User) -> Alarm:
+    require_role(user, "ops")
+    alarm = db.get(Alarm, alarm_id)
+    if alarm is None:
+        raise NotFound(f"no alarm {alarm_id}")
+    if alarm.state == "open":
+        alarm.state, alarm.acknowledged_at, alarm.acknowledged_by = "acknowledged", datetime.now(UTC), user.id
+    return alarm
+
+
+def listed(
+    db: Session, state: str | None = None, cabinet_id: int | None = None, limit: int = 200
+) -> list[Alarm]:
+    query = select(Alarm).order_by(Alarm.opened_at.desc()).limit(limit)
+    if state == "open":
+        query = query.where(Alarm.state != "resolved")  # acknowledged ones are still open conditions
+    elif state:
+        query = query.where(Alarm.state == state)
+    if cabinet_id is not None:
+        query = query.where(Alarm.cabinet_id == cabinet_id)
+    return list(db.scalars(query))
+
+
+def check_stock(db: Session, cabinet: Cabinet) -> None:
+    """A lane at a fifth of its capacity or less is low (a pick list will ask for it)."""
+    capacity = {
+        (r.channel, r.lane): r.capacity
+        for r in db.scalars(select(PlanogramLane).where(PlanogramLane.cabinet_id == cabinet.id))
+    }
+    for lane in ledger.stock(db, cabinet.id):
+        cap = capacity.get((lane.channel, lane.lane))
+        if cap is None:
+            continue
+        low = lane.count <= max(1, cap // 5)
+        set_alarm(
+            db,
+            cabinet,
+            low,
+            "low_stock",
+            f"{lane.channel}-{lane.lane}",
+            detail=f"{lane.sku}: {lane.count} of {cap} left",
+        )
