@@ -1,0 +1,143 @@
+"""Telemetry and alarms: rules on synthetic telemetry (both databases), InfluxDB writes on a real server."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud.db.engine import transaction
+from cloud.db.models import Alarm, Cabinet, TemperatureMinute, User
+from cloud.domain import alarms, ingest, ledger, telemetry
+from cloud.domain.payments import PrepaidBalance
+from cloud.domain.telemetry import Thresholds
+from cloud.influx import InfluxSink
+from protocols.mqtt.schemas import AlarmEvent, DoorReading, Status, Telemetry
+from tests.servers import VictoriaMetricsServer
+
+T0 = datetime.now(UTC).replace(second=0, microsecond=0)
+RULES = Thresholds(
+    chilled_max_c=8.0, grace=timedelta(minutes=10), outbox_backlog=100, silence=timedelta(seconds=60)
+)
+
+
+def sample(minutes: float, temp: float, depth: int = 0) -> Telemetry:
+    return Telemetry(
+        ts=T0 + timedelta(minutes=minutes),
+        temperatures_c=[temp, temp - 0.5],
+        outbox_depth=depth,
+        doors=[DoorReading(door=0, open=temp > 8, locked=temp <= 8)],
+    )
+
+
+def feed(factory: sessionmaker[Session], code: str, samples: list[Telemetry]) -> None:
+    for s in samples:
+        with transaction(factory) as db:
+            cabinet = db.scalar(select(Cabinet).where(Cabinet.code == code))
+            assert cabinet is not None
+            telemetry.record(db, cabinet, s, RULES)
+
+
+def alarm_states(factory: sessionmaker[Session], kind: str) -> list[str]:
+    with factory() as db:
+        return [a.state for a in db.scalars(select(Alarm).where(Alarm.kind == kind).order_by(Alarm.id))]
+
+
+def test_warm_chilled_goods_raise_one_alarm_after_the_grace_and_resolve(
+    factory: sessionmaker[Session],
+) -> None:
+    feed(factory, "XH-0001", [sample(0, 4.0), sample(1, 9.5), sample(5, 11.0)])
+    assert alarm_states(factory, "temperature_high") == []  # warm, but for less than the grace
+    feed(factory, "XH-0001", [sample(m, 12.0) for m in (11, 12, 13)])
+    assert alarm_states(factory, "temperature_high") == ["open"]  # once, not three times
+    feed(factory, "XH-0001", [sample(14, 6.0)])
+    assert alarm_states(factory, "temperature_high") == ["resolved"]
+
+
+def test_ambient_cabinets_have_no_temperature_alarm(factory: sessionmaker[Session]) -> None:
+    feed(factory, "XH-0002", [sample(m, 30.0) for m in (0, 20, 40)])
+    assert alarm_states(factory, "temperature_high") == []
+
+
+def test_roll_ups_keep_min_mean_max_per_minute(factory: sessionmaker[Session]) -> None:
+    feed(factory, "XH-0001", [sample(0, 4.0), sample(0.2, 6.0), sample(0.4, 5.0)])
+    with factory() as db:
+        row = db.scalar(select(TemperatureMinute).where(TemperatureMinute.probe == 0))
+        assert row is not None
+        assert (row.min_c, row.max_c, row.sum_c / row.samples, row.samples) == (4.0, 6.0, 5.0, 3)
+
+
+def test_outbox_backlog_and_offline(factory: sessionmaker[Session]) -> None:
+    feed(factory, "XH-0003", [sample(0, 4.0, depth=500)])
+    assert alarm_states(factory, "outbox_backlog") == ["open"]
+    feed(factory, "XH-0003", [sample(1, 4.0, depth=0)])
+    assert alarm_states(factory, "outbox_backlog") == ["resolved"]
+    with transaction(factory) as db:
+        ingest.on_status(db, "XH-0003", Status(state="offline"))
+    assert alarm_states(factory, "offline") == ["open"]
+    with transaction(factory) as db:
+        ingest.on_status(db, "XH-0003", Status(state="online"))
+    assert alarm_states(factory, "offline") == ["resolved"]
+
+
+def test_silence_means_offline(factory: sessionmaker[Session]) -> None:
+    feed(factory, "XH-0001", [sample(0, 4.0)])
+    with transaction(factory) as db:
+        cabinet = db.scalar(select(Cabinet).where(Cabinet.code == "XH-0001"))
+        assert cabinet is not None
+        cabinet.last_seen = datetime.now(UTC) - timedelta(minutes=5)
+        telemetry.sweep(db, RULES)
+        telemetry.sweep(db, RULES)
+    assert alarm_states(factory, "offline") == ["open"]
+
+
+def test_gateway_alarms_open_and_close_and_ops_acknowledge(factory: sessionmaker[Session]) -> None:
+    def event(seq: int, state: str) -> AlarmEvent:
+        return AlarmEvent(
+            event_id=uuid.uuid4(),
+            seq=seq,
+            cabinet_id="XH-0001",
+            alarm="forced_open",
+            state=state,  # type: ignore[arg-type]
+            door=0,
+        )
+
+    with transaction(factory) as db:
+        ingest.store_event(db, "XH-0001", event(1, "raised"), PrepaidBalance())
+        ingest.store_event(db, "XH-0001", event(2, "raised"), PrepaidBalance())
+    assert alarm_states(factory, "forced_open") == ["open"]
+    with transaction(factory) as db:
+        ops = db.scalar(select(User).where(User.name == "ops"))
+        assert ops is not None
+        (alarm,) = alarms.listed(db, "open")
+        alarms.acknowledge(db, alarm_id=alarm.id, user=ops)
+    assert alarm_states(factory, "forced_open") == ["acknowledged"]
+    with transaction(factory) as db:
+        ingest.store_event(db, "XH-0001", event(3, "cleared"), PrepaidBalance())
+    assert alarm_states(factory, "forced_open") == ["resolved"]
+
+
+def test_low_stock(factory: sessionmaker[Session]) -> None:
+    with transaction(factory) as db:
+        cabinet = db.scalar(select(Cabinet).where(Cabinet.code == "XH-0001"))
+        assert cabinet is not None
+        ledger.record(
+            db, cabinet_id=cabinet.id, channel=3, lane=0, sku="chicken-salad", delta=-4, kind="sale"
+        )
+        alarms.check_stock(db, cabinet)
+        (alarm,) = alarms.listed(db, "open")
+        assert (alarm.kind, alarm.key) == ("low_stock", "3-0")
+
+
+def test_telemetry_reaches_the_influx_write_api(victoria: VictoriaMetricsServer) -> None:
+    sink = InfluxSink(victoria.url, "token", "vendfleet", "telemetry")
+    sink.write("XH-0001", "SH-XH-01", sample(0, 4.25))
+    sink.close()  # flushes the batch
+    assert sink.errors == 0
+    (series,) = victoria.export('{__name__="temperature_celsius",probe="0"}')
+    assert series["metric"]["cabinet"] == "XH-0001"
+    assert series["metric"]["store"] == "SH-XH-01"
+    assert series["values"] == [4.25]
+    assert victoria.export('{__name__="gateway_outbox_depth"}')[0]["values"] == [0]
