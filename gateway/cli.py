@@ -32,6 +32,7 @@ def run(
     tls_key: Path | None = typer.Option(None),
     planogram: Path | None = typer.Option(None, help="Standalone: a config payload file"),
     config: Path | None = typer.Option(None, help="TOML settings file"),
+    metrics_port: int | None = typer.Option(None, help="Serve Prometheus metrics on 127.0.0.1:PORT"),
     log_level: str = typer.Option("INFO"),
 ) -> None:
     """Run the gateway until SIGTERM or Ctrl-C."""
@@ -49,6 +50,7 @@ def run(
         tls_cert=tls_cert,
         tls_key=tls_key,
         planogram=planogram,
+        metrics_port=metrics_port,
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -14,6 +14,7 @@ from gateway.alarms import Alarms
 from gateway.bus import BoardHealth, BoardsFound, BusEvent, BusMaster, PortState, Reading
 from gateway.db import get_meta, next_counter, open_db, set_meta
 from gateway.door_session import DoorSession, SessionStore
+from gateway.metrics import serve_metrics
 from gateway.mqtt_link import Connected, Disconnected, Inbound, LinkEvent, MqttLink
 from gateway.outbox import Event, EventBuilder, Outbox
 from gateway.replay_guard import SqliteReplayGuard
@@ -134,6 +135,9 @@ class GatewayService:
     # -- the loop ----------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
+        if self.s.metrics_port:
+            # Gauges read from the service thread's objects; outbox depth opens its own connection.
+            serve_metrics(self.s.metrics_port, self.bus.stats, lambda: _depth(self.s))
         self.bus.start()
         self.link.start()
         try:
@@ -304,6 +308,14 @@ class GatewayService:
             self.outbox.keep_telemetry(
                 sample, self.s.offline_telemetry_bucket_s, self.s.offline_telemetry_max
             )
+
+
+def _depth(settings: GatewaySettings) -> int:
+    conn = open_db(settings.data_dir)
+    try:
+        return int(conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
+    finally:
+        conn.close()
 
 
 def _str(value: object) -> str | None:

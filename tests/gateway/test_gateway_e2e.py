@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from firmware_sim.layout import load_layout, planogram_of
@@ -20,7 +21,7 @@ from tests.harness import (
     unlock_command,
     wait_until,
 )
-from tests.servers import MosquittoServer
+from tests.servers import MosquittoServer, free_port
 from tests.sim_fixture import SimProcess, sim_cabinet
 
 pytestmark = pytest.mark.slow
@@ -62,9 +63,18 @@ def gateway_online(cloud: StandInCloud, cabinet: str) -> None:
 def test_unlock_take_close_reports_one_session_result(
     tmp_path: Path, mosquitto: MosquittoServer, cloud: StandInCloud, keys: KeyPair, keys_dir: Path
 ) -> None:
+    metrics_port = free_port()
     with (
         sim_cabinet("chilled-4shelf", seed=5) as sim,
-        run_gateway("CAB-A", sim, mosquitto.url, tmp_path, keys_dir),
+        gateway_process(
+            "CAB-A",
+            sim.serial,
+            mosquitto.url,
+            tmp_path / "gw",
+            keys_dir,
+            planogram_file(tmp_path),
+            {"VF_METRICS_PORT": str(metrics_port)},
+        ),
     ):
         gateway_online(cloud, "CAB-A")
         command = unlock_command("CAB-A", keys, session_id="s-1")
@@ -82,6 +92,9 @@ def test_unlock_take_close_reports_one_session_result(
         assert all(e.session_id == "s-1" for e in cloud.of_kind("door"))
         statuses = [a.status for a in cloud.ack_for(command.command_id)]
         assert statuses == ["accepted", "done"]
+        metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        assert "vendfleet_gateway_bus_requests" in metrics
+        assert "vendfleet_gateway_outbox_depth" in metrics
 
 
 def test_forged_expired_misaddressed_and_replayed_commands_never_move_a_lock(
