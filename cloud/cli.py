@@ -86,6 +86,8 @@ def ingest(
             name=f"ingest-{n}",
             thresholds=context.settings.thresholds,
             influx=influx_sink(context.settings),
+            username=context.settings.mqtt_username,
+            password=context.settings.mqtt_password,
         ).start()
         for n in range(workers)
     ]

@@ -39,7 +39,9 @@ class CloudContext:
             keys=keys,
             signer=CommandSigner(keys.private, timedelta(seconds=settings.command_ttl_s)),
             tokens=TokenSigner(keys.token_secret, timedelta(seconds=settings.token_ttl_s)),
-            publisher=Publisher(mqtt_url) if mqtt_url else None,
+            publisher=Publisher(mqtt_url, "api", settings.mqtt_username, settings.mqtt_password)
+            if mqtt_url
+            else None,
         )
 
     def close(self) -> None:

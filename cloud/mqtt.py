@@ -18,10 +18,13 @@ log = structlog.get_logger("cloud.mqtt")
 class Publisher:
     """One connection used by the API (and each ingest worker) to publish."""
 
-    def __init__(self, url: str, name: str = "api") -> None:
+    def __init__(
+        self, url: str, name: str = "api", username: str | None = None, password: str | None = None
+    ) -> None:
         address = BrokerAddress.parse(url)
         self._connected = threading.Event()
-        self._client = new_client(f"vf-cloud-{name}-{uuid.uuid4().hex[:8]}", tls=address.tls)
+        client_id = f"vf-cloud-{name}-{uuid.uuid4().hex[:8]}"
+        self._client = new_client(client_id, tls=address.tls, username=username, password=password)
         self._client.on_connect = lambda *a: self._connected.set()
         self._client.on_disconnect = lambda *a: self._connected.clear()
         self._client.connect_async(address.host, address.port, keepalive=30)

@@ -66,6 +66,8 @@ class CloudRuntime:
             command_ttl=self.context.signer.ttl * 2,
             thresholds=self.settings.thresholds,
             influx=influx_sink(self.settings),
+            username=self.settings.mqtt_username,
+            password=self.settings.mqtt_password,
         ).start()
         self._start_server()
         assert self.context.publisher is not None

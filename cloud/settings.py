@@ -15,6 +15,8 @@ class CloudSettings(BaseSettings):
 
     db: str = "sqlite:///var/vendfleet.db"
     mqtt: str | None = None  # None: embed an amqtt broker (the demo default)
+    mqtt_username: str | None = None  # the broker's `cloud` user in production
+    mqtt_password: str | None = None
     embedded_mqtt_port: int = 1883
     host: str = "127.0.0.1"
     port: int = 8000

@@ -43,6 +43,8 @@ class IngestWorker:
         name: str = "ingest",
         thresholds: Thresholds | None = None,
         influx: InfluxSink | None = None,
+        username: str | None = None,
+        password: str | None = None,
     ) -> None:
         self._factory = factory
         self._payments = payments
@@ -50,10 +52,10 @@ class IngestWorker:
         self._share = share_group
         self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self._stop = threading.Event()
-        self._publisher = Publisher(mqtt_url, name)
+        self._publisher = Publisher(mqtt_url, name, username, password)
         address = BrokerAddress.parse(mqtt_url)
-        # A persistent session: while this worker is down the broker keeps its messages.
-        self._client = new_client(f"vf-cloud-{name}-{uuid.uuid4().hex[:6]}", tls=address.tls)
+        client_id = f"vf-cloud-{name}-{uuid.uuid4().hex[:6]}"
+        self._client = new_client(client_id, tls=address.tls, username=username, password=password)
         self._client.on_connect = self._on_connect
         self._client.on_message = lambda c, u, m: self._inbox.put(m)
         self._client.connect_async(address.host, address.port, keepalive=30)
