@@ -31,7 +31,7 @@ class Cabinet:
         """Power comes back: physical state stays, latched events and seq memory are gone."""
         with self.world.lock:
             self.world.events.clear()
-            self.world.boot_at = self.world.now()
+            self.world.boot_real_ms = self.world.clock.real_ms()
             self.decoder = FrameDecoder()
             self.boards = build_boards(self.world, self.faults)
 

@@ -17,6 +17,10 @@ class SimClock:
         """Seconds of simulated time since the simulator started."""
         return (time.monotonic() - self._real0) * self.speed + self._offset
 
+    def real_ms(self) -> int:
+        """Milliseconds of real time: what a board's own uptime counter measures."""
+        return int((time.monotonic() - self._real0) * 1000)
+
     def advance(self, seconds: float) -> None:
         """Jump simulated time forward (tests: let a door warm the cabinet without waiting)."""
         self._offset += seconds

@@ -63,7 +63,7 @@ class World:
     compressor_on: bool = False
     setpoint_c: float | None = None
     events: list[BoardEvent] = field(default_factory=list)
-    boot_at: float = 0.0
+    boot_real_ms: int = 0
     _last: float = 0.0
     lock: threading.RLock = field(default_factory=threading.RLock)
     hand: dict[str, list[float]] = field(default_factory=dict)  # pieces taken out, by sku
@@ -99,7 +99,8 @@ class World:
         return self.clock.now()
 
     def uptime_ms(self) -> int:
-        return int((self.now() - self.boot_at) * 1000)
+        # A board's uptime counts real milliseconds even when the world runs faster.
+        return self.clock.real_ms() - self.boot_real_ms
 
     def advance(self) -> None:
         """Integrate temperatures and lock timers up to now."""
@@ -136,7 +137,8 @@ class World:
         with self.lock:
             self.advance()
             d = self.doors[door]
-            d.released_until = self.now() + pulse_ms / 1000
+            # People react in real time: the pulse lasts its real duration at any sim speed.
+            d.released_until = self.now() + pulse_ms / 1000 * self.clock.speed
             d.tag = tag
             if d.engaged:
                 d.engaged = False

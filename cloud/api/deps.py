@@ -29,7 +29,8 @@ def get_db(context: ContextDep) -> Iterator[Session]:
         yield db
 
 
-SessionDep = Annotated[Session, Depends(get_db)]
+# scope="function": commit before the response leaves, so a client's next request sees it.
+SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 
 
 def current_user(

@@ -23,10 +23,20 @@ from rich.table import Table
 import cloud
 from firmware_sim.demo.processes import Children, wait_http
 from firmware_sim.demo.residents import Resident, Tally, sign_in
+from firmware_sim.demo.restocker import Restocker
 
 console = Console()
 FIXTURE = Path(cloud.__file__).parent / "fixtures" / "demo.yaml"
-BEHAVIOURS = ["take"] * 12 + ["put_back"] * 3 + ["leave_open"]
+BEHAVIOURS = ["take"] * 24 + ["put_back"] * 6 + ["leave_open", "force"]
+
+
+def busyness(hour: float) -> float:
+    """Shoppers per hour relative to the day's average: breakfast and after-work peaks."""
+    if 7 <= hour < 9 or 17 <= hour < 21:
+        return 2.0
+    if 0 <= hour < 6:
+        return 0.2
+    return 1.0
 
 
 @dataclass
@@ -61,7 +71,13 @@ class Demo:
     cabinets: list[CabinetRun] = field(default_factory=list)
     tally: Tally = field(default_factory=Tally)
     stop: threading.Event = field(default_factory=threading.Event)
+    started: float = field(default_factory=time.monotonic)
+    start_hour: float = 7.0  # the simulated day starts at 07:00
+    forced: int = 0
+    store_stock_at_start: int = 0
     shoppers: list[threading.Thread] = field(default_factory=list)
+    locks: dict[str, threading.Lock] = field(default_factory=dict)
+    restocker: Restocker | None = None
 
     def __post_init__(self) -> None:
         data = self.options.data_dir
@@ -102,6 +118,7 @@ class Demo:
             with console.status(f"starting cabinet {c['code']} ({c['layout']}): simulator and gateway…"):
                 self.cabinets.append(self._start_cabinet(c["code"], c["layout"], key, o.seed + n))
         self._wait_online()
+        self.store_stock_at_start = self._store_stock()
 
     def _start_cabinet(self, code: str, layout: str, key: Path, seed: int) -> CabinetRun:
         o = self.options
@@ -158,6 +175,10 @@ class Demo:
         )
         return {"Authorization": f"Bearer {answer.json()['token']}"}
 
+    def _store_stock(self) -> int:
+        staff = self._staff_token("staff", "staff-demo")
+        return sum(httpx.get(f"{self.cloud_url}/api/v1/stores/1/inventory", headers=staff).json().values())
+
     def manifest(self) -> dict[str, Any]:
         users = yaml.safe_load(FIXTURE.read_text())["users"]
         return {
@@ -188,27 +209,57 @@ class Demo:
             thread.start()
             self.shoppers.append(thread)
 
+    def busy(self, code: str) -> threading.Lock:
+        return self.locks.setdefault(code, threading.Lock())
+
     def _shoppers(self, run: CabinetRun, tokens: dict[str, str], rng: random.Random) -> None:
         people = [Resident(self.cloud_url, token, name, self.stop) for name, token in tokens.items()]
         while not self.stop.is_set():
             person, behaviour = rng.choice(people), rng.choice(BEHAVIOURS)
-            self.tally.add(person.shop(run.code, run.control_url, rng, behaviour))
-            self.stop.wait(rng.uniform(2, 8) / max(1.0, self.options.speed**0.5))
+            if behaviour == "force" and run is self.cabinets[-1]:
+                self._vandal(run)
+            else:
+                with self.busy(run.code):
+                    self.tally.add(person.shop(run.code, run.control_url, rng, behaviour))
+            # Busy mornings and evenings, quiet nights, on the simulated clock.
+            self.stop.wait(rng.uniform(2, 8) / busyness(self.sim_hour()) / max(1.0, self.options.speed**0.5))
         for person in people:
             person.close()
 
+    def _vandal(self, run: CabinetRun) -> None:
+        """Once in a while someone yanks a locked door open: a forced_open alarm."""
+        with self.busy(run.code), httpx.Client(base_url=run.control_url, timeout=10) as world:
+            if world.post("/doors/0/open", json={"force": True}).status_code == 200:
+                self.forced += 1
+                self.stop.wait(3)
+                world.post("/doors/0/close")
+
+    def sim_hour(self) -> float:
+        elapsed = (time.monotonic() - self.started) * self.options.speed
+        return (self.start_hour + elapsed / 3600) % 24
+
+    def restock(self) -> None:
+        controls = {c.code: c.control_url for c in self.cabinets}
+        self.restocker = Restocker(self.cloud_url, controls, self.stop, self.busy)
+        thread = threading.Thread(target=self.restocker.run, args=(20.0,), daemon=True)
+        thread.start()
+        self.shoppers.append(thread)  # joined with the shoppers at the end
+
     def progress(self) -> Table:
         table = Table(title=f"vendfleet demo · {self.cloud_url}")
-        for column in ("visits", "settled", "review", "refused", "sales", "cabinets"):
+        for column in ("sim time", "visits", "settled", "review", "refused", "sales", "forced", "restock"):
             table.add_column(column, justify="right")
-        t = self.tally
+        t, r = self.tally, self.restocker
+        hour = self.sim_hour()
         table.add_row(
+            f"{int(hour):02d}:{int(hour % 1 * 60):02d}",
             str(t.count()),
             str(t.count("settled")),
             str(t.count("review")),
             str(t.count("refused")),
             f"¥{t.sales_fen() / 100:.2f}",
-            str(len(self.cabinets)),
+            str(self.forced),
+            f"{r.rounds} rounds, {r.loaded} pcs" if r else "-",
         )
         return table
 
@@ -229,6 +280,13 @@ class Demo:
                 for k in sorted(set(ledger) | set(truth))
                 if ledger.get(k) != truth.get(k)
             ]
+        if self.restocker is not None:
+            moved = self.store_stock_at_start - self._store_stock()
+            if moved != self.restocker.loaded - self.restocker.pulled:
+                differences.append(
+                    f"store inventory moved {moved}, restock staff loaded "
+                    f"{self.restocker.loaded} and pulled {self.restocker.pulled}"
+                )
         for visit in self.tally.visits:
             if visit.status == "settled" and Counter(visit.charged) != visit.taken:
                 differences.append(
@@ -246,6 +304,7 @@ def run_demo(options: DemoOptions) -> int:
         _announce(demo)
         if options.residents:
             demo.residents()
+            demo.restock()
         deadline = time.monotonic() + options.duration if options.duration else None
         with Live(demo.progress(), console=console, refresh_per_second=2) as live:
             while deadline is None or time.monotonic() < deadline:
