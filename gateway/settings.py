@@ -59,17 +59,6 @@ class GatewaySettings(BaseSettings):
     baseline_timeout_s: float = 3.0
     telemetry_interval_s: float = 10.0
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings)
-
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> GatewaySettings:
     """Settings from overrides (the CLI), then VF_* variables, then the TOML file."""

@@ -22,6 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from protocols.mqtt.schemas import Ack, Command, EvAck, UnlockAction, encode, parse, parse_event
 from protocols.mqtt.topics import Channel, parse_topic, topic
 from protocols.signing import KeyPair, generate_keypair, load_private_key, sign_command
+from tests.servers import terminate
 from tests.sim_fixture import VENDFLEET
 
 # Fast timings so a session takes a second or two, not a minute.
@@ -90,13 +91,8 @@ class GatewayProcess:
         self.proc.wait()
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            terminate(self.proc)
 
 
 @contextmanager

@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from tests.servers import terminate
+
 VENDFLEET = str(Path(sys.executable).with_name("vendfleet"))
 
 
@@ -63,11 +65,6 @@ def sim_cabinet(
             raise RuntimeError(f"simulator did not start: {serial!r} {control!r}")
         yield SimProcess(proc, serial, control)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc)
         if proc.stdout:
             proc.stdout.close()

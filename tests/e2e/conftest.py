@@ -30,3 +30,13 @@ def cloud_runtime(pg_url: str, mosquitto: MosquittoServer, tmp_path: Path) -> It
     runtime = CloudRuntime(settings).start()
     yield runtime
     runtime.stop()
+
+
+@pytest.fixture
+def gateway_keys(cloud_runtime: CloudRuntime, tmp_path: Path) -> Path:
+    """A key dir holding the cloud's public key, as a provisioned gateway has it."""
+    assert cloud_runtime.context is not None
+    keys = tmp_path / "gateway-keys"
+    keys.mkdir()
+    (keys / "public.pem").write_bytes(cloud_runtime.context.keys.public_pem)
+    return keys

@@ -17,12 +17,11 @@ from tests.sim_fixture import sim_cabinet
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.postgres]
 
 
-def test_alarms_and_offline_on_the_ops_pages(cloud_runtime: CloudRuntime, page: Any, tmp_path: Path) -> None:
+def test_alarms_and_offline_on_the_ops_pages(
+    cloud_runtime: CloudRuntime, page: Any, tmp_path: Path, gateway_keys: Path
+) -> None:
     context = cloud_runtime.context
     assert context is not None
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    (keys / "public.pem").write_bytes(context.keys.public_pem)
     with context.factory() as db:
         ops = db.scalar(select(User).where(User.name == "ops"))
         assert ops is not None
@@ -32,7 +31,7 @@ def test_alarms_and_offline_on_the_ops_pages(cloud_runtime: CloudRuntime, page: 
         httpx.Client(base_url=cloud_runtime.url, timeout=10, headers=headers) as api,
         sim_cabinet("chilled-4shelf", seed=41) as sim,
         gateway_process(
-            "XH-0001", sim.serial, cloud_runtime.mqtt_url, tmp_path / "gw", keys, None, fast_will
+            "XH-0001", sim.serial, cloud_runtime.mqtt_url, tmp_path / "gw", gateway_keys, None, fast_will
         ) as gw,
     ):
         wait_until(lambda: api.get("/api/v1/cabinets/XH-0001").json()["online"], 15, "the cabinet online")
@@ -57,7 +56,8 @@ def test_alarms_and_offline_on_the_ops_pages(cloud_runtime: CloudRuntime, page: 
         )
 
         page.goto(f"{cloud_runtime.url}/ops/cabinets/XH-0001")
-        page.wait_for_selector("#chart polyline.temperature-line")
+        page.wait_for_selector("#chart polyline.temperature-line", state="attached")
+        page.wait_for_selector("#chart circle.reading")  # a dot per minute: visible from the first one
         page.screenshot(path=str(tmp_path / "cabinet.png"), full_page=True)
 
         page.goto(f"{cloud_runtime.url}/ops")

@@ -24,17 +24,14 @@ def ledger_equals_truth(api: httpx.Client, code: str, truth: dict[str, Any]) -> 
 
 
 def test_resident_opens_takes_and_is_charged_once(
-    cloud_runtime: CloudRuntime, page: Any, tmp_path: Path
+    cloud_runtime: CloudRuntime, page: Any, tmp_path: Path, gateway_keys: Path
 ) -> None:
     context = cloud_runtime.context
     assert context is not None
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    (keys / "public.pem").write_bytes(context.keys.public_pem)
     with (
         httpx.Client(base_url=cloud_runtime.url, timeout=10) as api,
         sim_cabinet("chilled-4shelf", seed=21) as sim,
-        gateway_process("XH-0001", sim.serial, cloud_runtime.mqtt_url, tmp_path / "gw", keys, None),
+        gateway_process("XH-0001", sim.serial, cloud_runtime.mqtt_url, tmp_path / "gw", gateway_keys, None),
     ):
         # The gateway gets its planogram from the cloud's retained config, nothing local.
         wait_until(lambda: api.get("/api/v1/cabinets/XH-0001").json()["online"], 15, "the cabinet online")

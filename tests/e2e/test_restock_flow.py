@@ -35,16 +35,15 @@ def truth(sim: Any) -> dict[tuple[int, int], int]:
     }
 
 
-def test_staff_restock_through_the_page(cloud_runtime: CloudRuntime, page: Any, tmp_path: Path) -> None:
+def test_staff_restock_through_the_page(
+    cloud_runtime: CloudRuntime, page: Any, tmp_path: Path, gateway_keys: Path
+) -> None:
     context = cloud_runtime.context
     assert context is not None
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    (keys / "public.pem").write_bytes(context.keys.public_pem)
     with (
         httpx.Client(base_url=cloud_runtime.url, timeout=10) as api,
         sim_cabinet("chilled-4shelf", seed=31) as sim,
-        gateway_process("XH-0001", sim.serial, cloud_runtime.mqtt_url, tmp_path / "gw", keys, None),
+        gateway_process("XH-0001", sim.serial, cloud_runtime.mqtt_url, tmp_path / "gw", gateway_keys, None),
     ):
         wait_until(lambda: api.get("/api/v1/cabinets/XH-0001").json()["online"], 15, "the cabinet online")
         before = stock(api)

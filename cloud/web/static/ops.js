@@ -66,7 +66,11 @@ function chart(minutes) {
   const probes = [...new Set(minutes.map((m) => m.probe))];
   probes.forEach((probe, i) => {
     const points = minutes.filter((m) => m.probe === probe).map((m) => `${x(Date.parse(m.minute) + 30000)},${y(m.mean)}`).join(" ");
-    nodes.push(el("polyline", { points, fill: "none", stroke: ["#2e86c1", "#8e44ad", "#16a085"][i % 3], "stroke-width": 2, class: "temperature-line" }));
+    const colour = ["#2e86c1", "#8e44ad", "#16a085"][i % 3];
+    nodes.push(el("polyline", { points, fill: "none", stroke: colour, "stroke-width": 2, class: "temperature-line" }));
+    for (const m of minutes.filter((m) => m.probe === probe)) {
+      nodes.push(el("circle", { cx: x(Date.parse(m.minute) + 30000), cy: y(m.mean), r: 3, fill: colour, class: "reading" }));
+    }
   });
   svg.replaceChildren(...nodes);
 }
