@@ -32,7 +32,9 @@ test: sysdeps lint
 bench: sysdeps venv
 	$(BIN)/python -m tests.bench
 
-demo: venv
+demo:
+	@bash deploy/dev/system-deps.sh --demo
+	@$(MAKE) --no-print-directory venv
 	$(BIN)/vendfleet demo $(ARGS)
 
 clean:

@@ -7,6 +7,7 @@ need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have python3 || need+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+if [ "${1:-}" != "--demo" ]; then  # the demo needs only Python; the tests need real servers
 have mosquitto || need+=(mosquitto)
 have mosquitto_sub || need+=(mosquitto-clients)
 { have initdb || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || need+=(postgresql)
@@ -14,6 +15,7 @@ have victoria-metrics || need+=(victoria-metrics)
 have chromium || need+=(chromium)
 have socat || need+=(socat)
 fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need+=(fonts-noto-cjk)
+fi
 
 [ ${#need[@]} -eq 0 ] && exit 0
 

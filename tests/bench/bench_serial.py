@@ -44,7 +44,7 @@ def run() -> list[Figure]:
             pass
 
     try:
-        # A new seq each time would be fairer; the board's replay of a repeated request is cheaper.
+        # A new seq each time: a repeated request would be answered from the board's memory.
         frames = [encode_frame(message_frame(0x20, n % 256, ReadWeights())) for n in range(ROUNDS)]
         port = serial.Serial(cabinet.serial_path, 115200, timeout=1)
         start = time.perf_counter()
