@@ -22,6 +22,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "ops": "运营", "fleet": "柜群", "alarms": "告警", "reviews": "待审核", "cabinet": "柜子",
         "temperature": "温度", "door": "门", "state": "状态", "ack": "确认告警", "charge": "扣款",
         "refund": "不扣款", "sessions": "最近订单", "stock": "库存", "low_stock": "缺货", "open_doors": "门开着",
+        "cabinets": "柜子总数",
     },
     "en": {
         "title": "Smart cabinet", "phone": "Phone number", "send_code": "Send code", "code": "Code",
@@ -43,7 +44,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "ops": "Ops", "fleet": "Fleet", "alarms": "Alarms", "reviews": "Review queue", "cabinet": "Cabinet",
         "temperature": "Temperature", "door": "Door", "state": "State", "ack": "Acknowledge", "charge": "Charge",
         "refund": "Charge nothing", "sessions": "Recent sessions", "stock": "Stock", "low_stock": "Low stock",
-        "open_doors": "Door open",
+        "open_doors": "Door open", "cabinets": "Cabinets",
     },
 }  # fmt: skip
 

@@ -28,7 +28,7 @@ function stateOf(c) { return !c.online ? "offline" : c.alarms.length ? "alarm" :
 async function fleet() {
   const data = await api("/fleet");
   const c = data.counts;
-  $("counts").replaceChildren(...[["cabinets", c.cabinets], ["online", c.online], ["offline", c.offline],
+  $("counts").replaceChildren(...[[t.cabinets, c.cabinets], [t.online, c.online], [t.offline, c.offline],
     [t.alarms, c.alarms], [t.low_stock, c.low_stock]].map(([label, n]) => {
     const div = document.createElement("div"); div.innerHTML = `<b>${n}</b>`; div.append(label); return div;
   }));
