@@ -21,6 +21,7 @@ from cloud.influx import InfluxSink
 from cloud.ingest.worker import IngestWorker
 from cloud.settings import CloudSettings
 from protocols.mqtt.topics import Channel
+from protocols.signing import sign
 
 log = structlog.get_logger("cloud")
 
@@ -93,9 +94,8 @@ class CloudRuntime:
         assert self.context.publisher is not None
         with transaction(self.context.factory) as db:
             for cabinet in db.scalars(select(Cabinet)):
-                self.context.publisher.publish(
-                    cabinet.code, Channel.CONFIG, config_payload(db, cabinet), retain=True
-                )
+                config = sign(config_payload(db, cabinet), self.context.keys.private)
+                self.context.publisher.publish(cabinet.code, Channel.CONFIG, config, retain=True)
 
     def stop(self) -> None:
         if self.server and self._thread:

@@ -50,7 +50,7 @@ from protocols.serial.commands import (
 from protocols.serial.commands import (
     Ack as BoardAck,
 )
-from protocols.signing import CommandRejected, CommandVerifier, load_public_key
+from protocols.signing import CommandRejected, CommandVerifier, load_public_key, verify_config
 
 log = structlog.get_logger("gateway")
 
@@ -61,8 +61,9 @@ class GatewayService:
         self._queue: queue.Queue[BusEvent | LinkEvent] = queue.Queue()
         self._db = open_db(settings.data_dir)
         self.outbox = Outbox(self._db, settings.outbox_max_events)
+        self._cloud_key = load_public_key(settings.cloud_key.read_bytes())
         self._verifier = CommandVerifier(
-            load_public_key(settings.cloud_key.read_bytes()),
+            self._cloud_key,
             settings.cabinet_id,
             SqliteReplayGuard(self._db),
         )
@@ -124,7 +125,7 @@ class GatewayService:
         return None
 
     def _on_config(self, raw: bytes) -> None:
-        config = parse(Config, raw)
+        config = verify_config(raw, self._cloud_key, self.s.cabinet_id)
         if self.config and config.version <= self.config.version and get_meta(self._db, "config"):
             return
         check_planogram(config.planogram)

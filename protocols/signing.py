@@ -11,7 +11,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 from uuid import UUID
 
 from cryptography.exceptions import InvalidSignature
@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from protocols import ProtocolError
-from protocols.mqtt.schemas import Command, PayloadInvalid, RejectReason, parse
+from protocols.mqtt.schemas import Command, Config, PayloadInvalid, RejectReason, parse
 
 MAX_LIFETIME = timedelta(minutes=10)
 CLOCK_SKEW = timedelta(seconds=60)
@@ -33,15 +33,40 @@ class CommandRejected(ProtocolError):
         self.command_id = command_id
 
 
-def canonical_bytes(command: Command) -> bytes:
-    body = command.model_dump(mode="json", exclude={"signature"})
+Signed = TypeVar("Signed", Command, Config)
+
+
+def canonical_bytes(payload: Command | Config) -> bytes:
+    # Floats (planogram weights) are written by Python's shortest round-trip repr on both sides.
+    body = payload.model_dump(mode="json", exclude={"signature"})
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def sign_command(command: Command, key: Ed25519PrivateKey) -> Command:
-    """The same command with its signature set."""
-    signature = key.sign(canonical_bytes(command))
-    return command.model_copy(update={"signature": base64.b64encode(signature).decode()})
+def sign(payload: Signed, key: Ed25519PrivateKey) -> Signed:
+    """The same command or config with its signature set."""
+    signature = key.sign(canonical_bytes(payload))
+    return payload.model_copy(update={"signature": base64.b64encode(signature).decode()})
+
+
+sign_command = sign
+
+
+def signed_by(payload: Command | Config, key: Ed25519PublicKey) -> bool:
+    try:
+        key.verify(base64.b64decode(payload.signature, validate=True), canonical_bytes(payload))
+    except (InvalidSignature, binascii.Error):
+        return False
+    return True
+
+
+def verify_config(raw: bytes | str, key: Ed25519PublicKey, cabinet_id: str) -> Config:
+    """A config from the broker, only if the cloud signed it for this cabinet."""
+    config = parse(Config, raw)
+    if not signed_by(config, key):
+        raise ProtocolError("config not signed by the cloud key: ignored")
+    if config.cabinet_id != cabinet_id:
+        raise ProtocolError(f"config addressed to {config.cabinet_id}: ignored")
+    return config
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +137,8 @@ class CommandVerifier:
         except PayloadInvalid as exc:
             raise CommandRejected("malformed", str(exc)) from None
         cid = command.command_id
-        try:
-            signature = base64.b64decode(command.signature, validate=True)
-            self._key.verify(signature, canonical_bytes(command))
-        except (InvalidSignature, binascii.Error):
-            raise CommandRejected("bad_signature", "not signed by the cloud key", cid) from None
+        if not signed_by(command, self._key):
+            raise CommandRejected("bad_signature", "not signed by the cloud key", cid)
         if command.cabinet_id != self._cabinet_id:
             raise CommandRejected("wrong_cabinet", f"addressed to {command.cabinet_id}", cid)
         self._check_time(command, now)

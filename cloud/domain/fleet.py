@@ -54,11 +54,12 @@ def _lane(row: PlanogramLane) -> Lane:
 
 
 def config_payload(db: Session, cabinet: Cabinet, settings: CabinetSettings | None = None) -> Config:
-    """The retained `config` for a cabinet: its planogram, linted like the gateway lints it."""
+    """The retained `config` for a cabinet (unsigned): its planogram, linted as the gateway lints it."""
     plan = planogram(db, cabinet)
     check_planogram(plan)
     return Config(
         version=max(1, cabinet.config_version),
+        cabinet_id=cabinet.code,
         planogram=plan,
         settings=settings or CabinetSettings(),
     )

@@ -257,9 +257,13 @@ class CabinetSettings(_Model):
 
 
 class Config(Payload):
+    """Signed by the cloud like a command: a planogram decides what residents are charged."""
+
     version: int = Field(ge=1)
+    cabinet_id: CabinetId | None = None  # None only in a local commissioning file
     planogram: Planogram
     settings: CabinetSettings = CabinetSettings()
+    signature: str = ""
 
 
 # -- parsing --------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from uuid import uuid4
 
 import pytest
 
+from protocols import ProtocolError
 from protocols.mqtt.schemas import Command, UnlockAction, encode
 from protocols.signing import (
     CommandRejected,
@@ -84,3 +85,20 @@ def test_replayed_command_is_rejected() -> None:
 def test_malformed_command_is_rejected_with_reason() -> None:
     with pytest.raises(CommandRejected, match="malformed: Command: cabinet_id: Field required"):
         verifier().verify(b'{"command_id": "' + str(uuid4()).encode() + b'"}', NOW)
+
+
+def test_configs_are_accepted_only_when_signed_for_this_cabinet() -> None:
+    from protocols.mqtt.schemas import Config
+    from protocols.planogram import Planogram
+    from protocols.signing import sign, verify_config
+
+    config = Config(version=2, cabinet_id="CAB-001", planogram=Planogram())
+    public = load_public_key(PAIR.public_pem)
+    assert verify_config(encode(sign(config, KEY)), public, "CAB-001").version == 2
+    with pytest.raises(ProtocolError, match="not signed"):
+        verify_config(encode(config), public, "CAB-001")
+    tampered = sign(config, KEY).model_copy(update={"version": 3})
+    with pytest.raises(ProtocolError, match="not signed"):
+        verify_config(encode(tampered), public, "CAB-001")
+    with pytest.raises(ProtocolError, match="addressed to CAB-001"):
+        verify_config(encode(sign(config, KEY)), public, "CAB-002")
