@@ -259,3 +259,20 @@ class TemperatureMinute(Base):
     sum_c: Mapped[float] = mapped_column(Float)
     samples: Mapped[int] = mapped_column(Integer)
     door_open: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PlanogramChange(Base):
+    """A lane that gets another product at the next restock visit (pull the old, load the new)."""
+
+    __tablename__ = "planogram_changes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cabinet_id: Mapped[int] = mapped_column(ForeignKey("cabinets.id"), index=True)
+    channel: Mapped[int] = mapped_column(Integer)
+    lane: Mapped[int] = mapped_column(Integer)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    capacity: Mapped[int] = mapped_column(Integer)
+    par_level: Mapped[int] = mapped_column(Integer)
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    applied_session_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    product: Mapped[Product] = relationship()

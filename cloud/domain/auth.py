@@ -127,3 +127,9 @@ class TokenSigner:
 def require_role(user: User, *roles: str) -> None:
     if user.role not in roles and user.role != "admin":
         raise Forbidden(f"this needs the role {' or '.join(roles)}")
+
+
+def require_store(user: User, store_id: int) -> None:
+    """Staff and ops work for one store; admins (and unscoped users) for all."""
+    if user.role != "admin" and user.store_id not in (None, store_id):
+        raise Forbidden("this belongs to another store")

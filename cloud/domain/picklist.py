@@ -21,6 +21,7 @@ class LaneState:
     demand: float  # expected sales until the next visit
     per_day: float
     expiring: int = 0  # pieces past or near their shelf life at the next visit (FIFO)
+    pull_sku: str | None = None  # a planogram change: the old product, all of it comes out
 
     @property
     def days_of_cover(self) -> float:
@@ -37,6 +38,7 @@ class LanePlan:
     load: int
     pull: int
     short: int = 0  # wanted but the store does not have it
+    pull_sku: str | None = None  # set when the lane changes product
 
 
 @dataclass
@@ -59,7 +61,7 @@ def plan(lanes: list[LaneState], store_stock: dict[str, int]) -> PickList:
         given = min(wanted, max(0, left.get(lane.sku, 0)))
         left[lane.sku] = left.get(lane.sku, 0) - given
         plans[(lane.cabinet, lane.channel, lane.lane)] = LanePlan(
-            lane.channel, lane.lane, lane.sku, lane.count, given, lane.expiring, wanted - given
+            lane.channel, lane.lane, lane.sku, lane.count, given, lane.expiring, wanted - given, lane.pull_sku
         )
     cabinets: dict[str, list[LanePlan]] = defaultdict(list)
     for (cabinet, _, _), lane_plan in sorted(plans.items()):

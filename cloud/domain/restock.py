@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session as Db
 
-from cloud import Forbidden, NotFound, Refused
+from cloud import NotFound, Refused
 from cloud.db.models import Cabinet, PlanogramLane, Product, Session, StockMovement, Store, User
-from cloud.domain import ledger, store_inventory
-from cloud.domain.auth import require_role
+from cloud.domain import ledger, planogram_changes, store_inventory
+from cloud.domain.auth import require_role, require_store
 from cloud.domain.demand import FLAT, Demand, lane_demand
 from cloud.domain.picklist import LaneState, PickList, plan
 from cloud.domain.route import plan_route
@@ -50,12 +50,6 @@ class Round:
         }
 
 
-def check_store(user: User, store_id: int) -> None:
-    """Staff and ops work for one store; admins for all."""
-    if user.role != "admin" and user.store_id not in (None, store_id):
-        raise Forbidden("this belongs to another store")
-
-
 def restock_round(
     db: Db, store_id: int, now: datetime | None = None, interval: timedelta = DEFAULT_VISIT_INTERVAL
 ) -> Round:
@@ -78,8 +72,28 @@ def _lane_states(db: Db, cabinets: list[Cabinet], now: datetime, next_visit: dat
     states = []
     for cabinet in cabinets:
         counts = {(s.channel, s.lane): s.count for s in ledger.stock(db, cabinet.id)}
+        changes = planogram_changes.pending(db, cabinet.id)
         rows = db.scalars(select(PlanogramLane).where(PlanogramLane.cabinet_id == cabinet.id))
         for row in rows:
+            change = changes.get((row.channel, row.lane))
+            if change is not None:
+                count = counts.get((row.channel, row.lane), 0)
+                states.append(
+                    LaneState(
+                        cabinet.code,
+                        row.channel,
+                        row.lane,
+                        change.product.sku,
+                        count,
+                        change.capacity,
+                        change.par_level,
+                        0.0,
+                        0.0,
+                        expiring=count,
+                        pull_sku=row.product.sku,
+                    )
+                )
+                continue
             d = demand.get((cabinet.id, row.channel, row.lane), Demand(0.0, FLAT))
             count = counts.get((row.channel, row.lane), 0)
             states.append(
@@ -126,8 +140,14 @@ def _expiring(db: Db, cabinet_id: int, row: PlanogramLane, count: int, at: datet
     return expiring + max(0, remaining)  # pieces of unknown age count as expiring
 
 
-def confirm_restock(db: Db, *, session_id: str, actor: User, counts: list[dict[str, int]] | None) -> Session:
-    """Staff confirm (counts=None: as detected) or correct what was loaded and pulled per lane."""
+def confirm_restock(
+    db: Db, *, session_id: str, actor: User, counts: list[dict[str, int]] | None
+) -> tuple[Session, bool]:
+    """Staff confirm (counts=None: as detected) or correct what was loaded and pulled per lane.
+
+    A lane that changes product needs `pulled` = every old piece; then it holds the new product.
+    Returns the session and whether the planogram changed (the cabinet needs its new config).
+    """
     require_role(actor, "staff")
     session = db.scalar(select(Session).where(Session.id == session_id).with_for_update())
     if session is None or session.mode != "restock":
@@ -136,50 +156,80 @@ def confirm_restock(db: Db, *, session_id: str, actor: User, counts: list[dict[s
         raise Refused(f"restock session {session_id} is {session.status}: nothing to confirm")
     cabinet = db.get(Cabinet, session.cabinet_id)
     assert cabinet is not None
-    check_store(actor, cabinet.store_id)
+    require_store(actor, cabinet.store_id)
     detected_lanes: list[dict[str, Any]] = list((session.result or {}).get("lanes", []))  # type: ignore[call-overload]
-    detected = {(x["channel"], x["lane"]): x for x in detected_lanes}
+    detected = {(x["channel"], x["lane"]): x["delta"] for x in detected_lanes}
     final = (
         counts
         if counts is not None
-        else [{"channel": k[0], "lane": k[1], "delta": v["delta"]} for k, v in detected.items()]
+        else [{"channel": c, "lane": n, "delta": d} for (c, n), d in detected.items()]
     )
-    skus = {
-        (r.channel, r.lane): r.product.sku
+    rows = {
+        (r.channel, r.lane): r
         for r in db.scalars(select(PlanogramLane).where(PlanogramLane.cabinet_id == cabinet.id))
     }
-    notes = []
+    changes = planogram_changes.pending(db, cabinet.id)
+    stock = {(s.channel, s.lane): s.count for s in ledger.stock(db, cabinet.id)}
+    notes, changed = [], False
     for entry in final:
         key = (entry["channel"], entry["lane"])
-        delta, sku = entry["delta"], skus[key]
-        seen = detected.get(key, {}).get("delta", 0)
+        delta, seen = entry["delta"], detected.get(key, 0)
         note = f"detected {seen}, confirmed {delta}" + (" (corrected)" if seen != delta else "")
+        change = changes.get(key)
+        if change is not None:
+            pulled = entry.get("pulled", 0)
+            if pulled != stock.get(key, 0):
+                raise Refused(
+                    f"lane {key[0]}-{key[1]} changes product: pull all {stock.get(key, 0)} old pieces"
+                )
+            _transfer(
+                db, cabinet, session, actor, key, rows[key].product.sku, -pulled, "planogram change: pulled"
+            )
+            planogram_changes.apply(db, change, cabinet, session.id)
+            changed = True
+            sku = change.product.sku
+        else:
+            sku = rows[key].product.sku
         notes.append(f"{sku}: {note}")
-        if delta == 0:
-            continue
-        ledger.record(
-            db,
-            cabinet_id=cabinet.id,
-            channel=key[0],
-            lane=key[1],
-            sku=sku,
-            delta=delta,
-            kind="transfer",
-            session_id=session.id,
-            actor_id=actor.id,
-            note=note,
-        )
-        store_inventory.record(
-            db,
-            store_id=cabinet.store_id,
-            sku=sku,
-            delta=-delta,
-            kind="transfer_out" if delta > 0 else "return_in",
-            session_id=session.id,
-            cabinet_id=cabinet.id,
-            actor_id=actor.id,
-            note=note,
-        )
+        _transfer(db, cabinet, session, actor, key, sku, delta, note)
     session.status, session.detail = "settled", "; ".join(notes)
     session.settled_at = session.updated_at = datetime.now(UTC)
-    return session
+    return session, changed
+
+
+def _transfer(
+    db: Db,
+    cabinet: Cabinet,
+    session: Session,
+    actor: User,
+    key: tuple[int, int],
+    sku: str,
+    delta: int,
+    note: str,
+) -> None:
+    """Pieces between the store and a lane: the cabinet's ledger and the store's, together."""
+    if delta == 0:
+        return
+    ledger.record(
+        db,
+        cabinet_id=cabinet.id,
+        channel=key[0],
+        lane=key[1],
+        sku=sku,
+        delta=delta,
+        kind="transfer",
+        session_id=session.id,
+        actor_id=actor.id,
+        note=note,
+    )
+    store_inventory.record(
+        db,
+        store_id=cabinet.store_id,
+        sku=sku,
+        delta=-delta,
+        kind="transfer_out" if delta > 0 else "return_in",
+        session_id=session.id,
+        cabinet_id=cabinet.id,
+        actor_id=actor.id,
+        note=note,
+    )

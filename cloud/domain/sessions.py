@@ -14,7 +14,7 @@ from cloud import NotFound, Refused
 from cloud.commands import CommandSigner
 from cloud.db.models import Cabinet, Product, Session, User
 from cloud.domain import ledger
-from cloud.domain.auth import require_role
+from cloud.domain.auth import require_role, require_store
 from cloud.domain.fleet import cabinet_by_code
 from cloud.domain.payments import PaymentProvider
 from protocols.mqtt.schemas import Ack, Command, DoorEvent, LaneDelta, SessionResult
@@ -40,6 +40,8 @@ def open_session(
     """Refuse with a reason, or hold funds and return the session and its signed unlock."""
     require_role(user, "resident" if mode == "resident" else "staff")
     cabinet = cabinet_by_code(db, cabinet_code)
+    if mode == "restock":
+        require_store(user, cabinet.store_id)
     if cabinet.state != "active":
         raise Refused("this cabinet is under maintenance")
     if not cabinet.online:

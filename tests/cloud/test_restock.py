@@ -143,7 +143,9 @@ def test_confirmed_restock_moves_stock_from_store_to_cabinet(factory: sessionmak
         before_store = store_inventory.on_hand(db, cabinet.store_id)["coke-330"]
         # The staff member counts 3 loaded (the scale said 2): the correction is what counts.
         corrected = [{"channel": 1, "lane": 0, "delta": 3}]
-        restock.confirm_restock(db, session_id=sid, actor=staff, counts=corrected)
+        restock.confirm_restock(
+            db, session_id=sid, actor=staff, counts=corrected
+        )  # returns (session, changed)
         assert store_inventory.on_hand(db, cabinet.store_id)["coke-330"] == before_store - 3
         stock = {s.sku: s.count for s in ledger.stock(db, cabinet.id)}
         assert stock["coke-330"] == 8 + 3
@@ -151,3 +153,85 @@ def test_confirmed_restock_moves_stock_from_store_to_cabinet(factory: sessionmak
         assert note == "detected 2, confirmed 3 (corrected)"
         with pytest.raises(Refused):
             restock.confirm_restock(db, session_id=sid, actor=staff, counts=None)
+
+
+def restock_visit(db: Session, cabinet: Cabinet, staff: User) -> str:
+    sid = uuid.uuid4().hex[:12]
+    visit = Visit(id=sid, cabinet_id=cabinet.id, user_id=staff.id, mode="restock", status="confirm")
+    visit.command_id = str(uuid.uuid4())
+    visit.result = {"lanes": []}
+    db.add(visit)
+    db.flush()
+    return sid
+
+
+def test_a_lane_changes_product_during_a_restock(factory: sessionmaker[Session]) -> None:
+    from cloud.domain import planogram_changes
+    from cloud.domain.fleet import config_payload
+
+    with transaction(factory) as db:
+        staff = db.scalar(select(User).where(User.name == "staff"))
+        cabinet = db.scalar(select(Cabinet).where(Cabinet.code == "XH-0001"))
+        assert staff is not None
+        assert cabinet is not None
+        with pytest.raises(Refused, match="cannot be told from"):  # salad and Want Want weigh alike
+            planogram_changes.request_change(
+                db,
+                cabinet_code="XH-0001",
+                channel=3,
+                lane=1,
+                sku="wangzai-245",
+                capacity=None,
+                par_level=None,
+                actor=staff,
+            )
+        planogram_changes.request_change(
+            db,
+            cabinet_code="XH-0001",
+            channel=1,
+            lane=1,
+            sku="genki-480",
+            capacity=8,
+            par_level=5,
+            actor=staff,
+        )
+    with factory() as db:
+        plan = restock.restock_round(db, 1).as_json()
+    lane = next(
+        ln
+        for c in plan["cabinets"]
+        if c["code"] == "XH-0001"
+        for ln in c["lanes"]
+        if ln["channel"] == 1 and ln["lane"] == 1
+    )
+    assert (lane["sku"], lane["load"], lane["pull"], lane["pull_sku"]) == ("genki-480", 5, 6, "nongfu-550")
+    with transaction(factory) as db:
+        staff = db.scalar(select(User).where(User.name == "staff"))
+        cabinet = db.scalar(select(Cabinet).where(Cabinet.code == "XH-0001"))
+        assert staff is not None
+        assert cabinet is not None
+        before = store_inventory.on_hand(db, cabinet.store_id)
+        sid = restock_visit(db, cabinet, staff)
+        with pytest.raises(Refused, match="pull all 6 old pieces"):
+            restock.confirm_restock(
+                db, session_id=sid, actor=staff, counts=[{"channel": 1, "lane": 1, "delta": 5, "pulled": 4}]
+            )
+    with transaction(factory) as db:
+        staff = db.scalar(select(User).where(User.name == "staff"))
+        cabinet = db.scalar(select(Cabinet).where(Cabinet.code == "XH-0001"))
+        assert staff is not None
+        assert cabinet is not None
+        sid = restock_visit(db, cabinet, staff)
+        _, changed = restock.confirm_restock(
+            db, session_id=sid, actor=staff, counts=[{"channel": 1, "lane": 1, "delta": 5, "pulled": 6}]
+        )
+        assert changed
+        lane_stock = {(s.channel, s.lane): (s.sku, s.count) for s in ledger.stock(db, cabinet.id)}
+        assert lane_stock[(1, 1)] == ("genki-480", 5)
+        after = store_inventory.on_hand(db, cabinet.store_id)
+        assert after["nongfu-550"] == before["nongfu-550"] + 6
+        assert after["genki-480"] == before["genki-480"] - 5
+        config = config_payload(db, cabinet)
+        assert config.version == 2
+        assert config.planogram.channels[1].lanes[1].sku == "genki-480"
+        assert ledger.reconcile(db, cabinet.id) == []

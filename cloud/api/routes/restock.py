@@ -9,10 +9,15 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from cloud.api.deps import CurrentUser, SessionDep
+from cloud.api.deps import ContextDep, CurrentUser, SessionDep
 from cloud.api.routes.sessions import session_view
-from cloud.domain import restock, store_inventory
-from cloud.domain.auth import require_role
+from cloud.db.engine import transaction
+from cloud.db.models import User
+from cloud.domain import planogram_changes, restock, store_inventory
+from cloud.domain.auth import require_role, require_store
+from cloud.domain.fleet import config_payload
+from protocols.mqtt.topics import Channel
+from protocols.signing import sign
 
 router = APIRouter(prefix="/api/v1", tags=["restock"])
 
@@ -21,6 +26,15 @@ class LaneCount(BaseModel):
     channel: int = Field(ge=0)
     lane: int = Field(ge=0)
     delta: int = Field(ge=-200, le=200, description="pieces loaded (positive) or pulled (negative)")
+    pulled: int = Field(0, ge=0, le=200, description="old pieces taken out of a lane that changes product")
+
+
+class LaneChange(BaseModel):
+    channel: int = Field(ge=0)
+    lane: int = Field(ge=0)
+    sku: str
+    capacity: int | None = Field(None, ge=1, le=200)
+    par_level: int | None = Field(None, ge=0, le=200)
 
 
 class Confirmation(BaseModel):
@@ -31,7 +45,7 @@ def _round(db: SessionDep, user: CurrentUser, store_id: int, interval_hours: flo
     from datetime import timedelta
 
     require_role(user, "staff", "ops")
-    restock.check_store(user, store_id)
+    require_store(user, store_id)
     return restock.restock_round(db, store_id, interval=timedelta(hours=interval_hours))
 
 
@@ -73,12 +87,45 @@ def picklist_csv(store_id: int, db: SessionDep, user: CurrentUser, interval_hour
 @router.get("/stores/{store_id}/inventory")
 def inventory(store_id: int, db: SessionDep, user: CurrentUser) -> dict[str, int]:
     require_role(user, "staff", "ops")
-    restock.check_store(user, store_id)
+    require_store(user, store_id)
     return store_inventory.on_hand(db, store_id)
 
 
 @router.post("/sessions/{session_id}/restock/confirm")
-def confirm(session_id: str, body: Confirmation, db: SessionDep, user: CurrentUser) -> dict[str, Any]:
+def confirm(session_id: str, body: Confirmation, context: ContextDep, user: CurrentUser) -> dict[str, Any]:
     """The staff member confirms (or corrects) what the scales saw: the ledger records transfers."""
     counts = [lane.model_dump() for lane in body.lanes] if body.lanes is not None else None
-    return session_view(restock.confirm_restock(db, session_id=session_id, actor=user, counts=counts))
+    with transaction(context.factory) as db:
+        actor = db.get(User, user.id)
+        assert actor is not None
+        session, changed = restock.confirm_restock(db, session_id=session_id, actor=actor, counts=counts)
+        view = session_view(session)
+        cabinet = session.cabinet
+        config = sign(config_payload(db, cabinet), context.keys.private) if changed else None
+    if config is not None and context.publisher:
+        # Committed first: the gateway infers with the new planogram from its next session on.
+        context.publisher.publish(cabinet.code, Channel.CONFIG, config, retain=True)
+    return view
+
+
+@router.post("/cabinets/{code}/planogram/changes", status_code=201)
+def change_lane(code: str, body: LaneChange, db: SessionDep, user: CurrentUser) -> dict[str, Any]:
+    """Give a lane another product at the next restock visit (linted before it is accepted)."""
+    change = planogram_changes.request_change(
+        db,
+        cabinet_code=code,
+        channel=body.channel,
+        lane=body.lane,
+        sku=body.sku,
+        capacity=body.capacity,
+        par_level=body.par_level,
+        actor=user,
+    )
+    return {
+        "id": change.id,
+        "channel": change.channel,
+        "lane": change.lane,
+        "sku": body.sku,
+        "capacity": change.capacity,
+        "par_level": change.par_level,
+    }

@@ -17,7 +17,8 @@ async function start() {
   for (const lane of await api(`/cabinets/${cabinet}/stock`)) names[lane.sku] = lang === "en" ? lane.name_en : lane.name_zh;
   const round = await api(`/stores/${body.dataset.store}/picklist`);
   planned = (round.cabinets.find((c) => c.code === cabinet) || { lanes: [] }).lanes;
-  $("plan-rows").replaceChildren(...planned.map((lane) => row([`${lane.channel}-${lane.lane}`, names[lane.sku] || lane.sku,
+  $("plan-rows").replaceChildren(...planned.map((lane) => row([`${lane.channel}-${lane.lane}`,
+    lane.pull_sku ? `${names[lane.pull_sku] || lane.pull_sku} → ${names[lane.sku] || lane.sku}` : names[lane.sku] || lane.sku,
     lane.count, lane.load ? "+" + lane.load : "", lane.pull ? "−" + lane.pull : ""])));
   $("plan").hidden = false;
   $("open").disabled = false;
@@ -41,6 +42,10 @@ function showCheck(session) {
       const input = document.createElement("input");
       input.type = "number"; input.dataset.channel = lane.channel; input.dataset.lane = lane.lane;
       input.value = detected[key] || 0; input.className = "count";
+      if (lane.pull_sku) {  // the lane changes product: how many old pieces came out, how many new went in
+        input.value = lane.load; input.dataset.pulled = lane.pull;
+        return row([key, `${names[lane.pull_sku] || lane.pull_sku} −${lane.pull} → ${lane.sku} +${lane.load}`, lane.load, detected[key] || 0, input]);
+      }
       return row([key, names[lane.sku] || lane.sku, lane.load - lane.pull, detected[key] || 0, input]);
     }));
   $("check").hidden = false; $("confirm").hidden = false;
@@ -68,7 +73,8 @@ $("open").onclick = async () => {
 
 $("confirm").onclick = async () => {
   showError();
-  const lanes = [...document.querySelectorAll("input.count")].map((i) => ({ channel: +i.dataset.channel, lane: +i.dataset.lane, delta: +i.value }));
+  const lanes = [...document.querySelectorAll("input.count")].map((i) => ({
+    channel: +i.dataset.channel, lane: +i.dataset.lane, delta: +i.value, pulled: +(i.dataset.pulled || 0) }));
   try {
     await api(`/sessions/${sessionId}/restock/confirm`, { method: "POST", body: JSON.stringify({ lanes }) });
     $("status").textContent = t.restock_done; $("confirm").hidden = true;
