@@ -60,10 +60,9 @@ def result(session_id: str, seq: int, lanes: list[LaneDelta], **extra: Any) -> S
         command_id=uuid.uuid4(),
         door=0,
         mode="resident",
-        outcome="completed",
         unlocked_at=now - timedelta(seconds=30),
         lanes=lanes,
-        **extra,
+        **{"outcome": "completed", **extra},
     )
 
 
@@ -171,7 +170,7 @@ def test_not_opened_and_rejected_release_the_hold(
 ) -> None:
     online(factory)
     sid = open_visit(factory, signer)
-    store(factory, _not_opened(sid, 1))
+    store(factory, result(sid, 1, [], outcome="not_opened"))
     assert balance(factory) == (20000, 0)
     sid = open_visit(factory, signer)
     with factory() as db:
@@ -184,21 +183,6 @@ def test_not_opened_and_rejected_release_the_hold(
         assert visit.status == "failed"
         assert "hardware_fault" in visit.detail
     assert balance(factory) == (20000, 0)
-
-
-def _not_opened(session_id: str, seq: int) -> SessionResult:
-    now = datetime.now(UTC)
-    return SessionResult(
-        event_id=uuid.uuid4(),
-        seq=seq,
-        cabinet_id=CAB,
-        session_id=session_id,
-        command_id=uuid.uuid4(),
-        door=0,
-        mode="resident",
-        outcome="not_opened",
-        unlocked_at=now,
-    )
 
 
 def test_ledger_reconciles_with_its_materialised_stock(
