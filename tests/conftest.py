@@ -1,38 +1,45 @@
-"""Shared fixtures: real servers started once per session on free ports, and cleaned up."""
+"""Shared fixtures: real servers started once per session on free ports in temp dirs, always cleaned up.
+
+The servers themselves live in tests/servers.py, so that the demo and the benchmarks reuse them.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.servers import (
-    CHROMIUM_ARGS,
+    MosquittoFactory,
     MosquittoServer,
     PostgresServer,
     VictoriaMetricsServer,
-    chromium_path,
+    launch_chromium,
 )
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 
 @pytest.fixture(scope="session")
 def mosquitto() -> Iterator[MosquittoServer]:
-    server = MosquittoServer().start()
-    yield server
-    server.cleanup()
+    """The shared broker; a test may stop() and restart() it, and must leave it running."""
+    with MosquittoServer() as server:
+        yield server
 
 
 @pytest.fixture
-def mosquitto_factory() -> Iterator[Callable[..., MosquittoServer]]:
-    """Start a broker with extra config lines (`{dir}` is its temp dir) and files in that dir."""
+def mosquitto_factory() -> Iterator[MosquittoFactory]:
+    """Start a private broker with extra config lines (`{dir}` is its temp dir) and files in that dir."""
     started: list[MosquittoServer] = []
 
     def start(extra_conf: str = "", files: dict[str, str] | None = None) -> MosquittoServer:
-        server = MosquittoServer(extra_conf, files).start()
-        started.append(server)
-        return server
+        server = MosquittoServer(extra_conf, files)
+        started.append(server)  # before start(), so that a failed start is cleaned up too
+        return server.start()
 
     yield start
     for server in started:
@@ -41,14 +48,13 @@ def mosquitto_factory() -> Iterator[Callable[..., MosquittoServer]]:
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer().start()
-    yield server
-    server.cleanup()
+    with PostgresServer() as server:
+        yield server
 
 
 @pytest.fixture
 def pg_url(postgres: PostgresServer) -> Iterator[str]:
-    """A fresh, empty database for one test."""
+    """The SQLAlchemy URL of a fresh, empty database for one test; dropped afterwards."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     url = postgres.create_database(name)
     yield url
@@ -57,7 +63,7 @@ def pg_url(postgres: PostgresServer) -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Every data-layer test runs on the embedded default and on PostgreSQL."""
+    """Every data-layer test runs on the embedded default (SQLite) and on PostgreSQL."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'test.db'}"
     return str(request.getfixturevalue("pg_url"))
@@ -65,24 +71,34 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture(scope="session")
 def victoria() -> Iterator[VictoriaMetricsServer]:
-    server = VictoriaMetricsServer().start()
-    yield server
-    server.cleanup()
+    with VictoriaMetricsServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
+    # Imported here so that tests without a browser do not need Playwright.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+        chromium = launch_chromium(p)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+# A phone-sized window, as residents and restockers use the web app on phones.
+PHONE_CONTEXT: dict[str, Any] = {"viewport": {"width": 390, "height": 844}, "locale": "zh-CN"}
 
 
 @pytest.fixture
-def page(browser: object) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")  # type: ignore[attr-defined]
-    page = context.new_page()
-    yield page
-    context.close()
+def page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Page]:
+    """A page in a fresh phone-sized context; override context options with
+    `@pytest.mark.parametrize("page", [{"viewport": {...}}], indirect=True)`."""
+    options = {**PHONE_CONTEXT, **getattr(request, "param", {})}
+    context = browser.new_context(**options)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
