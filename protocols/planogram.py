@@ -16,21 +16,21 @@ class _Model(BaseModel):
 class Lane(_Model):
     """One lane (or shelf position) holding one SKU."""
 
-    lane: int = Field(ge=0)
+    lane: int = Field(ge=0, le=255)
     sku: str = Field(min_length=1, max_length=64)
-    unit_weight_g: float = Field(gt=0)
+    unit_weight_g: float = Field(gt=0, le=100_000, allow_inf_nan=False)
     # Half-width of the per-piece weight spread the supplier guarantees (grams).
-    tolerance_g: float = Field(ge=0)
-    capacity: int = Field(ge=0)
-    price_fen: int = Field(ge=0, default=0)
+    tolerance_g: float = Field(ge=0, le=100_000, allow_inf_nan=False)
+    capacity: int = Field(ge=0, le=10_000)
+    price_fen: int = Field(ge=0, le=2**31 - 1, default=0)
     chilled: bool = False
 
 
 class Channel(_Model):
     """One load-cell channel; all its lanes weigh on it together."""
 
-    channel: int = Field(ge=0)
-    door: int = Field(ge=0, default=0)
+    channel: int = Field(ge=0, le=255)
+    door: int = Field(ge=0, le=255, default=0)
     lanes: tuple[Lane, ...] = Field(min_length=1)
 
     @model_validator(mode="after")

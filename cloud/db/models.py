@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -144,6 +145,7 @@ class Session(Base):
     """A resident's (or restocker's) visit to one door of one cabinet."""
 
     __tablename__ = "sessions"
+    __table_args__ = (Index("uq_sessions_door_holder", "cabinet_id", "door", "holds_door", unique=True),)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     cabinet_id: Mapped[int] = mapped_column(ForeignKey("cabinets.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
@@ -152,6 +154,8 @@ class Session(Base):
     command_id: Mapped[str] = mapped_column(String(36), unique=True)
     # pending → unlocked → open → closed → settled | review | not_opened | failed
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    # True while this session holds its door, NULL after: unique per door (migration 0005).
+    holds_door: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     detail: Mapped[str] = mapped_column(Text, default="")
     hold_fen: Mapped[int] = mapped_column(Integer, default=0)
     amount_fen: Mapped[int | None] = mapped_column(Integer, nullable=True)

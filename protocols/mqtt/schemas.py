@@ -32,6 +32,19 @@ def _to_utc(value: datetime) -> datetime:
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 CabinetId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+# Every integer is bounded by what the stores hold (BIGINT, INTEGER) and the bus addresses
+# (one byte): a schema-valid payload must never overflow a column or a struct downstream.
+INT64_MAX = 2**63 - 1
+Seq = Annotated[int, Field(ge=1, le=INT64_MAX)]
+Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
+BusIndex = Annotated[int, Field(ge=0, le=255)]  # door, channel, lane, board address: one byte on the bus
+Delta = Annotated[int, Field(ge=-10_000, le=10_000)]  # pieces moved in one lane in one session
+ShortText = Annotated[str, Field(max_length=200)]
+LongText = Annotated[str, Field(max_length=2000)]
+SessionId = Annotated[str, Field(min_length=1, max_length=64)]
+Grams = Annotated[float, Field(ge=-1e6, le=1e6)]
+Celsius = Annotated[float, Field(ge=-100, le=150)]
+Seconds = Annotated[float, Field(gt=0, le=86_400)]
 SessionMode: TypeAlias = Literal["resident", "restock"]
 
 
@@ -44,7 +57,8 @@ class PayloadInvalid(ProtocolError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinities are not readings: refuse them at the edge.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Payload(_Model):
@@ -61,70 +75,70 @@ class Status(Payload):
     """Retained birth message; the same with `offline` is the last will."""
 
     state: Literal["online", "offline"]
-    gateway_version: str = ""
+    gateway_version: ShortText = ""
 
 
 # -- telemetry ------------------------------------------------------------------------------
 
 
 class DoorReading(_Model):
-    door: int = Field(ge=0)
+    door: BusIndex
     open: bool
     locked: bool
     lock_fault: bool = False
 
 
 class ChannelReading(_Model):
-    channel: int = Field(ge=0)
-    grams: float
+    channel: BusIndex
+    grams: Grams
     stable: bool = True
     fault: bool = False
 
 
 class BoardHealth(_Model):
-    addr: int = Field(ge=0, le=255)
+    addr: BusIndex
     board_type: Literal["lock", "scale", "climate"]
     online: bool
-    errors: int = Field(ge=0, default=0)
-    retries: int = Field(ge=0, default=0)
-    firmware: str = ""
-    serial_number: str = ""
+    errors: Count = 0
+    retries: Count = 0
+    firmware: ShortText = ""
+    serial_number: ShortText = ""
 
 
 class Telemetry(Payload):
     """Periodic sample; may be lost, so nothing depends on every one arriving."""
 
-    temperatures_c: list[float | None] = []
-    setpoint_c: float | None = None
+    temperatures_c: list[Celsius | None] = Field(default=[], max_length=64)
+    setpoint_c: Celsius | None = None
     compressor_on: bool | None = None
-    doors: list[DoorReading] = []
-    weights: list[ChannelReading] = []
-    boards: list[BoardHealth] = []
-    uptime_s: int = Field(ge=0, default=0)
-    outbox_depth: int = Field(ge=0, default=0)
-    signal_dbm: int | None = None
+    doors: list[DoorReading] = Field(default=[], max_length=64)
+    weights: list[ChannelReading] = Field(default=[], max_length=256)
+    boards: list[BoardHealth] = Field(default=[], max_length=256)
+    uptime_s: Count = 0
+    outbox_depth: Count = 0
+    signal_dbm: int | None = Field(default=None, ge=-200, le=100)
     # While offline the gateway keeps one sample per interval: how many readings it stands for.
-    samples: int = Field(ge=1, default=1)
+    samples: int = Field(ge=1, le=2**31 - 1, default=1)
 
 
 # -- events (acknowledged end to end) -------------------------------------------------------
 
 
 class LaneDelta(_Model):
-    channel: int = Field(ge=0)
-    lane: int = Field(ge=0)
-    sku: str
-    delta: int  # negative: taken out; positive: put in
+    channel: BusIndex
+    lane: BusIndex
+    sku: str = Field(min_length=1, max_length=64)
+    delta: Delta  # negative: taken out; positive: put in
 
 
 class BasketCandidate(_Model):
-    lanes: list[LaneDelta]
+    lanes: list[LaneDelta] = Field(max_length=256)
     probability: float = Field(ge=0, le=1)
 
 
 class ChannelInference(_Model):
-    channel: int = Field(ge=0)
-    delta_g: float
+    channel: BusIndex
+    delta_g: Grams
     outcome: Literal["ok", "ambiguous", "unexplained", "fault"]
     confidence: float = Field(ge=0, le=1)
 
@@ -133,34 +147,34 @@ class EventBase(Payload):
     """`ts` is when it happened; a replay after an outage keeps it."""
 
     event_id: UUID
-    seq: int = Field(ge=1)
+    seq: Seq
     cabinet_id: CabinetId
 
 
 class SessionResult(EventBase):
     kind: Literal["session_result"] = "session_result"
-    session_id: str = Field(min_length=1, max_length=64)
+    session_id: SessionId
     command_id: UUID
-    door: int = Field(ge=0)
+    door: BusIndex
     mode: SessionMode
     outcome: Literal["completed", "not_opened"]
     unlocked_at: UtcDatetime
     opened_at: UtcDatetime | None = None
     closed_at: UtcDatetime | None = None
-    baseline: list[ChannelReading] = []
-    final: list[ChannelReading] = []
-    channels: list[ChannelInference] = []
-    lanes: list[LaneDelta] = []
+    baseline: list[ChannelReading] = Field(default=[], max_length=256)
+    final: list[ChannelReading] = Field(default=[], max_length=256)
+    channels: list[ChannelInference] = Field(default=[], max_length=256)
+    lanes: list[LaneDelta] = Field(default=[], max_length=256)
     confidence: float = Field(ge=0, le=1, default=1.0)
     ambiguous: bool = False
-    candidates: list[BasketCandidate] = []
+    candidates: list[BasketCandidate] = Field(default=[], max_length=64)
 
 
 class DoorEvent(EventBase):
     kind: Literal["door"] = "door"
-    door: int = Field(ge=0)
+    door: BusIndex
     action: Literal["opened", "closed"]
-    session_id: str | None = None
+    session_id: SessionId | None = None
 
 
 AlarmKind: TypeAlias = Literal[
@@ -172,10 +186,10 @@ class AlarmEvent(EventBase):
     kind: Literal["alarm"] = "alarm"
     alarm: AlarmKind
     state: Literal["raised", "cleared"]
-    door: int | None = None
-    board_addr: int | None = None
-    channel: int | None = None
-    detail: str = ""
+    door: BusIndex | None = None
+    board_addr: BusIndex | None = None
+    channel: BusIndex | None = None
+    detail: LongText = ""
 
 
 Event: TypeAlias = Annotated[SessionResult | DoorEvent | AlarmEvent, Field(discriminator="kind")]
@@ -185,7 +199,7 @@ _EVENT_ADAPTER: TypeAdapter[SessionResult | DoorEvent | AlarmEvent] = TypeAdapte
 class EvAck(Payload):
     """The highest contiguous event seq the cloud has durably stored for this cabinet."""
 
-    seq: int = Field(ge=0)
+    seq: int = Field(ge=0, le=INT64_MAX)
 
 
 # -- commands (signed by the cloud, see protocols.signing) ----------------------------------
@@ -193,15 +207,15 @@ class EvAck(Payload):
 
 class UnlockAction(_Model):
     action: Literal["unlock"] = "unlock"
-    door: int = Field(ge=0, le=255)
-    session_id: str = Field(min_length=1, max_length=64)
+    door: BusIndex
+    session_id: SessionId
     mode: SessionMode = "resident"
     pulse_ms: int = Field(ge=100, le=10_000, default=1500)
 
 
 class TareAction(_Model):
     action: Literal["tare"] = "tare"
-    channel: int | None = None  # None: every channel
+    channel: BusIndex | None = None  # None: every channel
 
 
 class ConfigRefreshAction(_Model):
@@ -218,7 +232,7 @@ class Command(Payload):
     cabinet_id: CabinetId
     expires_at: UtcDatetime
     body: Action
-    signature: str = ""
+    signature: str = Field(default="", max_length=512)
 
 
 RejectReason: TypeAlias = Literal[
@@ -238,28 +252,28 @@ class Ack(Payload):
     command_id: UUID | None  # None only when the command was too malformed to read it
     status: Literal["accepted", "rejected", "done"]
     reason: RejectReason | None = None
-    detail: str = ""
-    session_id: str | None = None
+    detail: LongText = ""
+    session_id: SessionId | None = None
 
 
 # -- config (retained) ----------------------------------------------------------------------
 
 
 class CabinetSettings(_Model):
-    poll_idle_ms: int = Field(ge=50, default=1000)
-    poll_open_ms: int = Field(ge=20, default=200)
-    telemetry_interval_s: float = Field(gt=0, default=10.0)
-    door_open_timeout_s: float = Field(gt=0, default=30.0)
-    left_open_after_s: float = Field(gt=0, default=120.0)
-    settle_timeout_s: float = Field(gt=0, default=10.0)
+    poll_idle_ms: int = Field(ge=50, le=600_000, default=1000)
+    poll_open_ms: int = Field(ge=20, le=60_000, default=200)
+    telemetry_interval_s: Seconds = 10.0
+    door_open_timeout_s: Seconds = 30.0
+    left_open_after_s: Seconds = 120.0
+    settle_timeout_s: Seconds = 10.0
     min_confidence: float = Field(gt=0, le=1, default=0.95)
-    setpoint_c: float | None = None
+    setpoint_c: Celsius | None = None
 
 
 class Config(Payload):
     """Signed by the cloud like a command: a planogram decides what residents are charged."""
 
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=INT64_MAX)
     cabinet_id: CabinetId | None = None  # None only in a local commissioning file
     planogram: Planogram
     settings: CabinetSettings = CabinetSettings()
