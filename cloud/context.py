@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,6 +15,14 @@ from cloud.domain.auth import LogSender, OtpSender, TokenSigner
 from cloud.domain.payments import PaymentProvider, PrepaidBalance
 from cloud.mqtt import Publisher
 from cloud.settings import CloudSettings
+
+
+class Worker(Protocol):
+    """A background worker /healthz reports on (the ingest workers of this process)."""
+
+    name: str
+
+    def alive(self) -> bool: ...
 
 
 @dataclass
@@ -27,6 +36,7 @@ class CloudContext:
     publisher: Publisher | None
     payments: PaymentProvider = field(default_factory=PrepaidBalance)
     otp_sender: OtpSender = field(default_factory=LogSender)
+    workers: list[Worker] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: CloudSettings, mqtt_url: str | None) -> CloudContext:

@@ -19,3 +19,7 @@ UNLOCK_LATENCY = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
 )
 ALARMS_OPEN = Gauge("vendfleet_alarms_open", "Alarms not yet resolved")
+INGEST_FAILURES = Counter(
+    "vendfleet_ingest_failures_total",
+    "Messages an ingest worker failed on unexpectedly (dropped, or kept as dead letters)",
+)

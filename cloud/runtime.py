@@ -70,6 +70,7 @@ class CloudRuntime:
             username=self.settings.mqtt_username,
             password=self.settings.mqtt_password,
         ).start()
+        self.context.workers.append(self.ingest)
         self._start_server()
         assert self.context.publisher is not None
         self.context.publisher.wait_connected()

@@ -25,6 +25,8 @@ KINDS = {
     "scale_fault",
     "low_stock",
     "outbox_backlog",
+    "foreign_session",  # a cabinet sent a message about another cabinet's session
+    "ingest_dead_letter",  # an event the cloud could not apply, kept for ops
 }
 # What a gateway's alarm event means here.
 FROM_GATEWAY = {

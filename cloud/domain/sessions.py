@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as Db
 
 from cloud import NotFound, Refused
 from cloud.commands import CommandSigner
-from cloud.db.models import Cabinet, Product, Session, User
-from cloud.domain import ledger
+from cloud.db.models import Cabinet, PlanogramLane, Product, Session, User
+from cloud.domain import alarms, ledger
 from cloud.domain.auth import require_role, require_store
 from cloud.domain.fleet import cabinet_by_code
 from cloud.domain.payments import PaymentProvider
@@ -46,11 +47,9 @@ def open_session(
         raise Refused("this cabinet is under maintenance")
     if not cabinet.online:
         raise Refused("this cabinet is offline right now; please try again later")
-    if busy_session(db, cabinet, door) is not None:
-        raise Refused("someone else is using this door; please wait a moment")
+    if door not in doors_of(db, cabinet):
+        raise Refused(f"this cabinet has no door {door}")
     session_id = uuid.uuid4().hex[:16]
-    if mode == "resident":
-        payments.hold(db, user=user, session_id=session_id, amount_fen=hold_fen)
     command = signer.unlock(cabinet.code, door, session_id, mode)  # type: ignore[arg-type]
     session = Session(
         id=session_id,
@@ -61,21 +60,35 @@ def open_session(
         command_id=str(command.command_id),
         hold_fen=hold_fen if mode == "resident" else 0,
         status="pending",
+        holds_door=True,
     )
-    db.add(session)
+    _claim_door(db, session)
+    if mode == "resident":
+        payments.hold(db, user=user, session_id=session_id, amount_fen=hold_fen)
     return session, command
 
 
-def busy_session(db: Db, cabinet: Cabinet, door: int) -> Session | None:
-    since = datetime.now(UTC) - STALE_AFTER
-    return db.scalar(
-        select(Session).where(
-            Session.cabinet_id == cabinet.id,
-            Session.door == door,
-            Session.status.in_(LIVE),
-            Session.created_at > since,
+def doors_of(db: Db, cabinet: Cabinet) -> set[int]:
+    return set(db.scalars(select(PlanogramLane.door).where(PlanogramLane.cabinet_id == cabinet.id)))
+
+
+def _claim_door(db: Db, session: Session) -> None:
+    """The unique index on the door's holder decides between callers racing for the same door."""
+    db.execute(
+        update(Session)
+        .where(
+            Session.cabinet_id == session.cabinet_id,
+            Session.door == session.door,
+            Session.holds_door.is_(True),
+            Session.created_at < datetime.now(UTC) - STALE_AFTER,
         )
+        .values(holds_door=None)
     )
+    db.add(session)
+    try:
+        db.flush()
+    except IntegrityError:
+        raise Refused("someone else is using this door; please wait a moment") from None
 
 
 def get_session(db: Db, session_id: str, *, lock: bool = False) -> Session:
@@ -88,14 +101,18 @@ def get_session(db: Db, session_id: str, *, lock: bool = False) -> Session:
 
 def _move(session: Session, status: str, detail: str = "") -> None:
     session.status = status
+    if status in FINAL:
+        session.holds_door = None
     session.detail = detail or session.detail
     session.updated_at = datetime.now(UTC)
 
 
-def on_ack(db: Db, ack: Ack, payments: PaymentProvider) -> float | None:
+def on_ack(db: Db, cabinet: Cabinet, ack: Ack, payments: PaymentProvider) -> float | None:
     """Apply the gateway's answer; returns the unlock latency in seconds when it accepted."""
     session = db.scalar(select(Session).where(Session.command_id == str(ack.command_id)))
-    if session is None or session.status in FINAL:
+    if session is None or not _owned(db, cabinet, session, ack.model_dump(mode="json")):
+        return None
+    if session.status in FINAL:
         return None
     if ack.status == "accepted" and session.status == "pending":
         _move(session, "unlocked")
@@ -106,11 +123,13 @@ def on_ack(db: Db, ack: Ack, payments: PaymentProvider) -> float | None:
     return None
 
 
-def on_door(db: Db, event: DoorEvent) -> None:
+def on_door(db: Db, cabinet: Cabinet, event: DoorEvent) -> None:
     if event.session_id is None:
         return
     session = db.get(Session, event.session_id)
-    if session is None or session.status in FINAL:
+    if session is None or not _owned(db, cabinet, session, event.model_dump(mode="json")):
+        return
+    if session.status in FINAL or session.door != event.door:
         return
     if event.action == "opened" and session.status in ("pending", "unlocked"):
         _move(session, "open")
@@ -124,6 +143,8 @@ def settle(db: Db, cabinet: Cabinet, result: SessionResult, payments: PaymentPro
     if session is None:
         _unknown_session(db, cabinet, result)
         return
+    if not _owned(db, cabinet, session, result.model_dump(mode="json")):
+        return
     if session.status in FINAL:
         log.info("session already settled", session=session.id, status=session.status)
         return
@@ -135,8 +156,9 @@ def settle(db: Db, cabinet: Cabinet, result: SessionResult, payments: PaymentPro
     if session.mode == "restock":
         _restock(db, cabinet, session, result)
         return
-    if result.ambiguous or any(lane.delta > 0 for lane in result.lanes):
-        _move(session, "review", "the weights did not say for sure; ops will review")
+    doubt = _doubt(db, cabinet, session, result)
+    if doubt:
+        _move(session, "review", doubt)
         return
     charge(db, session, result.lanes, payments, event_id=str(result.event_id))
 
@@ -170,6 +192,40 @@ def charge(
         session.items, session.amount_fen = items, amount
         session.settled_at = datetime.now(UTC)
         _move(session, "settled")
+
+
+def _owned(db: Db, cabinet: Cabinet, session: Session, evidence: dict[str, Any]) -> bool:
+    """Only the cabinet that holds a session may move it; anything else is raised to ops."""
+    if session.cabinet_id == cabinet.id:
+        return True
+    log.warning("a cabinet spoke for another cabinet's session", cabinet=cabinet.code, session=session.id)
+    alarms.raise_alarm(
+        db,
+        cabinet,
+        "foreign_session",
+        session.id[:32],
+        detail=f"{cabinet.code} sent a message for session {session.id} of another cabinet",
+        evidence=evidence,
+    )
+    return False
+
+
+def _doubt(db: Db, cabinet: Cabinet, session: Session, result: SessionResult) -> str:
+    """Why this result may not be charged as it stands ("" when it may)."""
+    if result.ambiguous:
+        return "the weights did not say for sure; ops will review"
+    if any(lane.delta > 0 for lane in result.lanes):
+        return "something was put in; ops will review"
+    if result.door != session.door or result.mode != session.mode:
+        return f"the result is for door {result.door} ({result.mode}), the session for door {session.door}"
+    planned = {
+        (lane.channel, lane.lane): (lane.door, lane.product.sku)
+        for lane in db.scalars(select(PlanogramLane).where(PlanogramLane.cabinet_id == cabinet.id))
+    }
+    for lane in result.lanes:
+        if planned.get((lane.channel, lane.lane)) != (session.door, lane.sku):
+            return f"lane {lane.channel}/{lane.lane} ({lane.sku}) is not behind this door; ops will review"
+    return ""
 
 
 def _priced(db: Db, lanes: list[LaneDelta]) -> list[dict[str, Any]]:

@@ -6,11 +6,12 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
 import structlog
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud import CloudError, metrics
@@ -29,6 +30,11 @@ from protocols.mqtt.topics import Channel, fleet_filter, parse_topic
 
 log = structlog.get_logger("cloud.ingest")
 SUBSCRIBED = (Channel.EVENTS, Channel.STATUS, Channel.ACK, Channel.TELEMETRY)
+# Errors that may pass (a restarted database, a race another worker won): not acknowledged, so the
+# gateway sends the event again. An event failing this often is a poison message instead.
+TRANSIENT = (OperationalError, InterfaceError, IntegrityError)
+MAX_ATTEMPTS = 5
+HEARTBEAT_S = 30.0  # a worker whose loop has not turned for this long is reported dead
 
 
 class IngestWorker:
@@ -59,16 +65,31 @@ class IngestWorker:
         self._client.on_connect = self._on_connect
         self._client.on_message = lambda c, u, m: self._inbox.put(m)
         self._client.connect_async(address.host, address.port, keepalive=30)
+        self._subscribed = threading.Event()
+        self._client.on_subscribe = lambda *a: self._subscribed.set()
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
         self._thresholds = thresholds or Thresholds()
         self._influx = influx
+        self._attempts: dict[str, int] = {}
+        self._beat = time.monotonic()
+        self.name = name
         self.stored = 0
         self.telemetry = 0
+        self.handled = 0
+        self.failures = 0
 
     def start(self) -> IngestWorker:
         self._client.loop_start()
         self._thread.start()
         return self
+
+    def connected(self) -> bool:
+        return self._subscribed.is_set()
+
+    def alive(self) -> bool:
+        """For /healthz: the loop is running and has turned recently."""
+        fresh = time.monotonic() - self._beat < HEARTBEAT_S
+        return self._thread.is_alive() and not self._stop.is_set() and fresh
 
     def stop(self) -> None:
         self._stop.set()
@@ -85,6 +106,7 @@ class IngestWorker:
     def _work(self) -> None:
         next_sweep = 0.0
         while not self._stop.is_set():
+            self._beat = time.monotonic()
             try:
                 message = self._inbox.get(timeout=0.2)
             except queue.Empty:
@@ -93,31 +115,53 @@ class IngestWorker:
                 self._handle(message)
             if time.monotonic() > next_sweep:
                 next_sweep = time.monotonic() + 5
-                with transaction(self._factory) as db:
-                    sessions.expire_stale(db, self._payments, self._ttl)
-                    telemetry.sweep(db, self._thresholds)
+                self._guarded("sweep", self._sweep)
+
+    def _sweep(self) -> None:
+        with transaction(self._factory) as db:
+            sessions.expire_stale(db, self._payments, self._ttl)
+            telemetry.sweep(db, self._thresholds)
+
+    def _guarded(self, what: str, work: Callable[[], object]) -> None:
+        """No exception may end the worker's thread: log it, count it, go on with the next message."""
+        try:
+            work()
+        except (ProtocolError, CloudError) as exc:
+            log.warning("dropped message", what=what, error=str(exc))
+        except SQLAlchemyError as exc:
+            # Not committed, so not acknowledged: the gateway sends it again.
+            log.error("database refused a message", what=what, error=str(exc))
+        except Exception:
+            self.failures += 1
+            metrics.INGEST_FAILURES.inc()
+            log.exception("ingest failed on a message and dropped it", what=what)
 
     def _handle(self, message: mqtt.MQTTMessage) -> None:
         payload = bytes(message.payload)
-        try:
-            where = parse_topic(message.topic)
-            if where.channel is Channel.EVENTS:
-                self._event(where.cabinet_id, payload)
-            elif where.channel is Channel.STATUS:
-                with transaction(self._factory) as db:
-                    ingest.on_status(db, where.cabinet_id, parse(Status, payload))
-            elif where.channel is Channel.ACK:
-                with transaction(self._factory) as db:
-                    latency = ingest.on_ack(db, parse(Ack, payload), self._payments)
-                if latency is not None:
-                    metrics.UNLOCK_LATENCY.observe(latency)
-            elif where.channel is Channel.TELEMETRY:
-                self._telemetry(where.cabinet_id, parse(Telemetry, payload))
-        except (ProtocolError, CloudError) as exc:
-            log.warning("dropped message", topic=message.topic, error=str(exc))
-        except SQLAlchemyError as exc:
-            # Not committed, so not acknowledged: the gateway sends it again.
-            log.error("database refused a message", topic=message.topic, error=str(exc))
+        self._guarded(message.topic, lambda: self._dispatch(message.topic, payload))
+        self.handled += 1
+
+    def _dispatch(self, topic: str, payload: bytes) -> None:
+        where = parse_topic(topic)
+        if where.channel is Channel.EVENTS:
+            self._event(where.cabinet_id, payload)
+        elif where.channel is Channel.STATUS:
+            with transaction(self._factory) as db:
+                ingest.on_status(db, where.cabinet_id, parse(Status, payload))
+        elif where.channel is Channel.ACK:
+            with transaction(self._factory) as db:
+                latency = ingest.on_ack(db, where.cabinet_id, parse(Ack, payload), self._payments)
+            if latency is not None:
+                metrics.UNLOCK_LATENCY.observe(latency)
+        elif where.channel is Channel.TELEMETRY:
+            self._telemetry(where.cabinet_id, parse(Telemetry, payload))
+
+    def _retry(self, event_id: str) -> bool:
+        """True while a transiently failing event may still be retried by its resend."""
+        if len(self._attempts) > 10_000:
+            self._attempts.clear()  # bounded memory; a poison event just gets a few more tries
+        self._attempts[event_id] = self._attempts.get(event_id, 0) + 1
+        return self._attempts[event_id] < MAX_ATTEMPTS
 
     def _telemetry(self, code: str, sample: Telemetry) -> None:
         with transaction(self._factory) as db:
@@ -131,9 +175,22 @@ class IngestWorker:
 
     def _event(self, cabinet: str, payload: bytes) -> None:
         event = parse_event(payload)
-        with transaction(self._factory) as db:
-            before = db.get(ProcessedEvent, str(event.event_id)) is not None
-            acked = ingest.store_event(db, cabinet, event, self._payments)
+        try:
+            with transaction(self._factory) as db:
+                before = db.get(ProcessedEvent, str(event.event_id)) is not None
+                acked = ingest.store_event(db, cabinet, event, self._payments)
+        except CloudError:
+            raise
+        except Exception as exc:
+            if isinstance(exc, TRANSIENT) and self._retry(str(event.event_id)):
+                raise
+            self.failures += 1
+            metrics.INGEST_FAILURES.inc()
+            log.exception("event set aside as a dead letter", cabinet=cabinet, seq=event.seq)
+            with transaction(self._factory) as db:
+                acked = ingest.dead_letter(db, cabinet, event, f"{type(exc).__name__}: {exc}"[:500])
+            before = True
+        self._attempts.pop(str(event.event_id), None)
         self.stored += 1
         if before:
             metrics.DUPLICATES.inc()

@@ -176,7 +176,7 @@ def test_not_opened_and_rejected_release_the_hold(
     with factory() as db:
         command_id = uuid.UUID(sessions.get_session(db, sid).command_id)
     with transaction(factory) as db:
-        ingest.on_ack(db, Ack(command_id=command_id, status="rejected", reason="hardware_fault"), PAY)
+        ingest.on_ack(db, CAB, Ack(command_id=command_id, status="rejected", reason="hardware_fault"), PAY)
     with factory() as db:
         visit = db.get(Visit, sid)
         assert visit is not None

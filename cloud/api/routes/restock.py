@@ -6,13 +6,11 @@ import csv
 import io
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, BackgroundTasks, Response
 from pydantic import BaseModel, Field
 
 from cloud.api.deps import ContextDep, CurrentUser, SessionDep
 from cloud.api.routes.sessions import session_view
-from cloud.db.engine import transaction
-from cloud.db.models import User
 from cloud.domain import planogram_changes, restock, store_inventory
 from cloud.domain.auth import require_role, require_store
 from cloud.domain.fleet import config_payload
@@ -92,20 +90,23 @@ def inventory(store_id: int, db: SessionDep, user: CurrentUser) -> dict[str, int
 
 
 @router.post("/sessions/{session_id}/restock/confirm")
-def confirm(session_id: str, body: Confirmation, context: ContextDep, user: CurrentUser) -> dict[str, Any]:
+def confirm(
+    session_id: str,
+    body: Confirmation,
+    db: SessionDep,
+    context: ContextDep,
+    user: CurrentUser,
+    after_commit: BackgroundTasks,
+) -> dict[str, Any]:
     """The staff member confirms (or corrects) what the scales saw: the ledger records transfers."""
     counts = [lane.model_dump() for lane in body.lanes] if body.lanes is not None else None
-    with transaction(context.factory) as db:
-        actor = db.get(User, user.id)
-        assert actor is not None
-        session, changed = restock.confirm_restock(db, session_id=session_id, actor=actor, counts=counts)
-        view = session_view(session)
-        cabinet = session.cabinet
-        config = sign(config_payload(db, cabinet), context.keys.private) if changed else None
-    if config is not None and context.publisher:
+    session, changed = restock.confirm_restock(db, session_id=session_id, actor=user, counts=counts)
+    cabinet = session.cabinet
+    if changed and context.publisher:
         # Committed first: the gateway infers with the new planogram from its next session on.
-        context.publisher.publish(cabinet.code, Channel.CONFIG, config, retain=True)
-    return view
+        config = sign(config_payload(db, cabinet), context.keys.private)
+        after_commit.add_task(context.publisher.publish, cabinet.code, Channel.CONFIG, config, retain=True)
+    return session_view(session)
 
 
 @router.post("/cabinets/{code}/planogram/changes", status_code=201)

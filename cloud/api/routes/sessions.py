@@ -6,14 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, BackgroundTasks, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sse_starlette.sse import EventSourceResponse
 
 from cloud import Forbidden, Refused
 from cloud.api.deps import ContextDep, CurrentUser, SessionDep
-from cloud.db.engine import transaction
 from cloud.db.models import Session, User
 from cloud.domain import sessions
 from cloud.domain.auth import require_role
@@ -54,28 +53,29 @@ def session_view(s: Session) -> dict[str, Any]:
 
 @router.post("/cabinets/{code}/sessions", status_code=201)
 def open_door(
-    code: str, user: CurrentUser, context: ContextDep, body: OpenDoor | None = None
+    code: str,
+    user: CurrentUser,
+    db: SessionDep,
+    context: ContextDep,
+    after_commit: BackgroundTasks,
+    body: OpenDoor | None = None,
 ) -> dict[str, Any]:
     """Hold funds and unlock the door; 409 with a reason when it cannot open."""
     body = body or OpenDoor()
-    with transaction(context.factory) as db:
-        caller = db.get(User, user.id)
-        assert caller is not None
-        session, command = sessions.open_session(
-            db,
-            user=caller,
-            cabinet_code=code,
-            door=body.door,
-            mode=body.mode,
-            signer=context.signer,
-            payments=context.payments,
-            hold_fen=context.settings.hold_fen,
-        )
-        view = {"session_id": session.id, "status": session.status}
-    # Published only once the hold is committed.
+    session, command = sessions.open_session(
+        db,
+        user=user,
+        cabinet_code=code,
+        door=body.door,
+        mode=body.mode,
+        signer=context.signer,
+        payments=context.payments,
+        hold_fen=context.settings.hold_fen,
+    )
+    # Background tasks run after SessionDep has committed: the unlock goes out only once the hold is in.
     if context.publisher:
-        context.publisher.publish(code, Channel.CMD, command)
-    return view
+        after_commit.add_task(context.publisher.publish, code, Channel.CMD, command)
+    return {"session_id": session.id, "status": session.status}
 
 
 def _visible(db: SessionDep, session_id: str, user: User) -> Session:
