@@ -7,6 +7,7 @@ message, however strange, may stop a worker or go unnoticed by /healthz.
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -30,7 +31,18 @@ from cloud.domain import ingest, ledger, sessions
 from cloud.domain.payments import PrepaidBalance
 from cloud.ingest.worker import IngestWorker
 from cloud.settings import CloudSettings
-from protocols.mqtt.schemas import Ack, DoorEvent, EvAck, LaneDelta, SessionResult, Status, encode, parse
+from protocols.mqtt.schemas import (
+    Ack,
+    AlarmEvent,
+    DoorEvent,
+    EvAck,
+    LaneDelta,
+    SessionResult,
+    Status,
+    Telemetry,
+    encode,
+    parse,
+)
 from protocols.mqtt.topics import Channel, topic
 from tests.harness import wait_until
 from tests.servers import MosquittoServer
@@ -283,3 +295,77 @@ def test_healthz_reports_a_dead_ingest_worker(
         assert answer.status_code == 503
         assert answer.json()["ingest"][worker.name] == "dead"
     context.close()
+
+
+ODD_VALUES: list[Any] = [
+    None, True, -1, 0, 2**31, 2**63, -(2**63) - 1, 10**400, 1e308, -0.0, "", "x" * 5000, "\ud800", "零",
+    [], {}, [1, [2, [3]]], {"a": {"b": None}}, "2026-02-30T00:00:00+00:00", str(uuid.UUID(int=0)),
+]  # fmt: skip
+
+
+def mutations(seed: int, count: int, valid: list[dict[str, Any]]) -> Iterator[bytes]:
+    """Seeded mutations of valid payloads: a field replaced, removed or added, or the bytes cut."""
+    rng = random.Random(seed)
+    for _ in range(count):
+        payload = json.loads(json.dumps(rng.choice(valid)))
+        key = rng.choice(sorted(payload))
+        match rng.randrange(4):
+            case 0:
+                payload[key] = rng.choice(ODD_VALUES)
+            case 1:
+                del payload[key]
+            case 2:
+                payload[f"extra_{rng.randrange(9)}"] = rng.choice(ODD_VALUES)
+            case _:
+                raw = json.dumps(payload).encode()
+                yield raw[: rng.randrange(len(raw))]
+                continue
+        yield json.dumps(payload).encode()
+
+
+def test_fuzzed_payloads_on_every_channel_neither_crash_nor_fail_unexpectedly(
+    factory: sessionmaker[Session], signer: CommandSigner, worker: IngestWorker, cabinets: dict[str, Cabinet_]
+) -> None:
+    b = cabinets[B]
+    sid = open_visit(factory, signer, cabinet=B)
+    command_id = uuid.UUID(visit_of(factory, sid).command_id)
+    valid = {
+        Channel.EVENTS: [
+            json.loads(encode(door(b, sid, "opened"))),
+            json.loads(encode(result(b, sid, [LaneDelta(channel=0, lane=0, sku="coke-330", delta=-1)]))),
+            json.loads(
+                encode(
+                    AlarmEvent(
+                        event_id=uuid.uuid4(),
+                        seq=3,
+                        cabinet_id=B,
+                        alarm="forced_open",
+                        state="raised",
+                        door=0,
+                    )
+                )
+            ),
+        ],
+        Channel.ACK: [json.loads(encode(Ack(command_id=command_id, status="accepted", session_id=sid)))],
+        Channel.STATUS: [json.loads(encode(Status(state="online")))],
+        Channel.TELEMETRY: [json.loads(encode(Telemetry(temperatures_c=[4.0], doors=[], weights=[])))],
+    }
+    b.seq = 0
+    before = worker.handled
+    sent = 0
+    for n, (channel, payloads) in enumerate(valid.items()):
+        for raw in mutations(seed=1000 + n, count=80, valid=payloads):
+            b.send(channel, raw)
+            sent += 1
+    wait_until(lambda: worker.handled >= before + sent, timeout=60, what="every fuzzed message handled")
+    assert worker.alive()
+    assert worker.failures == 0, "a payload reached code that did not expect it"
+    b.seq = 10_000
+    last = door(b, sid, "closed")
+    b.send(Channel.EVENTS, last)
+
+    def stored() -> bool:
+        with factory() as db:
+            return db.get(ProcessedEvent, str(last.event_id)) is not None
+
+    wait_until(stored, what="ingest still stores events")
