@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import or_, select, tuple_
 from sqlalchemy.orm import Session as Db
 
 from cloud import NotFound
@@ -22,19 +23,41 @@ Event = SessionResult | DoorEvent | AlarmEvent
 
 def store_event(db: Db, cabinet_code: str, event: Event, payments: PaymentProvider) -> int:
     """Apply an event once (by event_id); returns the cabinet's contiguous stored seq."""
-    cabinet = _sender(db, cabinet_code, event)
-    if cabinet is not None and _record(db, cabinet, event, event.kind, event.model_dump(mode="json")):
+    acked, _ = store_events(db, [(cabinet_code, event)], payments)
+    return acked[cabinet_code]
+
+
+def store_events(
+    db: Db, batch: list[tuple[str, Event]], payments: PaymentProvider
+) -> tuple[dict[str, int], list[Event]]:
+    """Apply a batch of events, each once; returns each cabinet's contiguous seq and the new events.
+
+    Round trips per batch, not per event: the senders are locked together, duplicates found with
+    one query, and each cabinet's contiguous seq computed once at the end.
+    """
+    cabinets = _lock_senders(db, {code for code, _ in batch})
+    seen = _already_stored(db, cabinets, batch)
+    fresh: list[Event] = []
+    for code, event in batch:
+        cabinet = _sender(cabinets, code, event)
+        if cabinet is None or not _record(
+            db, seen, cabinet, event, event.kind, event.model_dump(mode="json")
+        ):
+            continue
+        fresh.append(event)
         _apply(db, cabinet, event, payments)
         if isinstance(event, SessionResult):
             alarms.check_stock(db, cabinet)
-    return _advance(db, cabinet_code)
+    return {code: _advance(db, cabinet) for code, cabinet in cabinets.items()}, fresh
 
 
 def dead_letter(db: Db, cabinet_code: str, event: Event, error: str) -> int:
     """Keep an event the cloud failed to apply: stored unapplied, so the gateway may move on; ops told."""
-    cabinet = _sender(db, cabinet_code, event)
+    cabinets = _lock_senders(db, {cabinet_code})
+    cabinet = _sender(cabinets, cabinet_code, event)
     payload = {"event": event.model_dump(mode="json"), "error": error}
-    if cabinet is not None and _record(db, cabinet, event, "dead_letter", payload):
+    seen = _already_stored(db, cabinets, [(cabinet_code, event)])
+    if cabinet is not None and _record(db, seen, cabinet, event, "dead_letter", payload):
         alarms.raise_alarm(
             db,
             cabinet,
@@ -44,34 +67,69 @@ def dead_letter(db: Db, cabinet_code: str, event: Event, error: str) -> int:
             evidence=payload,
             at=event.ts,
         )
-    return _advance(db, cabinet_code)
+    return _advance(db, cabinets[cabinet_code])
 
 
-def _sender(db: Db, cabinet_code: str, event: Event) -> Cabinet | None:
-    """The cabinet whose topic carried the event, locked; None when the payload names another."""
-    cabinet = db.scalar(select(Cabinet).where(Cabinet.code == cabinet_code).with_for_update())
-    if cabinet is None:
-        raise NotFound(f"event from unknown cabinet {cabinet_code!r}")
-    if event.cabinet_id != cabinet_code:
-        log.warning("event names another cabinet", topic=cabinet_code, payload=event.cabinet_id)
+def _lock_senders(db: Db, codes: set[str]) -> dict[str, Cabinet]:
+    """The cabinets whose topics carried the events, locked in id order (no deadlock between workers)."""
+    query = select(Cabinet).where(Cabinet.code.in_(codes)).order_by(Cabinet.id).with_for_update()
+    cabinets = {c.code: c for c in db.scalars(query)}
+    unknown = codes - cabinets.keys()
+    if unknown:
+        raise NotFound(f"events from unknown cabinets {sorted(unknown)!r}")
+    return cabinets
+
+
+def _sender(cabinets: dict[str, Cabinet], code: str, event: Event) -> Cabinet | None:
+    """None when the payload names another cabinet than the topic that carried it."""
+    if event.cabinet_id != code:
+        log.warning("event names another cabinet", topic=code, payload=event.cabinet_id)
         return None
-    return cabinet
+    return cabinets[code]
 
 
-def _record(db: Db, cabinet: Cabinet, event: Event, kind: str, payload: dict[str, Any]) -> bool:
-    """Store the event under its id and seq; False when either was stored before."""
-    if db.get(ProcessedEvent, str(event.event_id)) is not None:
-        log.info("duplicate event", event_id=str(event.event_id), seq=event.seq)
-        return False
-    reused = select(ProcessedEvent.event_id).where(
-        ProcessedEvent.cabinet_id == cabinet.id, ProcessedEvent.seq == event.seq
+@dataclass
+class _Stored:
+    """Event ids and (cabinet, seq) pairs already stored: one query for a whole batch."""
+
+    ids: set[str]
+    seqs: set[tuple[int, int]]
+
+
+def _already_stored(db: Db, cabinets: dict[str, Cabinet], batch: list[tuple[str, Event]]) -> _Stored:
+    ids = [str(event.event_id) for _, event in batch]
+    pairs = [(cabinets[code].id, event.seq) for code, event in batch]
+    rows = db.execute(
+        select(ProcessedEvent.event_id, ProcessedEvent.cabinet_id, ProcessedEvent.seq).where(
+            or_(
+                ProcessedEvent.event_id.in_(ids),
+                tuple_(ProcessedEvent.cabinet_id, ProcessedEvent.seq).in_(pairs),
+            )
+        )
     )
-    if db.scalar(reused) is not None:
+    stored = _Stored(set(), set())
+    for event_id, cabinet_id, seq in rows:
+        stored.ids.add(event_id)
+        stored.seqs.add((cabinet_id, seq))
+    return stored
+
+
+def _record(
+    db: Db, seen: _Stored, cabinet: Cabinet, event: Event, kind: str, payload: dict[str, Any]
+) -> bool:
+    """Store the event under its id and seq; False when either was stored before."""
+    event_id = str(event.event_id)
+    if event_id in seen.ids:
+        log.info("duplicate event", event_id=event_id, seq=event.seq)
+        return False
+    if (cabinet.id, event.seq) in seen.seqs:
         log.error("seq reused by another event", cabinet=cabinet.code, seq=event.seq)
         return False
+    seen.ids.add(event_id)
+    seen.seqs.add((cabinet.id, event.seq))
     db.add(
         ProcessedEvent(
-            event_id=str(event.event_id),
+            event_id=event_id,
             cabinet_id=cabinet.id,
             seq=event.seq,
             kind=kind,
@@ -79,12 +137,11 @@ def _record(db: Db, cabinet: Cabinet, event: Event, kind: str, payload: dict[str
             happened_at=event.ts,
         )
     )
-    db.flush()
     return True
 
 
-def _advance(db: Db, cabinet_code: str) -> int:
-    cabinet = cabinet_by_code(db, cabinet_code)
+def _advance(db: Db, cabinet: Cabinet) -> int:
+    db.flush()
     cabinet.acked_seq = _contiguous(db, cabinet)
     return cabinet.acked_seq
 

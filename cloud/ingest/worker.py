@@ -7,7 +7,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import paho.mqtt.client as mqtt
 import structlog
@@ -16,9 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cloud import CloudError, metrics
 from cloud.db.engine import transaction
-from cloud.db.models import ProcessedEvent
+from cloud.db.models import Cabinet
 from cloud.domain import ingest, sessions, telemetry
 from cloud.domain.fleet import cabinet_by_code
+from cloud.domain.ingest import Event
 from cloud.domain.payments import PaymentProvider
 from cloud.domain.telemetry import Thresholds
 from cloud.influx import InfluxSink
@@ -35,6 +38,23 @@ SUBSCRIBED = (Channel.EVENTS, Channel.STATUS, Channel.ACK, Channel.TELEMETRY)
 TRANSIENT = (OperationalError, InterfaceError, IntegrityError)
 MAX_ATTEMPTS = 5
 HEARTBEAT_S = 30.0  # a worker whose loop has not turned for this long is reported dead
+# Up to this many queued messages go into one transaction. The worker never waits to fill a batch,
+# so a quiet fleet sees no added latency and a busy one pays round trips per batch, not per message.
+BATCH_MAX = 500
+
+
+@dataclass
+class Batch:
+    """Parsed messages of one transaction, and what to do once it has committed."""
+
+    events: list[tuple[str, Event]] = field(default_factory=list)
+    statuses: list[tuple[str, Status]] = field(default_factory=list)
+    acks: list[tuple[str, Ack]] = field(default_factory=list)
+    samples: list[tuple[str, Telemetry]] = field(default_factory=list)
+    acked: dict[str, int] = field(default_factory=dict)  # evack per cabinet, sent after commit
+    fresh: list[Event] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    stores: dict[str, str] = field(default_factory=dict)  # cabinet → store code, for InfluxDB tags
 
 
 class IngestWorker:
@@ -51,6 +71,7 @@ class IngestWorker:
         influx: InfluxSink | None = None,
         username: str | None = None,
         password: str | None = None,
+        batch_max: int = BATCH_MAX,
     ) -> None:
         self._factory = factory
         self._payments = payments
@@ -71,6 +92,7 @@ class IngestWorker:
         self._thresholds = thresholds or Thresholds()
         self._influx = influx
         self._attempts: dict[str, int] = {}
+        self._batch_max = batch_max
         self._beat = time.monotonic()
         self.name = name
         self.stored = 0
@@ -107,15 +129,90 @@ class IngestWorker:
         next_sweep = 0.0
         while not self._stop.is_set():
             self._beat = time.monotonic()
-            try:
-                message = self._inbox.get(timeout=0.2)
-            except queue.Empty:
-                message = None
-            if message is not None:
-                self._handle(message)
+            messages = self._drain()
+            if len(messages) == 1:
+                self._handle(messages[0])
+            elif messages:
+                self._handle_batch(messages)
             if time.monotonic() > next_sweep:
                 next_sweep = time.monotonic() + 5
                 self._guarded("sweep", self._sweep)
+
+    def _drain(self) -> list[mqtt.MQTTMessage]:
+        """Whatever is queued now (up to BATCH_MAX), waiting only for the first message."""
+        try:
+            messages = [self._inbox.get(timeout=0.2)]
+        except queue.Empty:
+            return []
+        while len(messages) < self._batch_max:
+            try:
+                messages.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        return messages
+
+    def _handle_batch(self, messages: list[mqtt.MQTTMessage]) -> None:
+        batch = Batch()
+        for message in messages:
+            self._guarded(message.topic, partial(self._parse_into, batch, message))
+        try:
+            with transaction(self._factory) as db:
+                self._apply(db, batch)
+        except Exception as exc:
+            # One message spoiled the batch: handle each alone, so only that one is retried or set aside.
+            log.warning("batch failed, handling its messages one by one", size=len(messages), error=str(exc))
+            for message in messages:
+                self._handle(message)
+            return
+        self._after_commit(batch)
+        self.handled += len(messages)
+
+    def _parse_into(self, batch: Batch, message: mqtt.MQTTMessage) -> None:
+        where = parse_topic(message.topic)
+        payload = bytes(message.payload)
+        code = where.cabinet_id
+        match where.channel:
+            case Channel.EVENTS:
+                batch.events.append((code, parse_event(payload)))
+            case Channel.STATUS:
+                batch.statuses.append((code, parse(Status, payload)))
+            case Channel.ACK:
+                batch.acks.append((code, parse(Ack, payload)))
+            case Channel.TELEMETRY:
+                batch.samples.append((code, parse(Telemetry, payload)))
+
+    def _apply(self, db: Session, batch: Batch) -> None:
+        for code, status in batch.statuses:
+            ingest.on_status(db, code, status)
+        for code, ack in batch.acks:
+            latency = ingest.on_ack(db, code, ack, self._payments)
+            if latency is not None:
+                batch.latencies.append(latency)
+        if batch.events:
+            batch.acked, batch.fresh = ingest.store_events(db, batch.events, self._payments)
+        cabinets: dict[str, Cabinet] = {}
+        for code, sample in batch.samples:
+            cabinet = cabinets.get(code) or cabinets.setdefault(code, cabinet_by_code(db, code))
+            telemetry.record(db, cabinet, sample, self._thresholds)
+            batch.stores[code] = cabinet.store.code
+
+    def _after_commit(self, batch: Batch) -> None:
+        for latency in batch.latencies:
+            metrics.UNLOCK_LATENCY.observe(latency)
+        now = datetime.now(UTC)
+        for event in batch.fresh:
+            metrics.EVENTS.labels(event.kind).inc()
+            metrics.INGEST_LAG.observe((now - event.ts).total_seconds())
+        metrics.DUPLICATES.inc(len(batch.events) - len(batch.fresh))
+        self.stored += len(batch.events)
+        self.telemetry += len(batch.samples)
+        metrics.TELEMETRY.inc(len(batch.samples))
+        if self._influx is not None:
+            for code, sample in batch.samples:
+                self._influx.write(code, batch.stores[code], sample)
+        # Only now, committed, may the gateways forget their events.
+        for code, seq in batch.acked.items():
+            self._publisher.publish(code, Channel.EVACK, EvAck(seq=seq))
 
     def _sweep(self) -> None:
         with transaction(self._factory) as db:
@@ -137,48 +234,22 @@ class IngestWorker:
             log.exception("ingest failed on a message and dropped it", what=what)
 
     def _handle(self, message: mqtt.MQTTMessage) -> None:
-        payload = bytes(message.payload)
-        self._guarded(message.topic, lambda: self._dispatch(message.topic, payload))
+        self._guarded(message.topic, lambda: self._dispatch(message))
         self.handled += 1
 
-    def _dispatch(self, topic: str, payload: bytes) -> None:
-        where = parse_topic(topic)
-        if where.channel is Channel.EVENTS:
-            self._event(where.cabinet_id, payload)
-        elif where.channel is Channel.STATUS:
+    def _dispatch(self, message: mqtt.MQTTMessage) -> None:
+        """One message in its own transaction; an event that keeps failing becomes a dead letter."""
+        batch = Batch()
+        self._parse_into(batch, message)
+        if not batch.events:
             with transaction(self._factory) as db:
-                ingest.on_status(db, where.cabinet_id, parse(Status, payload))
-        elif where.channel is Channel.ACK:
-            with transaction(self._factory) as db:
-                latency = ingest.on_ack(db, where.cabinet_id, parse(Ack, payload), self._payments)
-            if latency is not None:
-                metrics.UNLOCK_LATENCY.observe(latency)
-        elif where.channel is Channel.TELEMETRY:
-            self._telemetry(where.cabinet_id, parse(Telemetry, payload))
-
-    def _retry(self, event_id: str) -> bool:
-        """True while a transiently failing event may still be retried by its resend."""
-        if len(self._attempts) > 10_000:
-            self._attempts.clear()  # bounded memory; a poison event just gets a few more tries
-        self._attempts[event_id] = self._attempts.get(event_id, 0) + 1
-        return self._attempts[event_id] < MAX_ATTEMPTS
-
-    def _telemetry(self, code: str, sample: Telemetry) -> None:
-        with transaction(self._factory) as db:
-            cabinet = cabinet_by_code(db, code)
-            telemetry.record(db, cabinet, sample, self._thresholds)
-            store = cabinet.store.code
-        self.telemetry += 1
-        metrics.TELEMETRY.inc()
-        if self._influx is not None:
-            self._influx.write(code, store, sample)
-
-    def _event(self, cabinet: str, payload: bytes) -> None:
-        event = parse_event(payload)
+                self._apply(db, batch)
+            self._after_commit(batch)
+            return
+        code, event = batch.events[0]
         try:
             with transaction(self._factory) as db:
-                before = db.get(ProcessedEvent, str(event.event_id)) is not None
-                acked = ingest.store_event(db, cabinet, event, self._payments)
+                self._apply(db, batch)
         except CloudError:
             raise
         except Exception as exc:
@@ -186,16 +257,17 @@ class IngestWorker:
                 raise
             self.failures += 1
             metrics.INGEST_FAILURES.inc()
-            log.exception("event set aside as a dead letter", cabinet=cabinet, seq=event.seq)
+            log.exception("event set aside as a dead letter", cabinet=code, seq=event.seq)
             with transaction(self._factory) as db:
-                acked = ingest.dead_letter(db, cabinet, event, f"{type(exc).__name__}: {exc}"[:500])
-            before = True
+                error = f"{type(exc).__name__}: {exc}"[:500]
+                batch.acked = {code: ingest.dead_letter(db, code, event, error)}
+            batch.fresh = []
         self._attempts.pop(str(event.event_id), None)
-        self.stored += 1
-        if before:
-            metrics.DUPLICATES.inc()
-        else:
-            metrics.EVENTS.labels(event.kind).inc()
-            metrics.INGEST_LAG.observe((datetime.now(UTC) - event.ts).total_seconds())
-        # Only now, committed, may the gateway forget it.
-        self._publisher.publish(cabinet, Channel.EVACK, EvAck(seq=acked))
+        self._after_commit(batch)
+
+    def _retry(self, event_id: str) -> bool:
+        """True while a transiently failing event may still be retried by its resend."""
+        if len(self._attempts) > 10_000:
+            self._attempts.clear()  # bounded memory; a poison event just gets a few more tries
+        self._attempts[event_id] = self._attempts.get(event_id, 0) + 1
+        return self._attempts[event_id] < MAX_ATTEMPTS
