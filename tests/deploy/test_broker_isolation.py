@@ -1,0 +1,190 @@
+"""One cabinet's broker credential cannot hurt another cabinet (issue #10, defect 6).
+
+A real Mosquitto runs deploy/'s shipped configuration with credentials from the provisioning script;
+cabinet XH-0001 is the provisioned gateway's own MQTT link, XH-0002 is an attacker holding only its own
+credential, and the cloud is two shared-subscription workers with the cloud's credential.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from gateway.mqtt_link import Connected, Disconnected, LinkEvent, MqttLink
+from gateway.settings import load_settings
+from protocols.mqtt.topics import Channel
+from tests.deploy.broker_clients import Probe
+from tests.deploy.site import Site
+from tests.harness import wait_until
+
+A, B = "XH-0001", "XH-0002"
+REFUSED = 0x80
+
+
+class Gateway:
+    """Cabinet A as deployed: the gateway's MqttLink with the provisioned settings."""
+
+    def __init__(self, site: Site) -> None:
+        settings = load_settings(site.gateway_toml(A), mqtt=site.broker.url)
+        self.events: list[LinkEvent] = []
+        self.link = MqttLink(
+            settings.cabinet_id, settings.mqtt, self.events.append, username=settings.username,
+            password=settings.password,
+        )
+        self.link.start()
+        wait_until(lambda: self.link.connected, 5, "cabinet A connected")
+
+    @property
+    def disconnects(self) -> int:
+        return sum(isinstance(event, Disconnected) for event in self.events)
+
+    def publish_events(self, count: int, start: int = 0) -> list[bytes]:
+        payloads = [f'{{"n": {n}}}'.encode() for n in range(start, start + count)]
+        for payload in payloads:
+            self.link.publish(Channel.EVENTS, payload).wait_for_publish(5)
+        return payloads
+
+
+@pytest.fixture
+def gateway(site: Site) -> Iterator[Gateway]:
+    gateway = Gateway(site)
+    yield gateway
+    gateway.link.stop()
+
+
+@pytest.fixture
+def workers(site: Site) -> Iterator[list[Probe]]:
+    """Two ingest workers sharing the events as the cloud does ($share/cloud/vf/v1/+/events)."""
+    workers = [Probe(site.broker, "cloud", site.passwords["cloud"], f"vf-cloud-ingest-{n}") for n in (1, 2)]
+    for worker in workers:
+        assert worker.subscribe("$share/cloud/vf/v1/+/events") == [1]
+    yield workers
+    for worker in workers:
+        worker.close()
+
+
+def received_by(workers: list[Probe]) -> list[bytes]:
+    return sorted(payload for worker in workers for payload in worker.payloads())
+
+
+def test_another_cabinets_client_id_does_not_disconnect_the_cabinet(
+    site: Site, gateway: Gateway, workers: list[Probe]
+) -> None:
+    sent = gateway.publish_events(20)
+    # B reconnects with A's client id in a loop (paho retries every 0.1-0.2 s), as in the report.
+    intruder = Probe(site.broker, B, site.passwords[B], client_id=gateway.link.client_id)
+    try:
+        deadline = time.monotonic() + 3
+        n = 20
+        while time.monotonic() < deadline:
+            sent += gateway.publish_events(5, start=n)
+            n += 5
+            time.sleep(0.05)
+        assert not any(code == 0 for code in intruder.connects), "B was let in under A's client id"
+        assert len(intruder.connects) >= 3, "the intruder kept trying"
+        assert gateway.disconnects == 0 and gateway.link.connected
+        assert sum(isinstance(event, Connected) for event in gateway.events) == 1
+        wait_until(lambda: len(received_by(workers)) >= len(sent), 5, "every event of A at the cloud")
+        assert received_by(workers) == sorted(sent)
+    finally:
+        intruder.close()
+
+
+def test_a_cabinet_cannot_take_any_other_client_id(site: Site) -> None:
+    for client_id in (A, "vf-cloud-api-1", "", "XH-0002-2"):
+        probe = Probe(site.broker, B, site.passwords[B], client_id=client_id)
+        try:
+            assert not probe.accepted, client_id
+        finally:
+            probe.close()
+    own = Probe(site.broker, B, site.passwords[B], client_id=B)
+    try:
+        assert own.accepted
+    finally:
+        own.close()
+
+
+SNOOPING = (
+    "$share/cloud/vf/v1/+/events",
+    f"$share/cloud/vf/v1/{A}/events",
+    "$share/evil/vf/v1/+/events",
+    f"$share/cloud/vf/v1/{B}/events",
+    f"vf/v1/{A}/#",
+    f"vf/v1/{A}/events",
+    f"vf/v1/{A}/cmd",
+    "vf/v1/#",
+    "vf/v1/+/events",
+    f"vf/v1/{B}/#",  # even its own subtree by wildcard: only the three literal inbound topics
+    "#",
+    "$SYS/#",
+)
+
+
+@pytest.mark.parametrize("protocol", [mqtt.MQTTv311, mqtt.MQTTv5], ids=["mqtt311", "mqtt5"])
+def test_a_cabinet_cannot_join_the_clouds_shared_subscription_or_read_others(
+    site: Site, gateway: Gateway, workers: list[Probe], protocol: int
+) -> None:
+    intruder = Probe(site.broker, B, site.passwords[B], client_id=B, protocol=protocol)
+    try:
+        codes = intruder.subscribe(*SNOOPING)
+        assert all(code >= REFUSED for code in codes), dict(zip(SNOOPING, codes, strict=True))
+        sent = gateway.publish_events(200)
+        wait_until(lambda: len(received_by(workers)) >= len(sent), 10, "every event of A at the cloud")
+        time.sleep(0.3)
+        assert received_by(workers) == sorted(sent)  # none lost, none twice
+        assert all(worker.payloads() for worker in workers), "both workers share the load"
+        assert intruder.received == []
+    finally:
+        intruder.close()
+
+
+def test_a_cabinet_may_subscribe_only_to_its_own_inbound_topics(site: Site) -> None:
+    own = Probe(site.broker, B, site.passwords[B], client_id=B)
+    try:
+        inbound = [f"vf/v1/{B}/{channel}" for channel in ("cmd", "config", "evack")]
+        assert own.subscribe(*inbound) == [1, 1, 1]
+        outbound = [f"vf/v1/{B}/{channel}" for channel in ("events", "status", "ack", "telemetry")]
+        assert all(code >= REFUSED for code in own.subscribe(*outbound))
+    finally:
+        own.close()
+
+
+FORGED = [f"vf/v1/{A}/{channel}" for channel in ("events", "status", "ack", "telemetry", "cmd", "config", "evack")]
+FORGED += [f"vf/v1/{B}/{channel}" for channel in ("cmd", "config", "evack")]  # only the cloud sends these
+
+
+@pytest.mark.parametrize("protocol", [mqtt.MQTTv311, mqtt.MQTTv5], ids=["mqtt311", "mqtt5"])
+def test_a_cabinet_publishing_on_others_topics_reaches_nobody(
+    site: Site, gateway: Gateway, protocol: int
+) -> None:
+    watcher = Probe(site.broker, "cloud", site.passwords["cloud"], "vf-cloud-watch")
+    watcher.subscribe("vf/v1/#")
+    cabinet_b = Probe(site.broker, B, site.passwords[B], client_id=B)
+    cabinet_b.subscribe(*(f"vf/v1/{B}/{channel}" for channel in ("cmd", "config", "evack")))
+    intruder_events = len(gateway.events)
+    time.sleep(0.2)
+    watcher.received.clear()
+    cabinet_b.close()
+    intruder = Probe(site.broker, B, site.passwords[B], client_id=B, protocol=protocol)
+    try:
+        for forged in FORGED:
+            intruder.client.publish(forged, b'{"forged": true}', qos=1, retain=True).wait_for_publish(5)
+        time.sleep(0.5)
+        assert watcher.received == []
+        assert len(gateway.events) == intruder_events  # A's link got no cmd, config or evack
+        if protocol == mqtt.MQTTv5:
+            assert intruder.puback_codes == [135] * len(FORGED)  # "not authorized", said plainly
+        late = Probe(site.broker, "cloud", site.passwords["cloud"], "vf-cloud-late")
+        late.subscribe("vf/v1/#")
+        time.sleep(0.3)
+        assert not [topic for topic, payload in late.received if b"forged" in payload]  # nothing retained
+        late.close()
+        # A is still fine and still heard.
+        assert gateway.link.connected and gateway.disconnects == 0
+    finally:
+        intruder.close()
+        watcher.close()
