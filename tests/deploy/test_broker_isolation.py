@@ -7,18 +7,21 @@ credential, and the cloud is two shared-subscription workers with the cloud's cr
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from pydantic import ValidationError
 
 from gateway.mqtt_link import Connected, Disconnected, LinkEvent, MqttLink
 from gateway.settings import load_settings
 from protocols.mqtt.topics import Channel
 from tests.deploy.broker_clients import Probe
-from tests.deploy.site import Site
+from tests.deploy.site import DEPLOY, Site, gateway_toml, password_of, provision
 from tests.harness import wait_until
 
 A, B = "XH-0001", "XH-0002"
@@ -32,7 +35,10 @@ class Gateway:
         settings = load_settings(site.gateway_toml(A), mqtt=site.broker.url)
         self.events: list[LinkEvent] = []
         self.link = MqttLink(
-            settings.cabinet_id, settings.mqtt, self.events.append, username=settings.username,
+            settings.cabinet_id,
+            settings.mqtt,
+            self.events.append,
+            username=settings.username,
             password=settings.password,
         )
         self.link.start()
@@ -86,7 +92,8 @@ def test_another_cabinets_client_id_does_not_disconnect_the_cabinet(
             time.sleep(0.05)
         assert not any(code == 0 for code in intruder.connects), "B was let in under A's client id"
         assert len(intruder.connects) >= 3, "the intruder kept trying"
-        assert gateway.disconnects == 0 and gateway.link.connected
+        assert gateway.disconnects == 0
+        assert gateway.link.connected
         assert sum(isinstance(event, Connected) for event in gateway.events) == 1
         wait_until(lambda: len(received_by(workers)) >= len(sent), 5, "every event of A at the cloud")
         assert received_by(workers) == sorted(sent)
@@ -153,7 +160,9 @@ def test_a_cabinet_may_subscribe_only_to_its_own_inbound_topics(site: Site) -> N
         own.close()
 
 
-FORGED = [f"vf/v1/{A}/{channel}" for channel in ("events", "status", "ack", "telemetry", "cmd", "config", "evack")]
+FORGED = [
+    f"vf/v1/{A}/{channel}" for channel in ("events", "status", "ack", "telemetry", "cmd", "config", "evack")
+]
 FORGED += [f"vf/v1/{B}/{channel}" for channel in ("cmd", "config", "evack")]  # only the cloud sends these
 
 
@@ -184,7 +193,45 @@ def test_a_cabinet_publishing_on_others_topics_reaches_nobody(
         assert not [topic for topic, payload in late.received if b"forged" in payload]  # nothing retained
         late.close()
         # A is still fine and still heard.
-        assert gateway.link.connected and gateway.disconnects == 0
+        assert gateway.link.connected
+        assert gateway.disconnects == 0
     finally:
         intruder.close()
         watcher.close()
+
+
+def test_reprovisioning_a_cabinet_retires_its_old_password(site: Site) -> None:
+    old = site.passwords[A]
+    provision(site.dir, A)
+    new = password_of(site.gateway_toml(A))
+    (site.broker.dir / "dynamic-security.json").write_text((site.dir / "dynamic-security.json").read_text())
+    site.broker.restart()  # the broker reads its users when it starts
+    for user, password, admitted in ((A, old, False), (A, new, True), (B, site.passwords[B], True)):
+        probe = Probe(site.broker, user, password, client_id=user)
+        try:
+            assert probe.accepted == admitted, (user, password == old)
+        finally:
+            probe.close()
+
+
+@pytest.mark.parametrize("cabinet", ["cloud", "XH/0001", "+", "#", "XH 1", "", "x" * 65])
+def test_provisioning_refuses_ids_that_are_not_a_cabinets(tmp_path: Path, cabinet: str) -> None:
+    with pytest.raises(subprocess.CalledProcessError):
+        provision(tmp_path, cabinet)
+    assert not (tmp_path / "dynamic-security.json").exists()
+
+
+def test_cabinet_roles_cover_every_channel_once() -> None:
+    spec = importlib.util.spec_from_file_location("provision_cabinet", DEPLOY / "provision_cabinet.py")
+    assert spec is not None
+    assert spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert sorted(script.OUTBOUND + script.INBOUND) == sorted(Channel)
+    assert set(script.INBOUND) == {Channel.CMD, Channel.CONFIG, Channel.EVACK}  # only the cloud sends these
+
+
+def test_gateway_refuses_a_username_that_is_not_its_cabinet(tmp_path: Path) -> None:
+    provision(tmp_path, A)
+    with pytest.raises(ValidationError, match="must be the cabinet id"):
+        load_settings(gateway_toml(tmp_path, A), username=B)
