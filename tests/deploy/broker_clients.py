@@ -52,10 +52,6 @@ class Probe:
         wait_until(lambda: len(self.granted) >= before + len(filters), 5, "SUBACK")
         return self.granted[before:]
 
-    def payloads(self) -> list[bytes]:
-        with self._lock:
-            return [payload for _, payload in self.received]
-
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
