@@ -156,15 +156,22 @@ def test_a_cabinet_cannot_join_the_clouds_shared_subscription_or_read_others(
         intruder.close()
 
 
-def test_a_cabinet_may_subscribe_only_to_its_own_inbound_topics(site: Site) -> None:
+def test_a_cabinet_gets_what_the_cloud_sends_it_and_may_subscribe_to_nothing_else(site: Site) -> None:
+    cloud = Probe(site.broker, "cloud", site.passwords["cloud"], "vf-cloud-api-1")
+    inbound = [f"vf/v1/{B}/{channel}" for channel in ("cmd", "config", "evack")]
+    cloud.client.publish(inbound[1], b"config", qos=1, retain=True).wait_for_publish(5)  # retained
     own = Probe(site.broker, B, site.passwords[B], client_id=B)
     try:
-        inbound = [f"vf/v1/{B}/{channel}" for channel in ("cmd", "config", "evack")]
         assert own.subscribe(*inbound) == [1, 1, 1]
+        for name in (inbound[0], inbound[2]):
+            cloud.client.publish(name, b"from the cloud", qos=1).wait_for_publish(5)
+        wait_until(lambda: len(own.received) == 3, 5, "cmd, config and evack at the cabinet")
+        assert sorted(topic for topic, _ in own.received) == sorted(inbound)
         outbound = [f"vf/v1/{B}/{channel}" for channel in ("events", "status", "ack", "telemetry")]
         assert all(code >= REFUSED for code in own.subscribe(*outbound))
     finally:
         own.close()
+        cloud.close()
 
 
 FORGED = [
