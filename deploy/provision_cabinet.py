@@ -16,7 +16,9 @@ deliver (even a shared one, which is lost for the cloud), and it does not tie a 
         --mqtt mqtts://mqtt.example.cn:8883 --cloud-key var/keys/public.pem --out var/cabinets
 
 Prints what to copy onto the cabinet's board (/etc/vendfleet/). Mosquitto reads the file when it
-starts: restart it after provisioning (gateways reconnect; unacknowledged events are re-sent).
+starts, as its own user: the file is 0600, so it must belong to that user (the compose image's
+entrypoint chowns it; run this script as root then). Restart the broker after provisioning (gateways
+reconnect; unacknowledged events are re-sent).
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ def put(dynsec: Path, entry: Json, role: Json) -> None:
 
 
 def write_secret(path: Path, text: str) -> None:
-    """Readable by its owner only, from the start (the compose entrypoint chowns it to the broker)."""
+    """Readable by its owner only, from the start."""
     path.unlink(missing_ok=True)
     path.touch(mode=0o600)
     path.write_text(text)
