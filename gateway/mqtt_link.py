@@ -96,7 +96,9 @@ class MqttLink:
         self._sink = sink
         self._connected = False
         # A persistent session: the broker keeps our subscriptions across reconnects.
-        self._client = new_client(f"vf-gw-{cabinet_id}", tls=self._address.tls, clean_session=False, **auth)
+        # The broker binds each cabinet's credential to this client id (deploy/provision_cabinet.py).
+        self.client_id = cabinet_id
+        self._client = new_client(self.client_id, tls=self._address.tls, clean_session=False, **auth)
         will = encode(Status(state="offline"))
         self._client.will_set(self.topic(Channel.STATUS), will, qos=1, retain=True)
         self._client.on_connect = self._on_connect

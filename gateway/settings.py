@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,7 +27,7 @@ class GatewaySettings(BaseSettings):
     data_dir: Path
     cloud_key: Path  # the cloud's Ed25519 public key (PEM)
     planogram: Path | None = None  # standalone: a config payload file used until the cloud sends one
-    username: str | None = None
+    username: str | None = None  # the cabinet id: the broker binds it to client id and topics
     password: str | None = None
     tls_ca: Path | None = None
     tls_cert: Path | None = None
@@ -58,6 +58,14 @@ class GatewaySettings(BaseSettings):
     settle_timeout_s: float = 10.0
     baseline_timeout_s: float = 3.0
     telemetry_interval_s: float = 10.0
+
+    @model_validator(mode="after")
+    def _username_is_the_cabinet(self) -> GatewaySettings:
+        # The broker admits a cabinet's user only as client id <cabinet_id> and lets it publish only
+        # under vf/v1/<user>/: any other name would connect and then lose everything it sends.
+        if self.username is not None and self.username != self.cabinet_id:
+            raise ValueError(f"username {self.username!r} must be the cabinet id {self.cabinet_id!r}")
+        return self
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> GatewaySettings:
