@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from limits import parse_many
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloud.domain.telemetry import Thresholds
@@ -32,10 +34,41 @@ class CloudSettings(BaseSettings):
     warm_grace_s: float = 600.0  # chilled goods may be warm this long before an alarm
     silence_s: float = 60.0  # no telemetry for this long: the cabinet is offline
     outbox_backlog: int = 100
+    # Sign-in abuse. Rates in `limits` notation over moving windows, several joined by ";".
+    # The counts live in `throttle_storage`: this process's memory, or `redis://host:6379` to
+    # share them between API processes. The client address is the one uvicorn reports (behind
+    # a reverse proxy, let it trust X-Forwarded-For with --forwarded-allow-ips).
+    throttle_storage: str = "memory://"
+    otp_requests_per_phone: str = "3/minute;10/hour"
+    otp_requests_per_ip: str = "30/minute;300/hour"  # generous: carrier NAT puts many phones on one address
+    otp_requests_total: str = "600/minute"
+    otp_verifies_per_phone: str = "10/minute;30/hour"
+    otp_verifies_per_ip: str = "60/minute;600/hour"
+    otp_verifies_total: str = "1200/minute"
+    otp_max_attempts: int = 5  # guesses per code; then it is burnt and a new one must be requested
+    logins_per_name: str = "10/minute"
+    logins_per_ip: str = "30/minute;300/hour"
+    login_max_failures: int = 5  # wrong passwords in a row (each within the lockout of the last) …
+    login_lockout_s: float = 900.0  # … lock the name for this long
     influx_url: str | None = None
     influx_token: str | None = None
     influx_org: str = "vendfleet"
     influx_bucket: str = "telemetry"
+
+    @field_validator(
+        "otp_requests_per_phone",
+        "otp_requests_per_ip",
+        "otp_requests_total",
+        "otp_verifies_per_phone",
+        "otp_verifies_per_ip",
+        "otp_verifies_total",
+        "logins_per_name",
+        "logins_per_ip",
+    )
+    @classmethod
+    def _rates_parse(cls, rates: str) -> str:
+        parse_many(rates)  # a typo fails at start, not on the first sign-in
+        return rates
 
     @property
     def thresholds(self) -> Thresholds:

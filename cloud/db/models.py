@@ -141,6 +141,15 @@ class OtpCode(Base):
     used: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class LoginFailure(Base):
+    """Failed password sign-ins per user name, known or not (so a lockout reveals nothing)."""
+
+    __tablename__ = "login_failures"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class Session(Base):
     """A resident's (or restocker's) visit to one door of one cabinet."""
 

@@ -9,20 +9,27 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
 
 import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import CursorResult, Result, case, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
 
 from cloud import CloudError, Forbidden
-from cloud.db.models import OtpCode, User
+from cloud.db.engine import transaction
+from cloud.db.models import LoginFailure, OtpCode, User
+from cloud.domain.throttle import Throttled
 
 log = structlog.get_logger("cloud.auth")
 _hasher = PasswordHasher()
 OTP_TTL = timedelta(minutes=5)
-OTP_MAX_ATTEMPTS = 5
+# One answer for every failure, so it tells nobody whether a name or number is registered.
+WRONG_CREDENTIALS = "wrong user name or password"
+WRONG_CODE = "wrong or expired code: check it, or ask for a new one"
 
 
 class Unauthorized(CloudError):
@@ -33,15 +40,70 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def login(db: Session, *, username: str, password: str) -> User:
-    user = db.scalar(select(User).where(User.name == username))
+def login(
+    factory: sessionmaker[Session], *, username: str, password: str, max_failures: int, lockout: timedelta
+) -> User:
+    """The user behind a right password. The attempt is counted and committed before the password
+    is checked, so parallel guesses cannot overrun the lockout; a success clears the count."""
+    now = datetime.now(UTC)
+    with transaction(factory) as db:
+        locked_for = _count_attempt(db, username, now, max_failures, lockout)
+    if locked_for is not None:
+        raise Throttled("too many failed sign-ins for this name", locked_for.total_seconds())
+    with transaction(factory) as db:
+        user = _owner_of(db, username, password)
+        if user is not None:
+            db.execute(delete(LoginFailure).where(LoginFailure.name == username))
+            return user
+    raise Unauthorized(WRONG_CREDENTIALS)
+
+
+def _count_attempt(
+    db: Session, name: str, now: datetime, max_failures: int, lockout: timedelta
+) -> timedelta | None:
+    """Count the attempt as a failure (until it succeeds); the time left if the name is locked."""
+    _insert_if_missing(db, {"name": name, "failures": 0, "last_attempt_at": now})
+    stale = LoginFailure.last_attempt_at <= now - lockout  # a new series of failures
+    counted = db.execute(
+        update(LoginFailure)
+        .where(LoginFailure.name == name, or_(LoginFailure.failures < max_failures, stale))
+        .values(failures=case((stale, 1), else_=LoginFailure.failures + 1), last_attempt_at=now)
+    )
+    if _rowcount(counted) == 1:
+        return None
+    last = db.scalar(select(LoginFailure.last_attempt_at).where(LoginFailure.name == name))
+    assert last is not None
+    return last + lockout - now
+
+
+def _insert_if_missing(db: Session, row: dict[str, object]) -> None:
+    # INSERT … ON CONFLICT DO NOTHING: parallel first attempts for a name cannot collide.
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(postgresql.insert(LoginFailure).values(row).on_conflict_do_nothing())
+    else:
+        db.execute(sqlite.insert(LoginFailure).values(row).on_conflict_do_nothing())
+
+
+def _owner_of(db: Session, name: str, password: str) -> User | None:
+    """The user of this name if the password is theirs."""
+    user = db.scalar(select(User).where(User.name == name))
+    stored = user.password_hash if user is not None else None
+    # Unknown names and password-less accounts cost one argon2 verify too: the timing tells nothing.
     try:
-        if user is None or user.password_hash is None:
-            raise VerificationError
-        _hasher.verify(user.password_hash, password)
+        _hasher.verify(stored or _dummy_hash(), password)
     except VerificationError:
-        raise Unauthorized("wrong user name or password") from None
-    return user
+        return None
+    return user if stored else None
+
+
+@cache
+def _dummy_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(32))
+
+
+def _rowcount(result: Result[Any]) -> int:
+    assert isinstance(result, CursorResult)
+    return result.rowcount
 
 
 # -- one-time codes -----------------------------------------------------------------------
@@ -66,31 +128,59 @@ def _digest(phone: str, code: str) -> str:
 
 
 def request_otp(db: Session, *, phone: str, sender: OtpSender) -> str:
-    """Send a 6-digit code to a registered resident; returns it (callers must not leak it)."""
-    if db.scalar(select(User).where(User.phone == phone, User.role == "resident")) is None:
-        raise Unauthorized("this phone number has no resident account")
+    """A new 6-digit code for this number, replacing any earlier one; returns it (callers must not
+    leak it). Every number gets the same work and the same answer; only residents get the SMS."""
     code = f"{secrets.randbelow(1_000_000):06d}"
-    db.add(OtpCode(phone=phone, code_hash=_digest(phone, code), expires_at=datetime.now(UTC) + OTP_TTL))
-    sender(phone, code)
+    db.execute(delete(OtpCode).where(OtpCode.phone == phone))
+    db.add(
+        OtpCode(
+            phone=phone,
+            code_hash=_digest(phone, code),
+            expires_at=datetime.now(UTC) + OTP_TTL,
+            attempts=0,
+            used=False,
+        )
+    )
+    if _resident(db, phone) is not None:
+        sender(phone, code)
     return code
 
 
-def verify_otp(db: Session, *, phone: str, code: str) -> User:
-    now = datetime.now(UTC)
-    otp = db.scalar(
-        select(OtpCode)
-        .where(OtpCode.phone == phone, OtpCode.used.is_(False), OtpCode.expires_at > now)
-        .order_by(OtpCode.id.desc())
+def verify_otp(factory: sessionmaker[Session], *, phone: str, code: str, max_attempts: int) -> User:
+    """The resident behind a right code. Every guess is counted and committed before the answer;
+    after `max_attempts` guesses the code is burnt, even for the right one."""
+    with transaction(factory) as db:
+        resident = _redeem(db, phone, code, max_attempts)
+    if resident is None:
+        raise Unauthorized(WRONG_CODE)
+    return resident
+
+
+def _redeem(db: Session, phone: str, code: str, max_attempts: int) -> User | None:
+    codes = select(OtpCode.id, OtpCode.code_hash).where(OtpCode.phone == phone)
+    latest = db.execute(codes.order_by(OtpCode.id.desc()).limit(1)).first()
+    if latest is None:
+        return None
+    # Take one attempt in a single UPDATE: it locks the row until commit, so parallel guesses
+    # queue up and each one is counted.
+    taken = db.execute(
+        update(OtpCode)
+        .where(
+            OtpCode.id == latest.id,
+            OtpCode.attempts < max_attempts,
+            OtpCode.used.is_(False),
+            OtpCode.expires_at > datetime.now(UTC),
+        )
+        .values(attempts=OtpCode.attempts + 1)
     )
-    if otp is None or otp.attempts >= OTP_MAX_ATTEMPTS:
-        raise Unauthorized("no valid code for this number: request a new one")
-    otp.attempts += 1
-    if not hmac.compare_digest(otp.code_hash, _digest(phone, code)):
-        raise Unauthorized("wrong code")
-    otp.used = True
-    user = db.scalar(select(User).where(User.phone == phone))
-    assert user is not None
-    return user
+    if _rowcount(taken) != 1 or not hmac.compare_digest(latest.code_hash, _digest(phone, code)):
+        return None
+    db.execute(update(OtpCode).where(OtpCode.id == latest.id).values(used=True))
+    return _resident(db, phone)
+
+
+def _resident(db: Session, phone: str) -> User | None:
+    return db.scalar(select(User).where(User.phone == phone, User.role == "resident"))
 
 
 # -- bearer tokens ------------------------------------------------------------------------

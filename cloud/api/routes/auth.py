@@ -1,17 +1,29 @@
-"""Sign-in: residents by phone and one-time code, staff and ops by password."""
+"""Sign-in: residents by phone and one-time code, staff and ops by password.
+
+Every sign-in route is rate limited (per phone or name, per client address, overall) before
+anything is evaluated, and answers the same for registered and unknown phones and names.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from cloud.api.deps import ContextDep, CurrentUser, SessionDep
 from cloud.db.models import User
 from cloud.domain import auth
+from cloud.domain.throttle import Limit, Throttle, Throttled
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+TOO_MANY: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Too many attempts: try again after `Retry-After` seconds"}
+}
 
 
 class OtpRequest(BaseModel):
@@ -23,8 +35,39 @@ class OtpVerify(OtpRequest):
 
 
 class Login(BaseModel):
-    username: str
-    password: str
+    username: str = Field(min_length=1, max_length=64)  # users.name
+    password: str = Field(min_length=1, max_length=1024)  # argon2 need not hash megabytes
+
+
+_throttle_lock = threading.Lock()
+
+
+def get_throttle(request: Request, context: ContextDep) -> Throttle:
+    """One throttle per app: its own memory, or the Redis it shares with other API processes."""
+    state = request.app.state
+    with _throttle_lock:
+        if not hasattr(state, "throttle"):
+            state.throttle = Throttle(context.settings.throttle_storage)
+    throttle: Throttle = state.throttle
+    return throttle
+
+
+ThrottleDep = Annotated[Throttle, Depends(get_throttle)]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+AddressDep = Annotated[str, Depends(client_address)]
+
+
+@contextmanager
+def too_many_as_429() -> Iterator[None]:
+    try:
+        yield
+    except Throttled as exc:
+        raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
 
 
 def user_view(user: User) -> dict[str, Any]:
@@ -39,25 +82,61 @@ def user_view(user: User) -> dict[str, Any]:
     }
 
 
-@router.post("/otp/request")
-def request_code(body: OtpRequest, db: SessionDep, context: ContextDep) -> dict[str, Any]:
-    """Send a one-time code by SMS (the embedded sender writes it to the log)."""
+@router.post("/otp/request", responses=TOO_MANY)
+def request_code(
+    body: OtpRequest, address: AddressDep, db: SessionDep, context: ContextDep, throttle: ThrottleDep
+) -> dict[str, Any]:
+    """Send a one-time code by SMS (the embedded sender writes it to the log).
+
+    The answer is the same whether or not the number belongs to a resident."""
+    settings = context.settings
+    with too_many_as_429():
+        throttle.hit(
+            Limit("code requests for this phone number", settings.otp_requests_per_phone, body.phone),
+            Limit("code requests from this address", settings.otp_requests_per_ip, address),
+            Limit("code requests: the service is busy", settings.otp_requests_total, "all"),
+        )
     code = auth.request_otp(db, phone=body.phone, sender=context.otp_sender)
     answer: dict[str, Any] = {"sent": True}
-    if context.settings.dev_show_otp:
+    if settings.dev_show_otp:
         answer["dev_code"] = code  # demo only: there is no SMS gateway
     return answer
 
 
-@router.post("/otp/verify")
-def verify_code(body: OtpVerify, db: SessionDep, context: ContextDep) -> dict[str, Any]:
-    user = auth.verify_otp(db, phone=body.phone, code=body.code)
+@router.post("/otp/verify", responses=TOO_MANY)
+def verify_code(
+    body: OtpVerify, address: AddressDep, context: ContextDep, throttle: ThrottleDep
+) -> dict[str, Any]:
+    settings = context.settings
+    with too_many_as_429():
+        throttle.hit(
+            Limit("codes tried for this phone number", settings.otp_verifies_per_phone, body.phone),
+            Limit("codes tried from this address", settings.otp_verifies_per_ip, address),
+            Limit("codes tried: the service is busy", settings.otp_verifies_total, "all"),
+        )
+    # Its own transactions: a wrong guess is counted even though the answer is an error.
+    user = auth.verify_otp(
+        context.factory, phone=body.phone, code=body.code, max_attempts=settings.otp_max_attempts
+    )
     return {"token": context.tokens.issue(user.id), "user": user_view(user)}
 
 
-@router.post("/login")
-def login(body: Login, db: SessionDep, context: ContextDep) -> dict[str, Any]:
-    user = auth.login(db, username=body.username, password=body.password)
+@router.post("/login", responses=TOO_MANY)
+def login(body: Login, address: AddressDep, context: ContextDep, throttle: ThrottleDep) -> dict[str, Any]:
+    settings = context.settings
+    with too_many_as_429():
+        throttle.hit(
+            Limit("sign-ins for this name", settings.logins_per_name, body.username),
+            Limit("sign-ins from this address", settings.logins_per_ip, address),
+        )
+        # Its own transactions: a wrong password is counted even though the answer is an error.
+        user = auth.login(
+            context.factory,
+            username=body.username,
+            password=body.password,
+            max_failures=settings.login_max_failures,
+            lockout=timedelta(seconds=settings.login_lockout_s),
+        )
     return {"token": context.tokens.issue(user.id), "user": user_view(user)}
 
 
