@@ -149,6 +149,8 @@ class MosquittoServer(Process):
             "persistence false\n"
             # The default of 1000 silently drops QoS 1 messages for a slow subscriber.
             "max_queued_messages 100000\n"
+            # As shipped (deploy/compose/mosquitto): no Nagle delay on small QoS 1 packets.
+            "set_tcp_nodelay true\n"
             "log_dest stderr\n"
             # As root it would switch to the mosquitto user; stay root so it reads any file we write.
             # (Ignored when we are not root.)
