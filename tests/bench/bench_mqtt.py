@@ -21,7 +21,7 @@ from cloud.domain.payments import PrepaidBalance
 from cloud.ingest.worker import IngestWorker
 from protocols.mqtt.schemas import DoorEvent, EvAck, encode, parse
 from tests.bench.report import Figure
-from tests.servers import MosquittoServer
+from tests.servers import MosquittoServer, PostgresServer
 
 EVENTS = 2000
 WINDOW = 200  # the gateway's in-flight bound
@@ -108,19 +108,17 @@ def ingest_throughput(port: int, db_url: str) -> float:
 
 def run() -> list[Figure]:
     broker = MosquittoServer().start()
+    postgres = PostgresServer().start()
     try:
         floor = raw_throughput(broker.port)
         with tempfile.TemporaryDirectory() as tmp:
-            ours = ingest_throughput(broker.port, f"sqlite:///{tmp}/bench.db")
+            sqlite = ingest_throughput(broker.port, f"sqlite:///{tmp}/bench.db")
+        on_postgres = ingest_throughput(broker.port, postgres.create_database("bench_ingest"))
     finally:
+        postgres.cleanup()
         broker.cleanup()
+    stored = "events stored once and evacked ({}, 1 worker)"
     return [
-        Figure(
-            "events stored once and evacked (SQLite, 1 worker)",
-            "msg/s",
-            ours,
-            "raw QoS 1 through Mosquitto",
-            floor,
-            higher_is_better=True,
-        )
+        Figure(stored.format(db), "msg/s", rate, "raw QoS 1 through Mosquitto", floor, higher_is_better=True)
+        for db, rate in (("SQLite", sqlite), ("PostgreSQL", on_postgres))
     ]
