@@ -38,6 +38,8 @@ from protocols.serial.commands import (
 )
 
 BOARD_TYPES = {"lock": BoardType.LOCK, "scale": BoardType.SCALE, "climate": BoardType.CLIMATE}
+ADC_LIMIT_MG = 2**31 - 1  # the i32 a WEIGHTS answer carries: the converter saturates there
+GAIN_RANGE = (0.5, 2.0)  # a calibration further off than this names a wrong known mass
 
 
 @dataclass
@@ -156,7 +158,10 @@ class ScaleBoard(Board):
         net = (gross - self.tare_g.get(channel, self.world.cells[channel].tray_g)) * self.gain.get(
             channel, 1.0
         )
-        return ChannelWeight(round(net * 1000), stable)
+        milligrams = round(net * 1000)
+        if abs(milligrams) > ADC_LIMIT_MG:  # saturated: an overload is a fault, not a number
+            return ChannelWeight(max(-ADC_LIMIT_MG, min(ADC_LIMIT_MG, milligrams)), False, True)
+        return ChannelWeight(milligrams, stable)
 
     def _local(self, channel: int) -> int | None:
         return self.first_channel + channel if 0 <= channel < self.spec.count else None
@@ -181,7 +186,10 @@ class ScaleBoard(Board):
         load = self.world.reading_g(c)[0] - self.tare_g.get(c, self.world.cells[c].tray_g)
         if load <= 1:
             return Nack(NackCode.BAD_ARGUMENT)  # nothing on the scale to calibrate with
-        self.gain[c] = known_mg / 1000 / load
+        gain = known_mg / 1000 / load
+        if not GAIN_RANGE[0] <= gain <= GAIN_RANGE[1]:
+            return Nack(NackCode.BAD_ARGUMENT)
+        self.gain[c] = gain
         return Ack()
 
 

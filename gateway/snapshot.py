@@ -7,7 +7,7 @@ from datetime import datetime
 
 from gateway.bus import BoardInfo
 from protocols.mqtt.schemas import BoardHealth, ChannelReading, DoorReading, Telemetry
-from protocols.serial.commands import BoardType, Climate, DoorState
+from protocols.serial.commands import BoardType, ChannelWeight, Climate, DoorState
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,12 @@ class Weight:
     stable: bool
     fault: bool
     at: datetime
+
+    @classmethod
+    def of(cls, channel: ChannelWeight, at: datetime) -> Weight:
+        # A faulted channel reports nonsense (SERIAL.md): keep the flag, never the number.
+        grams = 0.0 if channel.fault else channel.milligrams / 1000
+        return cls(grams, channel.stable, channel.fault, at)
 
     def reading(self, channel: int) -> ChannelReading:
         return ChannelReading(
