@@ -38,6 +38,7 @@ from protocols.serial.frame import FrameDecoder
 
 log = structlog.get_logger("gateway.bus")
 MAX_BACKOFF_S = 30.0
+REDISCOVER_S = 30.0  # how often absent scan addresses are asked again
 
 
 @dataclass(frozen=True)
@@ -175,8 +176,8 @@ class BusMaster:
         now = time.monotonic()
         due = [b for b in self._boards.values() if b.due <= now]
         if not due:
-            if not self._boards and now >= self._rediscover_at:
-                self._discover()
+            if now >= self._rediscover_at:
+                self._look_for_missing_boards()
             self._stop.wait(0.005)
             return
         for board in sorted(due, key=lambda b: b.due)[:1]:
@@ -184,17 +185,25 @@ class BusMaster:
 
     _rediscover_at = 0.0
 
+    def _look_for_missing_boards(self) -> None:
+        """A board that missed discovery (busy line, late power-up) must not stay unknown."""
+        self._rediscover_at = time.monotonic() + REDISCOVER_S
+        missing = [a for a in self._s.scan_addresses if a not in self._boards]
+        if any(isinstance(self._exchange(a, GetInfo(), attempts=1), Info) for a in missing):
+            log.warning("board appeared after discovery: discovering again")
+            self._discover()
+
     def _discover(self) -> None:
         found: list[Info] = []
         addrs: list[int] = []
         for addr in self._s.scan_addresses:
-            answer = self._exchange(addr, GetInfo(), attempts=1)
+            answer = self._exchange(addr, GetInfo())
             if isinstance(answer, Info):
                 found.append(answer)
                 addrs.append(addr)
         infos = _number_boards(list(zip(addrs, found, strict=True)))
         self._boards = {i.addr: _BoardPoll(i) for i in infos}
-        self._rediscover_at = time.monotonic() + 5.0
+        self._rediscover_at = time.monotonic() + REDISCOVER_S
         log.info("boards found", boards=[f"0x{i.addr:02x}:{i.board_type.name}" for i in infos])
         self._sink(BoardsFound(tuple(infos)))
 
