@@ -42,6 +42,7 @@ from protocols.planogram import Planogram
 from protocols.planogram_lint import check_planogram
 from protocols.serial.commands import (
     ALL_CHANNELS,
+    BoardEvent,
     BoardType,
     Climate,
     Status,
@@ -56,6 +57,7 @@ from protocols.signing import CommandRejected, CommandVerifier, load_public_key,
 log = structlog.get_logger("gateway")
 DETAIL_MAX = 500  # Ack.detail is bounded; a rejection's reason may quote attacker-chosen keys
 UPTIME_WRAP = 2**32  # a board's uptime_ms is a u32 and wraps after 49.7 days
+CHANNELS = frozenset(c.value for c in Channel)
 
 
 class Dropped(ProtocolError):
@@ -200,8 +202,8 @@ class GatewayService:
         board, answer = reading.board, reading.answer
         if isinstance(answer, Status):
             for event in answer.events:
-                age_ms = (answer.uptime_ms - event.at_ms) % UPTIME_WRAP
-                self.sessions.board_event(board, event, reading.at - timedelta(milliseconds=age_ms))
+                at = reading.at - timedelta(milliseconds=_age_ms(answer, event))
+                self.sessions.board_event(board, event, at)
             for i, door in enumerate(answer.doors):
                 self.snapshot.doors[board.first + i] = door
             self.sessions.reconcile_doors()
@@ -215,7 +217,8 @@ class GatewayService:
 
     def _on_inbound(self, topic: str, payload: bytes) -> None:
         """Act on one broker message; whatever is wrong with it is logged, counted and dropped."""
-        channel = topic.rsplit("/", 1)[-1][:16]
+        last = topic.rsplit("/", 1)[-1]
+        channel = last if last in CHANNELS else "unknown"  # a metric label: a closed set
         try:
             self._dispatch(topic, payload)
         except Dropped as exc:
@@ -366,6 +369,12 @@ class GatewayService:
             self.outbox.keep_telemetry(
                 sample, self.s.offline_telemetry_bucket_s, self.s.offline_telemetry_max
             )
+
+
+def _age_ms(status: Status, event: BoardEvent) -> int:
+    """How long before the STATUS the event happened, across a wrap of the board's uptime."""
+    age = (status.uptime_ms - event.at_ms) % UPTIME_WRAP
+    return 0 if age >= UPTIME_WRAP // 2 else age  # "in the future": a sloppy board clock, call it now
 
 
 def _depth(settings: GatewaySettings) -> int:

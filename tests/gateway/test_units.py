@@ -19,11 +19,21 @@ from gateway.door_session import (
 )
 from gateway.outbox import Outbox
 from gateway.plausibility import Board
+from gateway.service import _age_ms
 from gateway.settings import load_settings
 from gateway.transaction import SequenceNumbers, Transaction
 from protocols.mqtt.schemas import DoorEvent, Telemetry, parse_event
 from protocols.serial import message_frame
-from protocols.serial.commands import Ack, BoardType, DoorState, GetStatus, Status, Weights
+from protocols.serial.commands import (
+    Ack,
+    BoardEvent,
+    BoardEventKind,
+    BoardType,
+    DoorState,
+    GetStatus,
+    Status,
+    Weights,
+)
 from protocols.serial.frame import DecodeError, DecodeErrorKind
 
 T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
@@ -144,3 +154,12 @@ def test_settings_from_toml_env_and_cli(tmp_path: Path, monkeypatch: pytest.Monk
         "socket://127.0.0.1:9",
         7,
     )
+
+
+@pytest.mark.parametrize(
+    ("uptime_ms", "at_ms", "age_ms"),
+    [(5000, 4000, 1000), (100, 2**32 - 900, 1000), (4000, 4005, 0)],  # plain, across the wrap, "future"
+)
+def test_board_events_are_dated_across_an_uptime_wrap(uptime_ms: int, at_ms: int, age_ms: int) -> None:
+    event = BoardEvent(BoardEventKind.DOOR_OPENED, 0, 1, at_ms)
+    assert _age_ms(Status(0, uptime_ms, (), (event,)), event) == age_ms
