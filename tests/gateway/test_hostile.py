@@ -19,7 +19,7 @@ from protocols.mqtt.schemas import Command, TareAction
 from protocols.mqtt.topics import Channel, topic
 from protocols.signing import KeyPair, load_private_key, sign_command
 from tests.gateway.hostile import publisher, send, total
-from tests.gateway.test_gateway_e2e import lanes_of, planogram_file, shop
+from tests.gateway.test_gateway_e2e import gateway_online, lanes_of, planogram_file, shop
 from tests.harness import GatewayProcess, StandInCloud, gateway_process, unlock_command, wait_until
 from tests.servers import MosquittoServer, free_port
 from tests.sim_fixture import SimProcess, sim_cabinet
@@ -55,12 +55,6 @@ def gateway(
     plan = planogram_file(tmp_path)
     env = {"VF_METRICS_PORT": str(metrics)}
     return gateway_process(cabinet, sim.serial, broker.url, tmp_path / "gw", keys_dir, plan, env)
-
-
-def gateway_online(cloud: StandInCloud, cabinet: str) -> None:
-    # Generous: a gateway process takes seconds to import on a busy 2-core machine.
-    wait_until(lambda: (cabinet, "online") in cloud.statuses, 60, "the gateway's birth message")
-    wait_until(lambda: any(t["boards"] for t in cloud.telemetry), 20, "boards in telemetry")
 
 
 def signed(cabinet: str, keys: KeyPair, body: TareAction) -> Command:

@@ -22,7 +22,8 @@ from protocols.mqtt.schemas import CabinetSettings, Command, Config, EvAck, Tare
 from protocols.mqtt.topics import Channel, topic
 from protocols.signing import KeyPair, load_private_key, sign
 from tests.gateway.hostile import publisher, send, total
-from tests.gateway.test_hostile import gateway, gateway_online, unlock_and_shop
+from tests.gateway.test_gateway_e2e import gateway_online
+from tests.gateway.test_hostile import gateway, unlock_and_shop
 from tests.harness import StandInCloud, wait_until
 from tests.servers import MosquittoServer, free_port
 from tests.sim_fixture import sim_cabinet
