@@ -104,6 +104,8 @@ class BusMaster:
         self._fast = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bus", daemon=True)
         self.metrics = metrics or GatewayMetrics()
+        # addr → (bus errors, retries) since start, for the per-board health in telemetry
+        self.board_errors: dict[int, tuple[int, int]] = {}
 
     # -- API for the service thread ----------------------------------------------------------
 
@@ -236,6 +238,7 @@ class BusMaster:
         tx = Transaction(addr, self._seqs.take(addr), request, self._board(addr))
         total = self._s.retries + 1 if attempts is None else attempts
         self.metrics.bus_requests.inc()
+        attempt = 0
         try:
             for attempt in range(total):
                 if attempt:
@@ -251,13 +254,15 @@ class BusMaster:
             self.metrics.bus_failures.inc()
             return None
         finally:
-            self._count(tx)
+            self._count(tx, attempt)
 
     def _board(self, addr: int) -> Board | None:
         poll = self._boards.get(addr)
         return Board(poll.info.board_type, poll.info.count) if poll else None
 
-    def _count(self, tx: Transaction) -> None:
+    def _count(self, tx: Transaction, retries: int) -> None:
+        errors, retried = self.board_errors.get(tx.addr, (0, 0))
+        self.board_errors[tx.addr] = (errors + tx.decode_errors, retried + retries)
         for reason, n in tx.errors.items():
             self.metrics.bus_errors.labels(reason).inc(n)
         if tx.errors:

@@ -361,7 +361,7 @@ class GatewayService:
         return self.timing().telemetry_interval_s
 
     def _telemetry(self) -> None:
-        stats = {a: (0, 0) for a in self.snapshot.boards}
+        stats = dict(self.bus.board_errors)  # one C-level copy: the bus thread writes it
         sample = self.snapshot.telemetry(int(time.monotonic() - self._started), self.outbox.depth(), stats)
         if self.link.connected:
             self.link.publish(Channel.TELEMETRY, encode(sample), qos=0)

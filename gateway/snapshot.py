@@ -9,6 +9,8 @@ from gateway.bus import BoardInfo
 from protocols.mqtt.schemas import BoardHealth, ChannelReading, DoorReading, Telemetry
 from protocols.serial.commands import BoardType, ChannelWeight, Climate, DoorState
 
+COUNT_MAX = 2**31 - 1  # telemetry counts are bounded; a year of a noisy line must not break it
+
 
 @dataclass(frozen=True)
 class Weight:
@@ -64,8 +66,8 @@ class Snapshot:
                     addr=b.addr,
                     board_type=b.board_type.name.lower(),
                     online=self.online.get(b.addr, True),
-                    errors=errors.get(b.addr, (0, 0))[0],
-                    retries=errors.get(b.addr, (0, 0))[1],
+                    errors=min(errors.get(b.addr, (0, 0))[0], COUNT_MAX),
+                    retries=min(errors.get(b.addr, (0, 0))[1], COUNT_MAX),
                     firmware=b.firmware,
                     serial_number=b.serial_number,
                 )

@@ -215,6 +215,10 @@ def test_a_lying_board_never_settles_a_session(
         assert lanes_of(result) == {(1, 0, "coke-330", -1)}
         assert all(e.door == 0 for e in cloud.of_kind("door"))
         assert total(metrics, INTERNAL) == 0
+        # Ops see which boards lied: per-board bus errors in telemetry.
+        health = {b["addr"]: b["errors"] for b in cloud.telemetry[-1]["boards"]}
+        assert health[0x10] > 0
+        assert health[0x20] > 0
 
 
 def test_impossible_weights_and_channels_never_reach_telemetry(
