@@ -5,11 +5,15 @@ Bounded and seeded (derandomize): the same few hundred examples on every run, a 
 
 from __future__ import annotations
 
+import time
+
+import serial
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from firmware_sim.cabinet import Cabinet
 from firmware_sim.layout import load_layout
+from firmware_sim.serial_link import PtyLink
 from protocols.serial import frame_message, message_frame
 from protocols.serial.commands import (
     ANSWERS,
@@ -82,3 +86,23 @@ def test_random_frames_in_only_valid_frames_out(chunks: list[bytes], seed: int) 
             assert isinstance(item, Frame), f"{item} out for {chunk.hex()}"
             assert item.addr in cabinet.boards
             assert isinstance(frame_message(item), ANSWERS)
+
+
+def test_the_pty_link_outlives_a_handler_that_raises() -> None:
+    calls: list[bytes] = []
+
+    def handler(data: bytes) -> bytes:
+        calls.append(data)
+        if len(calls) == 1:
+            raise ValueError("a board bug")
+        return b"pong"
+
+    link = PtyLink(handler).start()
+    try:
+        with serial.Serial(link.path, 115200, timeout=0.5) as port:
+            port.write(b"first")
+            time.sleep(0.3)
+            port.write(b"second")
+            assert port.read(4) == b"pong"
+    finally:
+        link.stop()
