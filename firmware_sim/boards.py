@@ -38,6 +38,7 @@ from protocols.serial.commands import (
 )
 
 BOARD_TYPES = {"lock": BoardType.LOCK, "scale": BoardType.SCALE, "climate": BoardType.CLIMATE}
+ADC_LIMIT_MG = 2**31 - 1  # the i32 a WEIGHTS answer carries: the converter saturates there
 
 
 @dataclass
@@ -156,7 +157,10 @@ class ScaleBoard(Board):
         net = (gross - self.tare_g.get(channel, self.world.cells[channel].tray_g)) * self.gain.get(
             channel, 1.0
         )
-        return ChannelWeight(round(net * 1000), stable)
+        milligrams = round(net * 1000)
+        if abs(milligrams) > ADC_LIMIT_MG:  # saturated: an overload is a fault, not a number
+            return ChannelWeight(max(-ADC_LIMIT_MG, min(ADC_LIMIT_MG, milligrams)), False, True)
+        return ChannelWeight(milligrams, stable)
 
     def _local(self, channel: int) -> int | None:
         return self.first_channel + channel if 0 <= channel < self.spec.count else None

@@ -8,6 +8,7 @@ from firmware_sim.boards import Board, build_boards
 from firmware_sim.clock import SimClock
 from firmware_sim.faults import Faults, LineNoise
 from firmware_sim.layout import Layout
+from firmware_sim.lies import tell
 from firmware_sim.world import World
 from protocols.serial import frame_message, message_frame
 from protocols.serial.commands import ANSWERS, Answer, Nack, NackCode, PayloadError, Request
@@ -21,6 +22,7 @@ class Cabinet:
         self.noise = LineNoise(random.Random(seed + 1))
         self.decoder = FrameDecoder()
         self.boards: dict[int, Board] = build_boards(self.world, self.faults)
+        self._apply_to_world()
 
     def receive(self, data: bytes) -> bytes:
         """Bytes heard on the line → the bytes the boards send back (already damaged by faults)."""
@@ -38,7 +40,13 @@ class Cabinet:
     def set_faults(self, update: dict[str, object]) -> Faults:
         for key, value in update.items():
             setattr(self.faults, key, value)
+        self._apply_to_world()
         return self.faults
+
+    def _apply_to_world(self) -> None:
+        with self.world.lock:
+            self.world.advance()  # the past stays as it was; the fault acts from now on
+            self.world.compressor_ok = self.faults.compressor == "ok"
 
     def _answer(self, item: Frame | DecodeError) -> bytes:
         if isinstance(item, DecodeError):
@@ -53,19 +61,20 @@ class Cabinet:
         raw = encode_frame(item)
         if board.last and board.last[0] == raw:
             return board.last[1]
-        answer = self._execute(board, item)
-        board.last = (raw, encode_frame(message_frame(item.addr, item.seq, answer)))
+        board.last = (raw, self._execute(board, item))
         return board.last[1]
 
-    def _execute(self, board: Board, frame: Frame) -> Answer:
+    def _execute(self, board: Board, frame: Frame) -> bytes:
         try:
             message = frame_message(frame)
         except PayloadError:
-            return Nack(NackCode.BAD_LENGTH)
+            return self._send(frame.addr, frame.seq, Nack(NackCode.BAD_LENGTH))
         if isinstance(message, ANSWERS):
-            return Nack(NackCode.UNKNOWN_COMMAND)  # boards take requests, not answers
+            # Boards take requests, not answers.
+            return self._send(frame.addr, frame.seq, Nack(NackCode.UNKNOWN_COMMAND))
         request: Request = message  # type: ignore[assignment]
-        return board.handle(request)
+        answer = board.handle(request)
+        return tell(self.faults.lies, board, frame.addr, frame.seq, request, answer)
 
     def _send(self, addr: int, seq: int, answer: Answer) -> bytes:
         return encode_frame(message_frame(addr, seq, answer))

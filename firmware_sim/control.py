@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, Field
 
 from firmware_sim.cabinet import Cabinet
-from firmware_sim.faults import Faults
+from firmware_sim.faults import Faults, Lie
 from firmware_sim.world import WorldError
 
 T = TypeVar("T")
@@ -31,6 +31,8 @@ class FaultsUpdate(BaseModel):
     dead_boards: set[int] | None = None
     stuck_locks: set[int] | None = None
     dead_channels: set[int] | None = None
+    compressor: Literal["ok", "failed"] | None = None
+    lies: set[Lie] | None = None
 
 
 def state(cabinet: Cabinet) -> dict[str, Any]:
@@ -58,7 +60,10 @@ def state(cabinet: Cabinet) -> dict[str, Any]:
                 for number, cell in sorted(w.cells.items())
             ],
             "temperatures_c": [round(t, 2) for t in w.temps_c],
+            "hour": round(w.hour(), 3),
+            "ambient_c": round(w.ambient_c(), 2),
             "compressor_on": w.compressor_on,
+            "compressor_ok": w.compressor_ok,
             "setpoint_c": w.setpoint_c,
             "pending_events": len(w.events),
         }

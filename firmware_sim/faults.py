@@ -1,11 +1,21 @@
-"""Faults on demand, e.g. `--faults corrupt=0.01,drop=0.005,dead_board=0x20,stuck_lock=0`."""
+"""Faults on demand, e.g. `--faults corrupt=0.01,dead_board=0x20,compressor=failed,lie=ghost_door`."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Literal, TypeAlias
 
 from pydantic import BaseModel, Field
+
+# Answers with a good CRC and impossible content (firmware_sim/lies.py tells each one).
+Lie: TypeAlias = Literal[
+    "ghost_door",  # the lock board reports a door event for a door it does not have
+    "extra_channel",  # a scale board reports one channel more than it has
+    "impossible_weight",  # a healthy channel carrying 2,000 kg
+    "stray_reply",  # every answer also comes from the neighbouring address nobody asked
+    "status_from_scale",  # scale boards answer READ_WEIGHTS with a STATUS: "door 0 closed"
+]
 
 
 class Faults(BaseModel):
@@ -16,6 +26,8 @@ class Faults(BaseModel):
     dead_boards: set[int] = set()  # addresses that answer nothing
     stuck_locks: set[int] = set()  # doors whose lock never releases (UNLOCK → NACK 5)
     dead_channels: set[int] = set()  # scale channels that report a fault and nonsense
+    compressor: Literal["ok", "failed"] = "ok"  # failed: it runs on demand but cools nothing
+    lies: set[Lie] = set()
 
 
 def parse_spec(spec: str) -> Faults:
@@ -28,9 +40,14 @@ def parse_spec(spec: str) -> Faults:
                 values[key] = float(raw)
             case "dead_board" | "stuck_lock" | "dead_channel":
                 values[f"{key}s"].add(int(raw, 0))  # type: ignore[attr-defined]
+            case "compressor":
+                values[key] = raw
+            case "lie":
+                values.setdefault("lies", set()).add(raw)  # type: ignore[attr-defined]
             case _:
                 raise ValueError(
-                    f"unknown fault {key!r} (corrupt, drop, dead_board, stuck_lock, dead_channel)"
+                    f"unknown fault {key!r} (corrupt, drop, dead_board, stuck_lock, dead_channel, "
+                    "compressor, lie)"
                 )
     return Faults.model_validate(values)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import socket
@@ -10,6 +11,16 @@ import tty
 from collections.abc import Callable
 
 Handler = Callable[[bytes], bytes]
+log = logging.getLogger("firmware_sim.serial")
+
+
+def answer_safely(handler: Handler, data: bytes) -> bytes:
+    """A bug in a board must cost one answer, never the link thread (the cabinet would go dark)."""
+    try:
+        return handler(data)
+    except Exception:
+        log.exception("request handler failed on %s", data.hex())
+        return b""
 
 
 class PtyLink:
@@ -38,7 +49,7 @@ class PtyLink:
                 data = os.read(self._master, 4096)
             except OSError:  # EIO while no client holds the slave open; we keep ours, so rare
                 continue
-            answer = self._handler(data)
+            answer = answer_safely(self._handler, data)
             if answer:
                 os.write(self._master, answer)
 
@@ -85,7 +96,7 @@ class SocketLink:
                 return
             if not data:
                 return
-            answer = self._handler(data)
+            answer = answer_safely(self._handler, data)
             if answer:
                 conn.sendall(answer)
 

@@ -6,9 +6,11 @@ Board events (door opened, lock released …) are latched here for the lock boar
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from firmware_sim.clock import SimClock
 from firmware_sim.layout import Layout, catalog
@@ -22,6 +24,18 @@ DOOR_LEAK_PER_S = 1 / 90  # door open: air exchange towards ambient
 CLOSED_LEAK_PER_S = 1 / 7200
 COOLING_C_PER_S = 0.02
 HYSTERESIS_C = 1.0
+AMBIENT_SWING_C = 4.0  # the layout's ambient is the daily mean; warmest at 15:00, coolest at 03:00
+WARMEST_HOUR = 15.0
+
+
+def ambient_at(mean_c: float, hour: float) -> float:
+    """Air temperature around the cabinet at a local hour of the day."""
+    return mean_c + AMBIENT_SWING_C * math.cos(2 * math.pi * (hour - WARMEST_HOUR) / 24)
+
+
+def local_seconds_of_day() -> float:
+    now = datetime.now().astimezone()
+    return now.hour * 3600 + now.minute * 60 + now.second
 
 
 class WorldError(Exception):
@@ -60,8 +74,10 @@ class World:
     doors: list[Door]
     cells: dict[int, LoadCell]
     temps_c: list[float]
-    compressor_on: bool = False
+    compressor_on: bool = False  # the relay: on when the controller asks for cold
+    compressor_ok: bool = True  # a failed compressor runs on demand and cools nothing
     setpoint_c: float | None = None
+    day_start_s: float = 0.0  # local time of day when the simulation started
     events: list[BoardEvent] = field(default_factory=list)
     boot_real_ms: int = 0
     _last: float = 0.0
@@ -91,6 +107,7 @@ class World:
             cells=cells,
             temps_c=[start_c + rng.uniform(-0.3, 0.3) for _ in range(probes)],
             setpoint_c=layout.setpoint_c,
+            day_start_s=local_seconds_of_day(),
         )
 
     # -- time ------------------------------------------------------------------------------
@@ -101,6 +118,13 @@ class World:
     def uptime_ms(self) -> int:
         # A board's uptime counts real milliseconds even when the world runs faster.
         return self.clock.real_ms() - self.boot_real_ms
+
+    def hour(self) -> float:
+        """Local hour of the day in simulated time (0 ≤ hour < 24)."""
+        return (self.day_start_s + self.now()) / 3600 % 24
+
+    def ambient_c(self) -> float:
+        return ambient_at(self.layout.ambient_c, self.hour())
 
     def advance(self) -> None:
         """Integrate temperatures and lock timers up to now."""
@@ -115,11 +139,11 @@ class World:
                     self._engage(number, door)
 
     def _step_climate(self, dt: float) -> None:
-        ambient = self.layout.ambient_c
+        ambient = ambient_at(self.layout.ambient_c, (self.day_start_s + self._last) / 3600 % 24)
         any_open = any(d.open for d in self.doors)
         leak = DOOR_LEAK_PER_S if any_open else CLOSED_LEAK_PER_S
         for i, t in enumerate(self.temps_c):
-            cooling = COOLING_C_PER_S if self.compressor_on else 0.0
+            cooling = COOLING_C_PER_S if self.compressor_on and self.compressor_ok else 0.0
             self.temps_c[i] = t + (ambient - t) * leak * dt - cooling * dt
         if self.setpoint_c is not None and self.temps_c:
             warmest = max(self.temps_c)

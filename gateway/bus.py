@@ -11,11 +11,13 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
 
+from gateway.metrics import GatewayMetrics
+from gateway.plausibility import Board
 from gateway.settings import GatewaySettings
 from gateway.transaction import SequenceNumbers, Transaction
 from gateway.transport import PortLost, SerialTransport
@@ -36,6 +38,7 @@ from protocols.serial.frame import FrameDecoder
 
 log = structlog.get_logger("gateway.bus")
 MAX_BACKOFF_S = 30.0
+REDISCOVER_S = 30.0  # how often absent scan addresses are asked again
 
 
 @dataclass(frozen=True)
@@ -83,17 +86,13 @@ class _BoardPoll:
     backoff: float = 0.0
 
 
-@dataclass
-class BusStats:
-    requests: int = 0
-    retries: int = 0
-    decode_errors: int = 0
-    failures: int = 0
-    by_board: dict[int, tuple[int, int]] = field(default_factory=dict)  # addr → (errors, retries)
-
-
 class BusMaster:
-    def __init__(self, settings: GatewaySettings, sink: Callable[[BusEvent], None]) -> None:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        sink: Callable[[BusEvent], None],
+        metrics: GatewayMetrics | None = None,
+    ) -> None:
         self._s = settings
         self._sink = sink
         self._transport = SerialTransport(settings.serial, settings.baudrate)
@@ -104,7 +103,9 @@ class BusMaster:
         self._stop = threading.Event()
         self._fast = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bus", daemon=True)
-        self.stats = BusStats()
+        self.metrics = metrics or GatewayMetrics()
+        # addr → (bus errors, retries) since start, for the per-board health in telemetry
+        self.board_errors: dict[int, tuple[int, int]] = {}
 
     # -- API for the service thread ----------------------------------------------------------
 
@@ -155,6 +156,11 @@ class BusMaster:
                 log.warning("serial port lost", detail=str(exc))
                 self._sink(PortState(False, str(exc)))
                 self._transport.close()
+            except Exception:
+                # Whatever a board sends, the bus thread lives on: log, count, carry on polling.
+                log.exception("bus step failed")
+                self.metrics.internal_errors.labels("bus").inc()
+                self._stop.wait(0.1)
 
     def _step(self) -> None:
         try:
@@ -163,13 +169,17 @@ class BusMaster:
             pass
         else:
             if future.set_running_or_notify_cancel():
-                future.set_result(self._exchange(addr, request))
+                try:
+                    future.set_result(self._exchange(addr, request))
+                except BaseException:
+                    future.set_result(None)  # the caller hears "no answer" now, not after its timeout
+                    raise
             return
         now = time.monotonic()
         due = [b for b in self._boards.values() if b.due <= now]
         if not due:
-            if not self._boards and now >= self._rediscover_at:
-                self._discover()
+            if now >= self._rediscover_at:
+                self._look_for_missing_boards()
             self._stop.wait(0.005)
             return
         for board in sorted(due, key=lambda b: b.due)[:1]:
@@ -177,17 +187,25 @@ class BusMaster:
 
     _rediscover_at = 0.0
 
+    def _look_for_missing_boards(self) -> None:
+        """A board that missed discovery (busy line, late power-up) must not stay unknown."""
+        self._rediscover_at = time.monotonic() + REDISCOVER_S
+        missing = [a for a in self._s.scan_addresses if a not in self._boards]
+        if any(isinstance(self._exchange(a, GetInfo(), attempts=1), Info) for a in missing):
+            log.warning("board appeared after discovery: discovering again")
+            self._discover()
+
     def _discover(self) -> None:
         found: list[Info] = []
         addrs: list[int] = []
         for addr in self._s.scan_addresses:
-            answer = self._exchange(addr, GetInfo(), attempts=1)
+            answer = self._exchange(addr, GetInfo())
             if isinstance(answer, Info):
                 found.append(answer)
                 addrs.append(addr)
         infos = _number_boards(list(zip(addrs, found, strict=True)))
         self._boards = {i.addr: _BoardPoll(i) for i in infos}
-        self._rediscover_at = time.monotonic() + 5.0
+        self._rediscover_at = time.monotonic() + REDISCOVER_S
         log.info("boards found", boards=[f"0x{i.addr:02x}:{i.board_type.name}" for i in infos])
         self._sink(BoardsFound(tuple(infos)))
 
@@ -216,25 +234,39 @@ class BusMaster:
         return self._s.sensors_idle_s
 
     def _exchange(self, addr: int, request: Request, attempts: int | None = None) -> Answer | None:
-        """Send, wait for the matching answer, retry with the same seq; PortLost propagates."""
-        tx = Transaction(addr, self._seqs.take(addr), request)
+        """Send, wait for a trustworthy answer, retry with the same seq; PortLost propagates."""
+        tx = Transaction(addr, self._seqs.take(addr), request, self._board(addr))
         total = self._s.retries + 1 if attempts is None else attempts
-        self.stats.requests += 1
-        for attempt in range(total):
-            if attempt:
-                self.stats.retries += 1
-            time.sleep(self._s.inter_frame_gap_s)
-            self._transport.write(tx.wire)
-            deadline = time.monotonic() + self._s.response_timeout_s
-            while time.monotonic() < deadline:
-                answer = tx.match(self._decoder.feed(self._transport.read()))
-                if answer is not None:
-                    self.stats.decode_errors += tx.decode_errors
-                    return answer
-            self._decoder.flush()  # a half frame must not glue onto the retry's answer
-        self.stats.decode_errors += tx.decode_errors
-        self.stats.failures += 1
-        return None
+        self.metrics.bus_requests.inc()
+        attempt = 0
+        try:
+            for attempt in range(total):
+                if attempt:
+                    self.metrics.bus_retries.inc()
+                time.sleep(self._s.inter_frame_gap_s)
+                self._transport.write(tx.wire)
+                deadline = time.monotonic() + self._s.response_timeout_s
+                while time.monotonic() < deadline:
+                    answer = tx.match(self._decoder.feed(self._transport.read()))
+                    if answer is not None:
+                        return answer
+                tx.match(self._decoder.flush())  # a half frame must not glue onto the retry's answer
+            self.metrics.bus_failures.inc()
+            return None
+        finally:
+            self._count(tx, attempt)
+
+    def _board(self, addr: int) -> Board | None:
+        poll = self._boards.get(addr)
+        return Board(poll.info.board_type, poll.info.count) if poll else None
+
+    def _count(self, tx: Transaction, retries: int) -> None:
+        errors, retried = self.board_errors.get(tx.addr, (0, 0))
+        self.board_errors[tx.addr] = (errors + tx.decode_errors, retried + retries)
+        for reason, n in tx.errors.items():
+            self.metrics.bus_errors.labels(reason).inc(n)
+        if tx.errors:
+            log.debug("bus errors", addr=f"0x{tx.addr:02x}", errors=dict(tx.errors))
 
 
 _POLL_REQUEST: dict[BoardType, Request] = {

@@ -5,6 +5,7 @@ paho's network thread only turns what arrives into `LinkEvent`s on the service's
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from protocols.mqtt.schemas import Status, encode
 from protocols.mqtt.topics import Channel, topic
 
 log = structlog.get_logger("gateway.mqtt")
+NOT_UTF8 = "<topic not UTF-8>"
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,9 @@ class MqttLink:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
         self._client.max_inflight_messages_set(100)
+        # An exception escaping a callback would end paho's network thread: log it and go on.
+        self._client.suppress_exceptions = True
+        self._client.enable_logger(logging.getLogger("gateway.mqtt.paho"))
 
     def topic(self, channel: Channel) -> str:
         return topic(self._cabinet, channel)
@@ -158,4 +163,8 @@ class MqttLink:
         self._sink(Disconnected(str(reason)))
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
-        self._sink(Inbound(message.topic, bytes(message.payload)))
+        try:
+            name = message.topic
+        except UnicodeDecodeError:
+            name = NOT_UTF8  # the service drops and counts it like any other bad topic
+        self._sink(Inbound(name, bytes(message.payload)))

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.db import next_counter
+from gateway.db import get_meta, next_counter
 from protocols.mqtt.schemas import AlarmEvent, DoorEvent, SessionResult, Telemetry, encode, parse
 
 Event = SessionResult | DoorEvent | AlarmEvent
@@ -66,6 +66,10 @@ class Outbox:
             "SELECT seq, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
         ).fetchall()
         return [Stored(int(seq), bytes(payload)) for seq, payload in rows]
+
+    def last_seq(self) -> int:
+        """The highest seq ever given to an event (0 before the first)."""
+        return int(get_meta(self._conn, "event_seq") or 0)
 
     def depth(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM outbox").fetchone()[0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from gateway.alarms import Alarms
 from gateway.bus import BoardHealth, BoardsFound, BusEvent, BusMaster, PortState, Reading
 from gateway.db import get_meta, next_counter, open_db, set_meta
 from gateway.door_session import DoorSession, SessionStore
-from gateway.metrics import serve_metrics
+from gateway.metrics import GatewayMetrics
 from gateway.mqtt_link import Connected, Disconnected, Inbound, LinkEvent, MqttLink
 from gateway.outbox import Event, EventBuilder, Outbox
 from gateway.replay_guard import SqliteReplayGuard
@@ -41,6 +42,7 @@ from protocols.planogram import Planogram
 from protocols.planogram_lint import check_planogram
 from protocols.serial.commands import (
     ALL_CHANNELS,
+    BoardEvent,
     BoardType,
     Climate,
     Status,
@@ -53,6 +55,17 @@ from protocols.serial.commands import (
 from protocols.signing import CommandRejected, CommandVerifier, load_public_key, verify_config
 
 log = structlog.get_logger("gateway")
+DETAIL_MAX = 500  # Ack.detail is bounded; a rejection's reason may quote attacker-chosen keys
+UPTIME_WRAP = 2**32  # a board's uptime_ms is a u32 and wraps after 49.7 days
+CHANNELS = frozenset(c.value for c in Channel)
+
+
+class Dropped(ProtocolError):
+    """An inbound message refused for a reason worth counting separately."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 class GatewayService:
@@ -69,7 +82,8 @@ class GatewayService:
         )
         self.config = self._load_config()
         self.snapshot = Snapshot()
-        self.bus = BusMaster(settings, self._queue.put)
+        self.metrics = GatewayMetrics()
+        self.bus = BusMaster(settings, self._queue.put, self.metrics)
         auth = {
             "username": settings.username,
             "password": settings.password,
@@ -137,51 +151,58 @@ class GatewayService:
 
     def run(self, stop: threading.Event) -> None:
         if self.s.metrics_port:
-            # Gauges read from the service thread's objects; outbox depth opens its own connection.
-            serve_metrics(self.s.metrics_port, self.bus.stats, lambda: _depth(self.s))
+            # Served from another thread: outbox depth opens its own connection.
+            self.metrics.serve(self.s.metrics_port, lambda: _depth(self.s))
         self.bus.start()
         self.link.start()
         try:
             while not stop.is_set():
                 try:
-                    self._handle(self._queue.get(timeout=0.05))
+                    item = self._queue.get(timeout=0.05)
                 except queue.Empty:
                     pass
-                self._tick()
+                else:
+                    self._survive("handle", self._handle, item)
+                self._survive("tick", self._tick)
         finally:
             self.link.stop()
             self.bus.stop()
             self._db.close()
 
-    def _handle(self, item: BusEvent | LinkEvent) -> None:
+    def _survive(self, where: str, step: Callable[..., None], *args: Any) -> None:
+        """Run one step of the loop; an exception is logged and counted, never the loop's end."""
         try:
-            match item:
-                case Reading():
-                    self._on_reading(item)
-                case BoardsFound(boards):
-                    self.snapshot.boards = {b.addr: b for b in boards}
-                case BoardHealth(addr, online):
-                    self.snapshot.online[addr] = online
-                    self.alarms.set(not online, "board_fault", addr, board_addr=addr, detail="not answering")
-                case PortState(ok, detail):
-                    self.alarms.set(not ok, "serial_lost", None, detail=detail)
-                case Connected():
-                    self._sent.clear()  # everything not yet acknowledged goes again
-                    self._next_resend = 0.0
-                    for sample in self.outbox.take_telemetry():
-                        self.link.publish(Channel.TELEMETRY, sample, qos=1)
-                case Disconnected():
-                    pass
-                case Inbound(topic, payload):
-                    self._on_inbound(topic, payload)
-        except ProtocolError as exc:
-            log.warning("refused input", error=str(exc))
+            step(*args)
+        except Exception:
+            log.exception("unexpected error survived", where=where)
+            self.metrics.internal_errors.labels(where).inc()
+
+    def _handle(self, item: BusEvent | LinkEvent) -> None:
+        match item:
+            case Reading():
+                self._on_reading(item)
+            case BoardsFound(boards):
+                self.snapshot.boards = {b.addr: b for b in boards}
+            case BoardHealth(addr, online):
+                self.snapshot.online[addr] = online
+                self.alarms.set(not online, "board_fault", addr, board_addr=addr, detail="not answering")
+            case PortState(ok, detail):
+                self.alarms.set(not ok, "serial_lost", None, detail=detail[:DETAIL_MAX])
+            case Connected():
+                self._sent.clear()  # everything not yet acknowledged goes again
+                self._next_resend = 0.0
+                for sample in self.outbox.take_telemetry():
+                    self.link.publish(Channel.TELEMETRY, sample, qos=1)
+            case Disconnected():
+                pass
+            case Inbound(topic, payload):
+                self._on_inbound(topic, payload)
 
     def _on_reading(self, reading: Reading) -> None:
         board, answer = reading.board, reading.answer
         if isinstance(answer, Status):
             for event in answer.events:
-                at = reading.at - timedelta(milliseconds=max(0, answer.uptime_ms - event.at_ms))
+                at = reading.at - timedelta(milliseconds=_age_ms(answer, event))
                 self.sessions.board_event(board, event, at)
             for i, door in enumerate(answer.doors):
                 self.snapshot.doors[board.first + i] = door
@@ -189,26 +210,55 @@ class GatewayService:
         elif isinstance(answer, Weights):
             for i, w in enumerate(answer.channels):
                 channel = board.first + i
-                self.snapshot.weights[channel] = Weight(w.milligrams / 1000, w.stable, w.fault, reading.at)
+                self.snapshot.weights[channel] = Weight.of(w, reading.at)
                 self.alarms.set(w.fault, "scale_fault", channel, channel=channel, board_addr=board.addr)
         elif isinstance(answer, Climate):
             self.snapshot.climate = answer
 
     def _on_inbound(self, topic: str, payload: bytes) -> None:
+        """Act on one broker message; whatever is wrong with it is logged, counted and dropped."""
+        last = topic.rsplit("/", 1)[-1]
+        channel = last if last in CHANNELS else "unknown"  # a metric label: a closed set
+        try:
+            self._dispatch(topic, payload)
+        except Dropped as exc:
+            self._dropped(channel, exc.reason, exc)
+        except CommandRejected as exc:
+            self._dropped(channel, exc.reason, exc)
+        except ProtocolError as exc:
+            self._dropped(channel, "invalid", exc)
+        except Exception as exc:
+            log.exception("inbound message broke its handler", topic=topic[:200])
+            self.metrics.internal_errors.labels("inbound").inc()
+            self._dropped(channel, "internal_error", exc)
+
+    def _dropped(self, channel: str, reason: str, exc: Exception) -> None:
+        log.warning("inbound message dropped", channel=channel, reason=reason, detail=str(exc)[:DETAIL_MAX])
+        self.metrics.inbound_dropped.labels(channel, reason).inc()
+
+    def _dispatch(self, topic: str, payload: bytes) -> None:
         where = parse_topic(topic)
         if where.cabinet_id != self.s.cabinet_id:
             # Seen with amqtt: another cabinet's retained config delivered to us. Never apply it.
-            log.warning("message for another cabinet ignored", topic=topic)
-            return
+            raise Dropped("other_cabinet", f"message for {where.cabinet_id} on {topic}")
         channel = where.channel
         if channel is Channel.EVACK:
-            seq = parse(EvAck, payload).seq
-            self.outbox.acknowledge(seq)
-            self._sent = {k: v for k, v in self._sent.items() if k > seq}
+            self._on_evack(payload)
         elif channel is Channel.CONFIG:
             self._on_config(payload)
         elif channel is Channel.CMD:
             self._on_command(payload)
+        else:
+            raise Dropped("unexpected_channel", f"the gateway does not subscribe to {channel}")
+
+    def _on_evack(self, payload: bytes) -> None:
+        seq = parse(EvAck, payload).seq
+        last = self.outbox.last_seq()
+        if seq > last:
+            # No honest cloud stores an event before it exists: deleting on its word would lose events.
+            raise Dropped("beyond_sent", f"evack {seq} covers events never sent (last seq {last})")
+        self.outbox.acknowledge(seq)
+        self._sent = {k: v for k, v in self._sent.items() if k > seq}
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -216,13 +266,16 @@ class GatewayService:
         try:
             command = self._verifier.verify(raw, datetime.now(UTC))
         except CommandRejected as exc:
-            log.warning("command rejected", reason=exc.reason, detail=exc.detail)
             self._ack(exc.command_id, "rejected", reason=exc.reason, detail=exc.detail)
-            return
+            raise
         try:
             self._execute(command)
         except Refused as exc:
             self._ack(command.command_id, "rejected", reason=exc.reason, detail=exc.detail)
+        except Exception:
+            # The cloud must hear the command failed (it releases the hold), then count it.
+            self._ack(command.command_id, "rejected", reason="internal_error", detail="see gateway log")
+            raise
 
     def _execute(self, command: Command) -> None:
         body = command.body
@@ -240,14 +293,21 @@ class GatewayService:
             )
 
     def _tare(self, channel: int | None) -> None:
-        for board in self.snapshot.boards_of(BoardType.SCALE):
-            if channel is not None and not board.first <= channel < board.first + board.count:
-                continue
+        """Tare one channel or all; a channel no scale board has is refused, never acked done."""
+        boards = self.snapshot.boards_of(BoardType.SCALE)
+        count = sum(b.count for b in boards)
+        if channel is not None:
+            boards = [b for b in boards if b.first <= channel < b.first + b.count]
+        if not boards:
+            raise Refused("unknown_channel", f"no scale channel {channel}; this cabinet has {count}")
+        for board in boards:
             local = ALL_CHANNELS if channel is None else channel - board.first
             if not isinstance(self.bus.call(board.addr, Tare(local)), BoardAck):
                 raise Refused("hardware_fault", f"scale board 0x{board.addr:02x} refused to tare")
 
     def _ack(self, command_id: Any, status: str, **fields: Any) -> None:
+        if "detail" in fields:
+            fields["detail"] = str(fields["detail"])[:DETAIL_MAX]
         ack = Ack(command_id=command_id, status=status, **fields)
         self.link.publish(Channel.ACK, encode(ack))
 
@@ -301,7 +361,7 @@ class GatewayService:
         return self.timing().telemetry_interval_s
 
     def _telemetry(self) -> None:
-        stats = {a: (0, 0) for a in self.snapshot.boards}
+        stats = dict(self.bus.board_errors)  # one C-level copy: the bus thread writes it
         sample = self.snapshot.telemetry(int(time.monotonic() - self._started), self.outbox.depth(), stats)
         if self.link.connected:
             self.link.publish(Channel.TELEMETRY, encode(sample), qos=0)
@@ -309,6 +369,12 @@ class GatewayService:
             self.outbox.keep_telemetry(
                 sample, self.s.offline_telemetry_bucket_s, self.s.offline_telemetry_max
             )
+
+
+def _age_ms(status: Status, event: BoardEvent) -> int:
+    """How long before the STATUS the event happened, across a wrap of the board's uptime."""
+    age = (status.uptime_ms - event.at_ms) % UPTIME_WRAP
+    return 0 if age >= UPTIME_WRAP // 2 else age  # "in the future": a sloppy board clock, call it now
 
 
 def _depth(settings: GatewaySettings) -> int:

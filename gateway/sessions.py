@@ -140,7 +140,7 @@ class SessionRunner:
             if isinstance(answer, Weights):
                 at = now_utc()
                 for i, w in enumerate(answer.channels):
-                    readings[board.first + i] = Weight(w.milligrams / 1000, w.stable, w.fault, at)
+                    readings[board.first + i] = Weight.of(w, at)
         return readings
 
     def _channels_of(self, door: int) -> list[int]:

@@ -7,7 +7,9 @@ from datetime import datetime
 
 from gateway.bus import BoardInfo
 from protocols.mqtt.schemas import BoardHealth, ChannelReading, DoorReading, Telemetry
-from protocols.serial.commands import BoardType, Climate, DoorState
+from protocols.serial.commands import BoardType, ChannelWeight, Climate, DoorState
+
+COUNT_MAX = 2**31 - 1  # telemetry counts are bounded; a year of a noisy line must not break it
 
 
 @dataclass(frozen=True)
@@ -16,6 +18,12 @@ class Weight:
     stable: bool
     fault: bool
     at: datetime
+
+    @classmethod
+    def of(cls, channel: ChannelWeight, at: datetime) -> Weight:
+        # A faulted channel reports nonsense (SERIAL.md): keep the flag, never the number.
+        grams = 0.0 if channel.fault else channel.milligrams / 1000
+        return cls(grams, channel.stable, channel.fault, at)
 
     def reading(self, channel: int) -> ChannelReading:
         return ChannelReading(
@@ -58,8 +66,8 @@ class Snapshot:
                     addr=b.addr,
                     board_type=b.board_type.name.lower(),
                     online=self.online.get(b.addr, True),
-                    errors=errors.get(b.addr, (0, 0))[0],
-                    retries=errors.get(b.addr, (0, 0))[1],
+                    errors=min(errors.get(b.addr, (0, 0))[0], COUNT_MAX),
+                    retries=min(errors.get(b.addr, (0, 0))[1], COUNT_MAX),
                     firmware=b.firmware,
                     serial_number=b.serial_number,
                 )

@@ -244,7 +244,9 @@ RejectReason: TypeAlias = Literal[
     "replayed",
     "busy",
     "unknown_door",
+    "unknown_channel",
     "hardware_fault",
+    "internal_error",
 ]
 
 

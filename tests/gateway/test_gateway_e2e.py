@@ -56,8 +56,9 @@ def lanes_of(result: Any) -> set[tuple[int, int, str, int]]:
 
 
 def gateway_online(cloud: StandInCloud, cabinet: str) -> None:
-    wait_until(lambda: (cabinet, "online") in cloud.statuses, 10, "the gateway's birth message")
-    wait_until(lambda: any(t["boards"] for t in cloud.telemetry), 10, "boards in telemetry")
+    # Generous: a gateway process takes seconds to import on a busy 2-core machine.
+    wait_until(lambda: (cabinet, "online") in cloud.statuses, 60, "the gateway's birth message")
+    wait_until(lambda: any(t["boards"] for t in cloud.telemetry), 20, "boards in telemetry")
 
 
 def test_unlock_take_close_reports_one_session_result(

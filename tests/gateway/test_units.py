@@ -18,11 +18,22 @@ from gateway.door_session import (
     Trigger,
 )
 from gateway.outbox import Outbox
+from gateway.plausibility import Board
+from gateway.service import _age_ms
 from gateway.settings import load_settings
 from gateway.transaction import SequenceNumbers, Transaction
 from protocols.mqtt.schemas import DoorEvent, Telemetry, parse_event
 from protocols.serial import message_frame
-from protocols.serial.commands import Ack, GetStatus, Weights
+from protocols.serial.commands import (
+    Ack,
+    BoardEvent,
+    BoardEventKind,
+    BoardType,
+    DoorState,
+    GetStatus,
+    Status,
+    Weights,
+)
 from protocols.serial.frame import DecodeError, DecodeErrorKind
 
 T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
@@ -116,14 +127,18 @@ def test_sequence_numbers_never_repeat_in_a_row() -> None:
     assert all((b - a) % 256 == 1 for a, b in zip(taken, taken[1:], strict=False))
 
 
-def test_transaction_matches_only_its_answer() -> None:
-    tx = Transaction(0x10, 5, GetStatus())
-    stray = message_frame(0x10, 4, Ack())
+def test_transaction_matches_only_its_answer_and_counts_the_rest() -> None:
+    tx = Transaction(0x10, 5, GetStatus(), Board(BoardType.LOCK, 1))
+    late = message_frame(0x10, 4, Ack())
     other_board = message_frame(0x20, 5, Weights(()))
     garbage = DecodeError(DecodeErrorKind.GARBAGE, b"\x00")
-    assert tx.match([stray, other_board, garbage]) is None
-    assert tx.decode_errors == 1
-    assert tx.match([message_frame(0x10, 5, Ack())]) == Ack()
+    echo = message_frame(0x10, 5, GetStatus())  # our own request, heard back: not an error
+    assert tx.match([late, other_board, garbage, echo]) is None
+    assert tx.errors == {"late_answer": 1, "stray_frame": 1, "garbage": 1}
+    assert tx.match([message_frame(0x10, 5, Ack())]) is None  # ACK is no answer to GET_STATUS
+    assert tx.errors["unexpected_answer"] == 1
+    status = Status(0, 1, (DoorState(False, False),))
+    assert tx.match([message_frame(0x10, 5, status)]) == status
 
 
 def test_settings_from_toml_env_and_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -139,3 +154,12 @@ def test_settings_from_toml_env_and_cli(tmp_path: Path, monkeypatch: pytest.Monk
         "socket://127.0.0.1:9",
         7,
     )
+
+
+@pytest.mark.parametrize(
+    ("uptime_ms", "at_ms", "age_ms"),
+    [(5000, 4000, 1000), (100, 2**32 - 900, 1000), (4000, 4005, 0)],  # plain, across the wrap, "future"
+)
+def test_board_events_are_dated_across_an_uptime_wrap(uptime_ms: int, at_ms: int, age_ms: int) -> None:
+    event = BoardEvent(BoardEventKind.DOOR_OPENED, 0, 1, at_ms)
+    assert _age_ms(Status(0, uptime_ms, (), (event,)), event) == age_ms
