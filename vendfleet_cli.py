@@ -1,5 +1,9 @@
 """The `vendfleet` command: one entry point whose subcommands come from each part."""
 
+import ctypes
+import os
+import signal
+import sys
 from pathlib import Path
 
 import typer
@@ -7,6 +11,7 @@ import typer
 from protocols.signing import generate_keypair
 
 app = typer.Typer(no_args_is_help=True, help="vendfleet: fleet controller for smart vending cabinets")
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 keys_app = typer.Typer(no_args_is_help=True, help="Command signing keys (Ed25519).")
 app.add_typer(keys_app, name="keys")
 
@@ -43,6 +48,16 @@ def demo(
     raise typer.Exit(run_demo(options))
 
 
+def _die_with_parent() -> None:
+    """A child of the demo (VF_DIE_WITH_PARENT=its pid) gets SIGTERM when the demo dies, however."""
+    parent = os.environ.pop("VF_DIE_WITH_PARENT", None)
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(parent):  # it died before we asked
+        sys.exit(0)
+
+
 def _register_parts() -> None:
     # Each part owns its subcommands; imported here so `vendfleet --help` lists them all.
     from cloud.cli import app as cloud_app
@@ -56,4 +71,5 @@ def _register_parts() -> None:
     app.add_typer(cloud_app, name="cloud")
 
 
+_die_with_parent()
 _register_parts()

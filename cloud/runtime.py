@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -20,10 +21,13 @@ from cloud.domain.fleet import config_payload
 from cloud.influx import InfluxSink
 from cloud.ingest.worker import IngestWorker
 from cloud.settings import CloudSettings
+from gateway.shutdown import stop_together
 from protocols.mqtt.topics import Channel
 from protocols.signing import sign
 
 log = structlog.get_logger("cloud")
+BROKER_HOST = "127.0.0.1"
+GRACEFUL_HTTP_S = 1  # seconds; uvicorn takes an int
 
 
 def influx_sink(settings: CloudSettings) -> InfluxSink | None:
@@ -53,10 +57,14 @@ class CloudRuntime:
         return f"http://{self.settings.host}:{self.settings.port}"
 
     def start(self) -> CloudRuntime:
+        """Raises PortTaken (naming the address) before anything else starts if a port is taken."""
+        sock = listen(self.settings.host, self.settings.port)
+        self.settings.port = sock.getsockname()[1]
         upgrade(self.settings.db)
         share = self.settings.share_group
         if self.settings.mqtt is None:
-            self.broker = EmbeddedBroker(self.settings.embedded_mqtt_port).start()
+            listen(BROKER_HOST, self.settings.embedded_mqtt_port).close()  # a clear error, not amqtt's
+            self.broker = EmbeddedBroker(self.settings.embedded_mqtt_port, BROKER_HOST).start()
             share = None  # amqtt has no shared subscriptions
         self.context = CloudContext.build(self.settings, self.mqtt_url)
         self.ingest = IngestWorker(
@@ -70,18 +78,22 @@ class CloudRuntime:
             username=self.settings.mqtt_username,
             password=self.settings.mqtt_password,
         ).start()
-        self._start_server()
+        self._start_server(sock)
         assert self.context.publisher is not None
         self.context.publisher.wait_connected()
         self.push_configs()
         log.info("cloud up", url=self.url, mqtt=self.mqtt_url, db=self.settings.db)
         return self
 
-    def _start_server(self) -> None:
+    def _start_server(self, sock: socket.socket) -> None:
         assert self.context is not None
-        sock = socket.create_server((self.settings.host, self.settings.port))
-        self.settings.port = sock.getsockname()[1]
-        config = uvicorn.Config(create_app(self.context), log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            create_app(self.context),
+            log_level="warning",
+            lifespan="off",
+            # Open streams (a resident following a visit) are cut after this, not waited for.
+            timeout_graceful_shutdown=GRACEFUL_HTTP_S,
+        )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
         self._thread.start()
@@ -98,12 +110,29 @@ class CloudRuntime:
                 self.context.publisher.publish(cabinet.code, Channel.CONFIG, config, retain=True)
 
     def stop(self) -> None:
+        """Within the stop budget: HTTP, ingest and the publisher side by side, then the broker."""
+        context = self.context
+        stop_together(
+            [self._stop_server, *([self.ingest.stop] if self.ingest else [])],
+            [context.close] if context else [],
+            [self.broker.stop] if self.broker else [],
+        )
+
+    def _stop_server(self) -> None:
         if self.server and self._thread:
-            self.server.should_exit = True
-            self._thread.join(10)
-        if self.ingest:
-            self.ingest.stop()
-        if self.context:
-            self.context.close()
-        if self.broker:
-            self.broker.stop()
+            # What uvicorn's own SIGTERM handler does (it runs in a thread here, without one):
+            # sse-starlette hooks this to end open streams at once.
+            self.server.handle_exit(signal.SIGTERM, None)
+            self._thread.join()
+
+
+class PortTaken(RuntimeError):
+    pass
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or PortTaken naming the address."""
+    try:
+        return socket.create_server((host, port))
+    except OSError as exc:
+        raise PortTaken(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc

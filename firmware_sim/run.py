@@ -64,7 +64,10 @@ def _serve_control(cabinet: Cabinet, address: str) -> tuple[uvicorn.Server, thre
     host, _, port = address.rpartition(":")
     sock = socket.create_server((host or "127.0.0.1", int(port)))
     bound_host, bound_port = sock.getsockname()[:2]
-    config = uvicorn.Config(control_app(cabinet), log_level="warning", lifespan="off")
+    # A client holding a connection open (a stuck test, a browser) must not delay a stop.
+    config = uvicorn.Config(
+        control_app(cabinet), log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -20,6 +20,7 @@ from gateway.outbox import Event, EventBuilder, Outbox
 from gateway.replay_guard import SqliteReplayGuard
 from gateway.sessions import Refused, SessionRunner
 from gateway.settings import GatewaySettings
+from gateway.shutdown import stop_together
 from gateway.snapshot import Snapshot, Weight
 from protocols import ProtocolError
 from protocols.mqtt.schemas import (
@@ -149,9 +150,8 @@ class GatewayService:
                     pass
                 self._tick()
         finally:
-            self.link.stop()
-            self.bus.stop()
-            self._db.close()
+            # The outbox is committed before anything is published, so nothing in flight is lost.
+            stop_together([self.link.stop, self.bus.stop], [self._db.close])
 
     def _handle(self, item: BusEvent | LinkEvent) -> None:
         try:
