@@ -41,11 +41,13 @@ def demo(
     port: int = typer.Option(8000, help="HTTP port of the cloud"),
     residents: bool = typer.Option(True, help="Let scripted residents shop"),
 ) -> None:
-    """The whole system on embedded defaults: SQLite, an embedded broker, simulated cabinets."""
+    """The whole system on embedded defaults: SQLite, an embedded broker, simulated cabinets.
+    SIGTERM or Ctrl-C stops it and its children within 2 s, exit code 0."""
     from firmware_sim.demo.run import DemoOptions, run_demo
+    from gateway.shutdown import exit_stopped
 
     options = DemoOptions(cabinets, speed, duration, browser, manifest, data_dir, port, residents)
-    raise typer.Exit(run_demo(options))
+    exit_stopped(run_demo(options))
 
 
 def _die_with_parent() -> None:

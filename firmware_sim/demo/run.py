@@ -114,6 +114,14 @@ class Demo:
             # Where our own child listens, as it says once both ports are its own.
             self.cloud_url, self.mqtt_url = lines[0].removeprefix("cloud: "), lines[1].removeprefix("mqtt: ")
             wait_http(f"{self.cloud_url}/healthz", cloud, 60)
+        key = data / "cloud-public.pem"
+        key.write_bytes(httpx.get(f"{self.cloud_url}/api/v1/keys/commands").content)
+        cabinets = yaml.safe_load(FIXTURE.read_text())["cabinets"][: o.cabinets]
+        for n, c in enumerate(cabinets):
+            with console.status(f"starting cabinet {c['code']} ({c['layout']}): simulator and gateway…"):
+                self.cabinets.append(self._start_cabinet(c["code"], c["layout"], key, o.seed + n))
+        self._wait_online()
+        self.store_stock_at_start = self._store_stock()
 
     def _start_cabinet(self, code: str, layout: str, key: Path, seed: int) -> CabinetRun:
         o = self.options
