@@ -8,21 +8,27 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import paho.mqtt.client as mqtt
 import psutil
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 
 from cloud.db.engine import make_engine, session_factory, transaction
-from cloud.db.models import Cabinet, Session, User
+from cloud.db.models import Cabinet, ProcessedEvent, Session, User
 from firmware_sim.demo.run import FIXTURE as DEMO_FIXTURE
+from protocols.mqtt.schemas import DoorEvent, EvAck, encode, parse
+from protocols.mqtt.topics import Channel, topic
 from tests.harness import FAST_GATEWAY_ENV, wait_until, write_keys
 from tests.servers import MosquittoServer, free_port
 from tests.sim_fixture import VENDFLEET, sim_cabinet
@@ -197,6 +203,53 @@ def test_cloud_ingest_stops_on_signal(tmp_path: Path, mosquitto: MosquittoServer
         assert_stops_cleanly(proc, sig, tmp_path / "ingest.log")
 
 
+def test_ingest_stopped_mid_stream_acknowledged_only_what_it_stored(
+    tmp_path: Path, mosquitto: MosquittoServer
+) -> None:
+    """SIGTERM while events pour in: every evack the worker sent covers events in the database."""
+    db = f"sqlite:///{tmp_path / 'cloud.db'}"
+    seed = [VENDFLEET, "cloud", "seed", str(DEMO_FIXTURE), "--db", db]
+    subprocess.run(seed, check=True, capture_output=True)
+    evacks: list[int] = []
+    gateway = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    gateway.on_connect = lambda c, *a: c.subscribe(topic("XH-0001", Channel.EVACK), qos=1)
+    gateway.on_message = lambda c, u, m: evacks.append(parse(EvAck, m.payload).seq)
+    gateway.connect("127.0.0.1", mosquitto.port)
+    gateway.loop_start()
+    argv = [
+        "cloud",
+        "ingest",
+        "--db",
+        db,
+        "--mqtt",
+        mosquitto.url,
+        "--share-group",
+        "g" + uuid.uuid4().hex[:6],
+    ]
+    log = tmp_path / "ingest.log"
+    try:
+        with started([*argv, "--key-dir", str(tmp_path / "keys")], log) as proc:
+            wait_until(lambda: b"ingest up" in log.read_bytes(), STARTUP_S, "ingest up")
+            time.sleep(0.5)  # subscribed
+            for seq in range(1, 2001):
+                event = DoorEvent(
+                    event_id=uuid.uuid4(), seq=seq, cabinet_id="XH-0001", door=0, action="opened"
+                )
+                gateway.publish(topic("XH-0001", Channel.EVENTS), encode(event), qos=1)
+            wait_until(lambda: evacks, 30, "the first evack")
+            assert_stops_cleanly(proc, signal.SIGTERM, log)
+    finally:
+        gateway.disconnect()
+        gateway.loop_stop()
+    engine = make_engine(db)
+    with session_factory(engine)() as session:
+        stored = set(session.scalars(select(ProcessedEvent.seq)))
+    engine.dispose()
+    acknowledged = max(evacks)
+    assert acknowledged < 2000, "the stop came too late to cut the stream"
+    assert set(range(1, acknowledged + 1)) <= stored
+
+
 def test_cloud_serve_on_a_taken_port_fails_with_one_clear_line(tmp_path: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
@@ -237,6 +290,40 @@ def test_demo_stops_on_sigterm_with_all_its_children(tmp_path: Path) -> None:
         time.sleep(3)  # residents shopping
         # cloud, simulator and gateway (each `vendfleet` is one process)
         assert_stops_cleanly(proc, signal.SIGTERM, log, children=3)
+
+
+PARENT = """
+import sys, time
+from pathlib import Path
+from firmware_sim.demo.processes import Children
+Children(Path(sys.argv[1])).spawn("sim", "sim", "cabinet", "--layout", "chilled-4shelf", read_lines=1)
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def test_demo_children_die_with_the_demo_even_on_sigkill(tmp_path: Path) -> None:
+    """A demo killed outright (SIGKILL, OOM killer, a chaos day) leaves no simulator or gateway."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    children: list[int] = []
+    try:
+        assert parent.stdout is not None
+        assert parent.stdout.readline().strip() == "ready"
+        children = _family(parent.pid)
+        assert children
+        parent.kill()
+        parent.wait()
+        wait_until(lambda: not any(_alive(pid) for pid in children), STOP_BUDGET_S, "orphans gone")
+    finally:
+        parent.kill()
+        parent.wait()
+        for pid in children:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if parent.stdout:
+            parent.stdout.close()
 
 
 class _Impostor(BaseHTTPRequestHandler):
