@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import threading
@@ -135,4 +136,6 @@ def listen(host: str, port: int) -> socket.socket:
     try:
         return socket.create_server((host, port))
     except OSError as exc:
-        raise PortTaken(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        raise PortTaken(
+            f"cannot listen on {host}:{port}: {os.strerror(exc.errno) if exc.errno else exc}"
+        ) from exc

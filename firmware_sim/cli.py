@@ -24,9 +24,13 @@ def cabinet(
 ) -> None:
     """Serve a simulated cabinet until SIGTERM or Ctrl-C (then exit code 0)."""
     stop = stop_requested()
-    running = start_cabinet(
-        layout, serial=serial, control=control, seed=seed, speed=speed, faults=parse_spec(faults)
-    )
+    try:
+        running = start_cabinet(
+            layout, serial=serial, control=control, seed=seed, speed=speed, faults=parse_spec(faults)
+        )
+    except OSError as exc:
+        typer.echo(f"vendfleet sim cabinet: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
     print(f"serial: {running.serial_path}", flush=True)
     if running.control_url:
         print(f"control: {running.control_url}", flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from dataclasses import dataclass
@@ -62,7 +63,12 @@ def start_cabinet(
 
 def _serve_control(cabinet: Cabinet, address: str) -> tuple[uvicorn.Server, threading.Thread, str]:
     host, _, port = address.rpartition(":")
-    sock = socket.create_server((host or "127.0.0.1", int(port)))
+    try:
+        sock = socket.create_server((host or "127.0.0.1", int(port)))
+    except OSError as exc:
+        raise OSError(
+            exc.errno, f"cannot listen on {host or '127.0.0.1'}:{port}: {os.strerror(exc.errno)}"
+        ) from exc
     bound_host, bound_port = sock.getsockname()[:2]
     # A client holding a connection open (a stuck test, a browser) must not delay a stop.
     config = uvicorn.Config(

@@ -108,6 +108,18 @@ def test_simulator_stops_on_signal(tmp_path: Path, sig: int) -> None:
             assert_stops_cleanly(proc, sig, tmp_path / "sim.log")
 
 
+def test_simulator_on_a_taken_port_fails_with_one_clear_line() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        argv = [VENDFLEET, "sim", "cabinet", "--layout", "chilled-4shelf", "--control", f"127.0.0.1:{port}"]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert (
+        done.stderr.strip()
+        == f"vendfleet sim cabinet: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
+
+
 # -- the gateway -----------------------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import signal
@@ -399,7 +400,7 @@ def _taken_port(port: int) -> str | None:
     try:
         socket.create_server(("127.0.0.1", port)).close()
     except OSError as exc:
-        return f"cannot use port {port} on 127.0.0.1: {exc.strerror or exc}"
+        return f"cannot use port {port} on 127.0.0.1: {os.strerror(exc.errno) if exc.errno else exc}"
     return None
 
 
