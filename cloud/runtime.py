@@ -136,6 +136,5 @@ def listen(host: str, port: int) -> socket.socket:
     try:
         return socket.create_server((host, port))
     except OSError as exc:
-        raise PortTaken(
-            f"cannot listen on {host}:{port}: {os.strerror(exc.errno) if exc.errno else exc}"
-        ) from exc
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise PortTaken(f"cannot listen on {host}:{port}: {reason}") from exc

@@ -66,9 +66,8 @@ def _serve_control(cabinet: Cabinet, address: str) -> tuple[uvicorn.Server, thre
     try:
         sock = socket.create_server((host or "127.0.0.1", int(port)))
     except OSError as exc:
-        raise OSError(
-            exc.errno, f"cannot listen on {host or '127.0.0.1'}:{port}: {os.strerror(exc.errno)}"
-        ) from exc
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise OSError(exc.errno, f"cannot listen on {host or '127.0.0.1'}:{port}: {reason}") from exc
     bound_host, bound_port = sock.getsockname()[:2]
     # A client holding a connection open (a stuck test, a browser) must not delay a stop.
     config = uvicorn.Config(
