@@ -46,10 +46,10 @@ def demo(
 
     SIGTERM or Ctrl-C stops it and its children within 2 s, exit code 0 (no reconciliation then)."""
     from firmware_sim.demo.run import DemoOptions, run_demo
-    from gateway.shutdown import exit_stopped
+    from gateway.shutdown import exit_now
 
     options = DemoOptions(cabinets, speed, duration, browser, manifest, data_dir, port, residents)
-    exit_stopped(run_demo(options))
+    exit_now(run_demo(options))
 
 
 def _die_with_parent() -> None:

@@ -23,7 +23,7 @@ from cloud.ingest.worker import IngestWorker
 from cloud.runtime import CloudRuntime, PortTaken, influx_sink
 from cloud.settings import CloudSettings
 from gateway.log_setup import configure
-from gateway.shutdown import exit_stopped, stop_requested, stop_together, wait_for_stop
+from gateway.shutdown import exit_now, exit_stopped, stop_requested, stop_together, wait_for_stop
 
 log = structlog.get_logger("cloud")
 app = typer.Typer(no_args_is_help=True, help="The fleet service.")
@@ -60,14 +60,13 @@ def serve(
     except PortTaken as exc:
         typer.echo(f"vendfleet cloud serve: {exc}", err=True)
         runtime.stop()
-        raise typer.Exit(1) from None
+        exit_now(1)
     # Only once both ports are ours: a parent (the demo) reads these to know whom it talks to.
     typer.echo(f"cloud: {runtime.url}")
     typer.echo(f"mqtt: {runtime.mqtt_url}")
     sys.stdout.flush()
     wait_for_stop(stop)
-    runtime.stop()
-    exit_stopped()
+    exit_stopped(runtime.stop())
 
 
 @app.command()
@@ -99,8 +98,7 @@ def ingest(
     ]
     log.info("ingest up", workers=workers, mqtt=mqtt)
     wait_for_stop(stop)
-    stop_together([worker.stop for worker in running], [context.close])
-    exit_stopped()
+    exit_stopped(stop_together([worker.stop for worker in running], [context.close]))
 
 
 @app.command()

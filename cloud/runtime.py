@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -110,10 +109,11 @@ class CloudRuntime:
                 config = sign(config_payload(db, cabinet), self.context.keys.private)
                 self.context.publisher.publish(cabinet.code, Channel.CONFIG, config, retain=True)
 
-    def stop(self) -> None:
-        """Within the stop budget: HTTP, ingest and the publisher side by side, then the broker."""
+    def stop(self) -> list[str]:
+        """Within the stop budget: HTTP and ingest side by side, then the publisher and database,
+        then the broker. Returns what had to be abandoned (see gateway.shutdown)."""
         context = self.context
-        stop_together(
+        return stop_together(
             [self._stop_server, *([self.ingest.stop] if self.ingest else [])],
             [context.close] if context else [],
             [self.broker.stop] if self.broker else [],
@@ -121,9 +121,9 @@ class CloudRuntime:
 
     def _stop_server(self) -> None:
         if self.server and self._thread:
-            # What uvicorn's own SIGTERM handler does (it runs in a thread here, without one):
-            # sse-starlette hooks this to end open streams at once.
-            self.server.handle_exit(signal.SIGTERM, None)
+            # Not handle_exit(): sse-starlette hooks it to set a process-wide flag that is never
+            # reset, so every later server in this process (tests) would cut its streams at once.
+            self.server.should_exit = True
             self._thread.join()
 
 

@@ -35,8 +35,7 @@ def cabinet(
     if running.control_url:
         print(f"control: {running.control_url}", flush=True)
     wait_for_stop(stop)
-    stop_together([running.stop])
-    exit_stopped()
+    exit_stopped(stop_together([running.stop]))
 
 
 @app.command()

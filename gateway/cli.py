@@ -52,5 +52,4 @@ def run(
         planogram=planogram,
         metrics_port=metrics_port,
     )
-    GatewayService(settings).run(stop)
-    exit_stopped()
+    exit_stopped(GatewayService(settings).run(stop))

@@ -136,7 +136,8 @@ class GatewayService:
 
     # -- the loop ----------------------------------------------------------------------------
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event) -> list[str]:
+        """Until `stop` is set; returns what the stop had to abandon (see gateway.shutdown)."""
         if self.s.metrics_port:
             # Gauges read from the service thread's objects; outbox depth opens its own connection.
             serve_metrics(self.s.metrics_port, self.bus.stats, lambda: _depth(self.s))
@@ -151,7 +152,8 @@ class GatewayService:
                 self._tick()
         finally:
             # The outbox is committed before anything is published, so nothing in flight is lost.
-            stop_together([self.link.stop, self.bus.stop], [self._db.close])
+            abandoned = stop_together([self.link.stop, self.bus.stop], [self._db.close])
+        return abandoned
 
     def _handle(self, item: BusEvent | LinkEvent) -> None:
         try:

@@ -2,10 +2,11 @@
 
 SIGTERM (systemd, Kubernetes) and SIGINT (Ctrl-C) both ask for a clean stop: the process finishes or
 abandons its in-flight work (nothing is acknowledged that is not committed), stops its parts side by
-side, and exits with code 0 within STOP_BUDGET_S (0, not 128+15: a stop that was asked for and done
-is a success for systemd without `SuccessExitStatus=`). A stop that overruns the budget, or a second signal
-while stopping, ends the process at once with exit code 1, so that an unclean stop is never reported
-as a clean one.
+side and exits within STOP_BUDGET_S with code 0 (not 128+15: a stop that was asked for and done is
+a success, for systemd without `SuccessExitStatus=`). A stop that overruns the budget, or a second
+signal while stopping, exits with code 1, so an unclean stop is never reported as a clean one.
+Library code (CloudRuntime.stop, GatewayService.run) only reports what it had to abandon; the
+command's entry point exits.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ def wait_for_stop(stop: threading.Event) -> None:
         time.sleep(0.05)
 
 
-def stop_together(*stages: Sequence[Callable[[], object]], budget_s: float = STOP_BUDGET_S) -> None:
-    """Run each stage's stoppers side by side, stage after stage, within one budget overall."""
+def stop_together(*stages: Sequence[Callable[[], object]], budget_s: float = STOP_BUDGET_S) -> list[str]:
+    """Run each stage's stoppers side by side, stage after stage, within one budget overall.
+    Returns the stoppers abandoned because the budget ran out (none, normally)."""
     started = time.monotonic()
     deadline = started + budget_s
     for stage in stages:
@@ -58,23 +60,32 @@ def stop_together(*stages: Sequence[Callable[[], object]], budget_s: float = STO
             thread.start()
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        late = [
-            getattr(s, "__qualname__", repr(s)) for s, t in zip(stage, threads, strict=True) if t.is_alive()
-        ]
+        late = [_name(s) for s, t in zip(stage, threads, strict=True) if t.is_alive()]
         if late:
-            _exit_now(f"stop overran {budget_s}s: {', '.join(late)}")
+            log.error("stop overran its budget", budget_s=budget_s, late=late)
+            return late
     log.info("stopped", took_s=round(time.monotonic() - started, 3))
+    return []
 
 
-def exit_stopped(code: int = 0) -> NoReturn:
-    """Exit once everything is stopped, skipping the interpreter's teardown of its modules: with
-    FastAPI, SQLAlchemy and pydantic loaded that alone takes seconds on a busy machine."""
+def exit_stopped(abandoned: Sequence[str] = ()) -> NoReturn:
+    """Exit 0 after a clean stop, 1 if anything had to be abandoned."""
+    exit_now(1 if abandoned else 0)
+
+
+def exit_now(code: int) -> NoReturn:
+    """Exit, skipping the interpreter's teardown of its modules: with FastAPI, SQLAlchemy and
+    pydantic loaded that alone takes seconds on a busy machine."""
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
 
 
+def _name(stopper: Callable[[], object]) -> str:
+    return str(getattr(stopper, "__qualname__", repr(stopper)))
+
+
 def _exit_now(reason: str) -> NoReturn:
     log.error("exiting without a clean stop", reason=reason)
-    exit_stopped(1)
+    exit_now(1)
