@@ -11,8 +11,9 @@ import typer
 
 from protocols.signing import generate_keypair
 
-app = typer.Typer(no_args_is_help=True, help="vendfleet: fleet controller for smart vending cabinets")
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+app = typer.Typer(no_args_is_help=True, help="vendfleet: fleet controller for smart vending cabinets")
 keys_app = typer.Typer(no_args_is_help=True, help="Command signing keys (Ed25519).")
 app.add_typer(keys_app, name="keys")
 

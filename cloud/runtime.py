@@ -58,12 +58,10 @@ class CloudRuntime:
 
     def start(self) -> CloudRuntime:
         """Raises PortTaken (naming the address) before anything else starts if a port is taken."""
-        sock = listen(self.settings.host, self.settings.port)
-        self.settings.port = sock.getsockname()[1]
+        sock = self._claim_ports()
         upgrade(self.settings.db)
         share = self.settings.share_group
         if self.settings.mqtt is None:
-            listen(BROKER_HOST, self.settings.embedded_mqtt_port).close()  # a clear error, not amqtt's
             self.broker = EmbeddedBroker(self.settings.embedded_mqtt_port, BROKER_HOST).start()
             share = None  # amqtt has no shared subscriptions
         self.context = CloudContext.build(self.settings, self.mqtt_url)
@@ -84,6 +82,18 @@ class CloudRuntime:
         self.push_configs()
         log.info("cloud up", url=self.url, mqtt=self.mqtt_url, db=self.settings.db)
         return self
+
+    def _claim_ports(self) -> socket.socket:
+        """The HTTP socket, once the embedded broker's port is known to be free too."""
+        sock = listen(self.settings.host, self.settings.port)
+        self.settings.port = sock.getsockname()[1]
+        if self.settings.mqtt is None:
+            try:
+                listen(BROKER_HOST, self.settings.embedded_mqtt_port).close()  # a clear error, not amqtt's
+            except PortTaken:
+                sock.close()
+                raise
+        return sock
 
     def _start_server(self, sock: socket.socket) -> None:
         assert self.context is not None
