@@ -57,9 +57,8 @@ def serve(
     runtime = CloudRuntime(settings)
     try:
         runtime.start()
-    except PortTaken as exc:
+    except PortTaken as exc:  # raised before anything started
         typer.echo(f"vendfleet cloud serve: {exc}", err=True)
-        runtime.stop()
         exit_now(1)
     # Only once both ports are ours: a parent (the demo) reads these to know whom it talks to.
     typer.echo(f"cloud: {runtime.url}")
