@@ -152,7 +152,8 @@ class GatewayService:
                 self._tick()
         finally:
             # The outbox is committed before anything is published, so nothing in flight is lost.
-            abandoned = stop_together([self.link.stop, self.bus.stop], [self._db.close])
+            abandoned = stop_together([self.link.stop, self.bus.stop])
+            self._db.close()  # in this thread: sqlite3 connections belong to the thread that made them
         return abandoned
 
     def _handle(self, item: BusEvent | LinkEvent) -> None:
