@@ -51,11 +51,12 @@ def wait_for_stop(stop: threading.Event) -> None:
 
 def stop_together(*stages: Sequence[Callable[[], object]], budget_s: float = STOP_BUDGET_S) -> list[str]:
     """Run each stage's stoppers side by side, stage after stage, within one budget overall.
-    Returns the stoppers abandoned because the budget ran out (none, normally)."""
+    Returns the stoppers that failed or were abandoned when the budget ran out (none, normally)."""
     started = time.monotonic()
     deadline = started + budget_s
+    failed: list[str] = []
     for stage in stages:
-        threads = [threading.Thread(target=stopper, daemon=True) for stopper in stage]
+        threads = [threading.Thread(target=_guarded, args=(s, failed), daemon=True) for s in stage]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -63,9 +64,17 @@ def stop_together(*stages: Sequence[Callable[[], object]], budget_s: float = STO
         late = [_name(s) for s, t in zip(stage, threads, strict=True) if t.is_alive()]
         if late:
             log.error("stop overran its budget", budget_s=budget_s, late=late)
-            return late
-    log.info("stopped", took_s=round(time.monotonic() - started, 3))
-    return []
+            return failed + late
+    log.info("stopped", took_s=round(time.monotonic() - started, 3), failed=failed)
+    return failed
+
+
+def _guarded(stopper: Callable[[], object], failed: list[str]) -> None:
+    try:
+        stopper()
+    except Exception:
+        log.exception("stop failed", part=_name(stopper))
+        failed.append(_name(stopper))
 
 
 def exit_stopped(abandoned: Sequence[str] = ()) -> NoReturn:

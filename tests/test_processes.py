@@ -83,6 +83,7 @@ def assert_stops_cleanly(proc: subprocess.Popen[bytes], sig: int, log: Path, chi
     left = [pid for pid in family if _alive(pid)]
     assert took < STOP_BUDGET_S, f"took {took:.2f}s to stop after {sig!r}:\n{log.read_text()[-3000:]}"
     assert code == 0, f"exit code {code} after {sig!r}:\n{log.read_text()[-3000:]}"
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
     assert not left, f"children still running after {sig!r}: {left}"
 
 
