@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import structlog
 import uvicorn
 from sqlalchemy import select
+from sse_starlette.sse import AppStatus
 
 from cloud.app import create_app
 from cloud.broker import EmbeddedBroker
@@ -131,10 +132,14 @@ class CloudRuntime:
 
     def _stop_server(self) -> None:
         if self.server and self._thread:
-            # Not handle_exit(): sse-starlette hooks it to set a process-wide flag that is never
-            # reset, so every later server in this process (tests) would cut its streams at once.
-            self.server.should_exit = True
-            self._thread.join()
+            # Open streams end now, as under uvicorn's own SIGTERM handler (not installed: uvicorn
+            # runs in a thread here). The flag is process-wide and sse-starlette never resets it.
+            AppStatus.should_exit = True
+            try:
+                self.server.should_exit = True
+                self._thread.join()
+            finally:
+                AppStatus.should_exit = False
 
 
 class PortTaken(RuntimeError):
