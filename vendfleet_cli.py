@@ -1,10 +1,17 @@
 """The `vendfleet` command: one entry point whose subcommands come from each part."""
 
+import ctypes
+import importlib
+import os
+import signal
+import sys
 from pathlib import Path
 
 import typer
 
 from protocols.signing import generate_keypair
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 app = typer.Typer(no_args_is_help=True, help="vendfleet: fleet controller for smart vending cabinets")
 keys_app = typer.Typer(no_args_is_help=True, help="Command signing keys (Ed25519).")
@@ -36,24 +43,45 @@ def demo(
     port: int = typer.Option(8000, help="HTTP port of the cloud"),
     residents: bool = typer.Option(True, help="Let scripted residents shop"),
 ) -> None:
-    """The whole system on embedded defaults: SQLite, an embedded broker, simulated cabinets."""
+    """The whole system on embedded defaults: SQLite, an embedded broker, simulated cabinets.
+
+    SIGTERM or Ctrl-C stops it and its children within 2 s, exit code 0 (no reconciliation then)."""
     from firmware_sim.demo.run import DemoOptions, run_demo
+    from gateway.shutdown import exit_now
 
     options = DemoOptions(cabinets, speed, duration, browser, manifest, data_dir, port, residents)
-    raise typer.Exit(run_demo(options))
+    exit_now(run_demo(options))
 
 
-def _register_parts() -> None:
-    # Each part owns its subcommands; imported here so `vendfleet --help` lists them all.
-    from cloud.cli import app as cloud_app
-    from firmware_sim.cli import app as sim_app
-    from gateway.cli import app as gateway_app
-    from gateway.cli import ctl_app
-
-    app.add_typer(sim_app, name="sim")
-    app.add_typer(gateway_app, name="gateway")
-    app.add_typer(ctl_app, name="ctl")
-    app.add_typer(cloud_app, name="cloud")
+def _die_with_parent() -> None:
+    """A child of the demo (VF_DIE_WITH_PARENT=its pid) gets SIGTERM when the demo dies, however."""
+    parent = os.environ.pop("VF_DIE_WITH_PARENT", None)
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(parent):  # it died before we asked
+        sys.exit(0)
 
 
-_register_parts()
+# Each part owns its subcommands. Only the part named on the command line is imported (all of them
+# for --help): the cloud alone takes seconds to import, which `vendfleet demo`, a simulator or a
+# gateway should not pay at every start.
+PARTS = {
+    "sim": ("firmware_sim.cli", "app"),
+    "gateway": ("gateway.cli", "app"),
+    "ctl": ("gateway.cli", "ctl_app"),
+    "cloud": ("cloud.cli", "app"),
+}
+OWN_COMMANDS = {"demo", "keys"}
+
+
+def _register_parts(argv: list[str]) -> None:
+    named = argv[1] if len(argv) > 1 else None
+    wanted = [named] if named in PARTS else [] if named in OWN_COMMANDS else list(PARTS)
+    for name in wanted:
+        module, attribute = PARTS[name]
+        app.add_typer(getattr(importlib.import_module(module), attribute), name=name)
+
+
+_die_with_parent()
+_register_parts(sys.argv)

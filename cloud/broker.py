@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 
 from amqtt.broker import Broker
+
+# amqtt logs every session state change at INFO; the cloud's own log says what matters.
+for _name in ("amqtt", "transitions"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 class EmbeddedBroker:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import signal
-import threading
+import sys
 from datetime import timedelta
 from pathlib import Path
 
+import structlog
 import typer
 import yaml
 from sqlalchemy import or_, select
@@ -20,19 +20,14 @@ from cloud.db.models import User
 from cloud.domain.auth import TokenSigner
 from cloud.domain.fleet import seed as seed_fixture
 from cloud.ingest.worker import IngestWorker
-from cloud.runtime import CloudRuntime, influx_sink
+from cloud.runtime import CloudRuntime, PortTaken, influx_sink
 from cloud.settings import CloudSettings
 from gateway.log_setup import configure
+from gateway.shutdown import exit_now, exit_stopped, stop_requested, stop_together, wait_for_stop
 
+log = structlog.get_logger("cloud")
 app = typer.Typer(no_args_is_help=True, help="The fleet service.")
 DB_HELP = "SQLAlchemy URL (sqlite:///FILE or postgresql+psycopg://…)"
-
-
-def _wait_for_signal() -> None:
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
 
 
 @app.command()
@@ -46,8 +41,9 @@ def serve(
     base_url: str | None = typer.Option(None, help="Public URL the QR codes point at"),
     dev_show_otp: bool = typer.Option(False, help="Demo: show one-time codes on the page"),
 ) -> None:
-    """API, pages and MQTT ingest in one process."""
+    """API, pages and MQTT ingest in one process, until SIGTERM or SIGINT (then exit code 0)."""
     configure()
+    stop = stop_requested()
     settings = CloudSettings(
         db=db,
         mqtt=mqtt,
@@ -58,11 +54,18 @@ def serve(
         base_url=base_url,
         dev_show_otp=dev_show_otp,
     )
-    runtime = CloudRuntime(settings).start()
-    typer.echo(f"cloud: {runtime.url}", err=True)
-    typer.echo(f"mqtt: {runtime.mqtt_url}", err=True)
-    _wait_for_signal()
-    runtime.stop()
+    runtime = CloudRuntime(settings)
+    try:
+        runtime.start()
+    except PortTaken as exc:  # raised before anything started
+        typer.echo(f"vendfleet cloud serve: {exc}", err=True)
+        exit_now(1)
+    # Only once both ports are ours: a parent (the demo) reads these to know whom it talks to.
+    typer.echo(f"cloud: {runtime.url}")
+    typer.echo(f"mqtt: {runtime.mqtt_url}")
+    sys.stdout.flush()
+    wait_for_stop(stop)
+    exit_stopped(runtime.stop())
 
 
 @app.command()
@@ -73,8 +76,9 @@ def ingest(
     share_group: str = typer.Option("cloud", help="Shared subscription group"),
     key_dir: Path = typer.Option(Path("var/keys")),
 ) -> None:
-    """Ingest workers alone; run as many processes as the load needs."""
+    """Ingest workers alone; run as many processes as the load needs. SIGTERM/SIGINT: exit code 0."""
     configure()
+    stop = stop_requested()
     context = CloudContext.build(CloudSettings(db=db, mqtt=mqtt, key_dir=key_dir), None)
     running = [
         IngestWorker(
@@ -91,10 +95,9 @@ def ingest(
         ).start()
         for n in range(workers)
     ]
-    _wait_for_signal()
-    for worker in running:
-        worker.stop()
-    context.close()
+    log.info("ingest up", workers=workers, mqtt=mqtt)
+    wait_for_stop(stop)
+    exit_stopped(stop_together([worker.stop for worker in running], [context.close]))
 
 
 @app.command()

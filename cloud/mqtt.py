@@ -39,5 +39,6 @@ class Publisher:
             log.warning("publish failed", cabinet=cabinet, channel=str(channel), rc=info.rc)
 
     def close(self) -> None:
-        self._client.loop_stop()
+        # disconnect() first wakes paho's network thread; loop_stop() alone waits out its 1 s select.
         self._client.disconnect()
+        self._client.loop_stop()

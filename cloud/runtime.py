@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 import structlog
 import uvicorn
 from sqlalchemy import select
+from sse_starlette.sse import AppStatus
 
 from cloud.app import create_app
 from cloud.broker import EmbeddedBroker
@@ -20,10 +22,13 @@ from cloud.domain.fleet import config_payload
 from cloud.influx import InfluxSink
 from cloud.ingest.worker import IngestWorker
 from cloud.settings import CloudSettings
+from gateway.shutdown import stop_together
 from protocols.mqtt.topics import Channel
 from protocols.signing import sign
 
 log = structlog.get_logger("cloud")
+BROKER_HOST = "127.0.0.1"
+GRACEFUL_HTTP_S = 1  # seconds; uvicorn takes an int
 
 
 def influx_sink(settings: CloudSettings) -> InfluxSink | None:
@@ -53,10 +58,12 @@ class CloudRuntime:
         return f"http://{self.settings.host}:{self.settings.port}"
 
     def start(self) -> CloudRuntime:
+        """Raises PortTaken (naming the address) before anything else starts if a port is taken."""
+        sock = self._claim_ports()
         upgrade(self.settings.db)
         share = self.settings.share_group
         if self.settings.mqtt is None:
-            self.broker = EmbeddedBroker(self.settings.embedded_mqtt_port).start()
+            self.broker = EmbeddedBroker(self.settings.embedded_mqtt_port, BROKER_HOST).start()
             share = None  # amqtt has no shared subscriptions
         self.context = CloudContext.build(self.settings, self.mqtt_url)
         self.ingest = IngestWorker(
@@ -71,18 +78,34 @@ class CloudRuntime:
             password=self.settings.mqtt_password,
         ).start()
         self.context.workers.append(self.ingest)
-        self._start_server()
+        self._start_server(sock)
         assert self.context.publisher is not None
         self.context.publisher.wait_connected()
         self.push_configs()
         log.info("cloud up", url=self.url, mqtt=self.mqtt_url, db=self.settings.db)
         return self
 
-    def _start_server(self) -> None:
-        assert self.context is not None
-        sock = socket.create_server((self.settings.host, self.settings.port))
+    def _claim_ports(self) -> socket.socket:
+        """The HTTP socket, once the embedded broker's port is known to be free too."""
+        sock = listen(self.settings.host, self.settings.port)
         self.settings.port = sock.getsockname()[1]
-        config = uvicorn.Config(create_app(self.context), log_level="warning", lifespan="off")
+        if self.settings.mqtt is None:
+            try:
+                listen(BROKER_HOST, self.settings.embedded_mqtt_port).close()  # a clear error, not amqtt's
+            except PortTaken:
+                sock.close()
+                raise
+        return sock
+
+    def _start_server(self, sock: socket.socket) -> None:
+        assert self.context is not None
+        config = uvicorn.Config(
+            create_app(self.context),
+            log_level="warning",
+            lifespan="off",
+            # Open streams (a resident following a visit) are cut after this, not waited for.
+            timeout_graceful_shutdown=GRACEFUL_HTTP_S,
+        )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
         self._thread.start()
@@ -98,13 +121,51 @@ class CloudRuntime:
                 config = sign(config_payload(db, cabinet), self.context.keys.private)
                 self.context.publisher.publish(cabinet.code, Channel.CONFIG, config, retain=True)
 
-    def stop(self) -> None:
+    def stop(self) -> list[str]:
+        """Within the stop budget: HTTP and ingest side by side, then the publisher and database,
+        then the broker. Returns what had to be abandoned (see gateway.shutdown)."""
+        context = self.context
+        return stop_together(
+            [self._stop_server, *([self.ingest.stop] if self.ingest else [])],
+            [context.close] if context else [],
+            [self.broker.stop] if self.broker else [],
+        )
+
+    def _stop_server(self) -> None:
         if self.server and self._thread:
-            self.server.should_exit = True
-            self._thread.join(10)
-        if self.ingest:
-            self.ingest.stop()
-        if self.context:
-            self.context.close()
-        if self.broker:
-            self.broker.stop()
+            # Open streams end now, as under uvicorn's own SIGTERM handler (not installed: uvicorn
+            # runs in a thread here). The flag is process-wide and sse-starlette never resets it.
+            AppStatus.should_exit = True
+            try:
+                self.server.should_exit = True
+                self._thread.join()
+            finally:
+                AppStatus.should_exit = False
+
+
+class PortTaken(RuntimeError):
+    pass
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or PortTaken naming the address."""
+    try:
+        return tcp_listener(host, port)
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise PortTaken(f"cannot listen on {host}:{port}: {reason}") from exc
+
+
+def tcp_listener(host: str, port: int) -> socket.socket:
+    """Like socket.create_server, but saying IPPROTO_TCP: asyncio sets TCP_NODELAY only on connections
+    accepted from such a socket, and without it every response waits ~40 ms for the client's delayed ACK."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(socket.SOMAXCONN)
+    except OSError:
+        sock.close()
+        raise
+    return sock

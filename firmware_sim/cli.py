@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-
 import typer
 
 from firmware_sim.faults import parse_spec
 from firmware_sim.layout import load_layout, planogram_of
 from firmware_sim.run import start_cabinet
+from gateway.shutdown import exit_stopped, stop_requested, stop_together, wait_for_stop
 from protocols.mqtt.schemas import Config, encode
 
 app = typer.Typer(no_args_is_help=True, help="Simulated cabinet hardware.")
@@ -24,18 +22,20 @@ def cabinet(
     faults: str = typer.Option("", help="e.g. corrupt=0.01,drop=0.005,dead_board=0x20"),
     speed: float = typer.Option(1.0, help="Simulated seconds per real second"),
 ) -> None:
-    """Serve a simulated cabinet until SIGTERM or Ctrl-C."""
-    running = start_cabinet(
-        layout, serial=serial, control=control, seed=seed, speed=speed, faults=parse_spec(faults)
-    )
+    """Serve a simulated cabinet until SIGTERM or Ctrl-C (then exit code 0)."""
+    stop = stop_requested()
+    try:
+        running = start_cabinet(
+            layout, serial=serial, control=control, seed=seed, speed=speed, faults=parse_spec(faults)
+        )
+    except OSError as exc:
+        typer.echo(f"vendfleet sim cabinet: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
     print(f"serial: {running.serial_path}", flush=True)
     if running.control_url:
         print(f"control: {running.control_url}", flush=True)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
-    running.stop()
+    wait_for_stop(stop)
+    exit_stopped(stop_together([running.stop]))
 
 
 @app.command()

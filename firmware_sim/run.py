@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from dataclasses import dataclass
@@ -62,9 +63,21 @@ def start_cabinet(
 
 def _serve_control(cabinet: Cabinet, address: str) -> tuple[uvicorn.Server, threading.Thread, str]:
     host, _, port = address.rpartition(":")
-    sock = socket.create_server((host or "127.0.0.1", int(port)))
+    # IPPROTO_TCP, not create_server's 0: only then does asyncio set TCP_NODELAY on each connection.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host or "127.0.0.1", int(port)))
+        sock.listen(socket.SOMAXCONN)
+    except OSError as exc:
+        sock.close()
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise OSError(exc.errno, f"cannot listen on {host or '127.0.0.1'}:{port}: {reason}") from exc
     bound_host, bound_port = sock.getsockname()[:2]
-    config = uvicorn.Config(control_app(cabinet), log_level="warning", lifespan="off")
+    # A client holding a connection open (a stuck test, a browser) must not delay a stop.
+    config = uvicorn.Config(
+        control_app(cabinet), log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from pathlib import Path
 
 import typer
@@ -12,6 +10,7 @@ from gateway.ctl import unlock_command
 from gateway.log_setup import configure
 from gateway.service import GatewayService
 from gateway.settings import load_settings
+from gateway.shutdown import exit_stopped, stop_requested
 
 app = typer.Typer(no_args_is_help=True, help="The per-cabinet gateway.")
 ctl_app = typer.Typer(no_args_is_help=True, help="Commissioning tools: talk to a cabinet over MQTT.")
@@ -35,8 +34,9 @@ def run(
     metrics_port: int | None = typer.Option(None, help="Serve Prometheus metrics on 127.0.0.1:PORT"),
     log_level: str = typer.Option("INFO"),
 ) -> None:
-    """Run the gateway until SIGTERM or Ctrl-C."""
+    """Run the gateway until SIGTERM or Ctrl-C (then exit code 0)."""
     configure(log_level)
+    stop = stop_requested()
     settings = load_settings(
         config,
         cabinet_id=cabinet_id,
@@ -52,7 +52,4 @@ def run(
         planogram=planogram,
         metrics_port=metrics_port,
     )
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    GatewayService(settings).run(stop)
+    exit_stopped(GatewayService(settings).run(stop))

@@ -21,6 +21,7 @@ from gateway.outbox import Event, EventBuilder, Outbox
 from gateway.replay_guard import SqliteReplayGuard
 from gateway.sessions import Refused, SessionRunner
 from gateway.settings import GatewaySettings
+from gateway.shutdown import stop_together
 from gateway.snapshot import Snapshot, Weight
 from protocols import ProtocolError
 from protocols.mqtt.schemas import (
@@ -149,7 +150,8 @@ class GatewayService:
 
     # -- the loop ----------------------------------------------------------------------------
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event) -> list[str]:
+        """Until `stop` is set; returns what the stop had to abandon (see gateway.shutdown)."""
         if self.s.metrics_port:
             # Served from another thread: outbox depth opens its own connection.
             self.metrics.serve(self.s.metrics_port, lambda: _depth(self.s))
@@ -165,9 +167,10 @@ class GatewayService:
                     self._survive("handle", self._handle, item)
                 self._survive("tick", self._tick)
         finally:
-            self.link.stop()
-            self.bus.stop()
-            self._db.close()
+            # The outbox is committed before anything is published, so nothing in flight is lost.
+            abandoned = stop_together([self.link.stop, self.bus.stop])
+            self._db.close()  # in this thread: sqlite3 connections belong to the thread that made them
+        return abandoned
 
     def _survive(self, where: str, step: Callable[..., None], *args: Any) -> None:
         """Run one step of the loop; an exception is logged and counted, never the loop's end."""

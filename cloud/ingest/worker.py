@@ -116,8 +116,9 @@ class IngestWorker:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(10)
-        self._client.loop_stop()
+        # disconnect() first wakes paho's network thread; loop_stop() alone waits out its 1 s select.
         self._client.disconnect()
+        self._client.loop_stop()
         self._publisher.close()
         if self._influx is not None:
             self._influx.close()

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
+import signal
 import socket
+import sys
 import threading
 import time
 import webbrowser
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +25,7 @@ from rich.live import Live
 from rich.table import Table
 
 import cloud
-from firmware_sim.demo.processes import Children, wait_http
+from firmware_sim.demo.processes import ChildFailed, Children, wait_http
 from firmware_sim.demo.residents import Resident, Tally, sign_in
 from firmware_sim.demo.restocker import Restocker
 
@@ -90,27 +94,27 @@ class Demo:
     def start(self) -> None:
         data, o = self.options.data_dir.resolve(), self.options
         self.db_url = f"sqlite:///{data / 'cloud.db'}"
-        mqtt_port = _free_port()
-        self.mqtt_url = f"mqtt://127.0.0.1:{mqtt_port}"
-        self.cloud_url = f"http://127.0.0.1:{o.port}"
         with console.status("seeding the demo fleet…"):
             self.children.run("cloud", "seed", str(FIXTURE), "--db", self.db_url)
         with console.status("starting the cloud and its embedded MQTT broker…"):
-            self.children.spawn(
+            cloud, lines = self.children.spawn(
                 "cloud",
                 "cloud",
                 "serve",
                 "--db",
                 self.db_url,
                 "--mqtt-port",
-                str(mqtt_port),
+                str(_free_port()),
                 "--port",
                 str(o.port),
                 "--key-dir",
                 str(data / "keys"),
                 "--dev-show-otp",
+                read_lines=2,
             )
-            wait_http(f"{self.cloud_url}/healthz", 60)
+            # Where our own child listens, as it says once both ports are its own.
+            self.cloud_url, self.mqtt_url = lines[0].removeprefix("cloud: "), lines[1].removeprefix("mqtt: ")
+            wait_http(f"{self.cloud_url}/healthz", cloud, 60)
         key = data / "cloud-public.pem"
         key.write_bytes(httpx.get(f"{self.cloud_url}/api/v1/keys/commands").content)
         cabinets = yaml.safe_load(FIXTURE.read_text())["cabinets"][: o.cabinets]
@@ -205,9 +209,19 @@ class Demo:
         tokens = {u["name"]: sign_in(self.cloud_url, u["phone"]) for u in users}
         for n, run in enumerate(self.cabinets):
             rng = random.Random(self.options.seed * 100 + n)
-            thread = threading.Thread(target=self._shoppers, args=(run, tokens, rng), daemon=True)
+            thread = threading.Thread(
+                target=self._quiet_when_stopped, args=(self._shoppers, run, tokens, rng), daemon=True
+            )
             thread.start()
             self.shoppers.append(thread)
+
+    def _quiet_when_stopped(self, work: Callable[..., None], *args: Any) -> None:
+        """A visit cut short by a stop fails against a cloud that is gone: not worth a traceback."""
+        try:
+            work(*args)
+        except (httpx.HTTPError, OSError):
+            if not self.stop.is_set():
+                raise
 
     def busy(self, code: str) -> threading.Lock:
         return self.locks.setdefault(code, threading.Lock())
@@ -241,7 +255,9 @@ class Demo:
     def restock(self) -> None:
         controls = {c.code: c.control_url for c in self.cabinets}
         self.restocker = Restocker(self.cloud_url, controls, self.stop, self.busy)
-        thread = threading.Thread(target=self.restocker.run, args=(20.0,), daemon=True)
+        thread = threading.Thread(
+            target=self._quiet_when_stopped, args=(self.restocker.run, 20.0), daemon=True
+        )
         thread.start()
         self.shoppers.append(thread)  # joined with the shoppers at the end
 
@@ -296,30 +312,52 @@ class Demo:
 
 
 def run_demo(options: DemoOptions) -> int:
+    """Exit code 0 when the reconciliation finds nothing, or when stopped by SIGTERM or SIGINT
+    (within 2 s, children stopped; no reconciliation of visits cut short); 1 otherwise."""
+    taken = _taken_port(options.port)
+    if taken:
+        print(f"vendfleet demo: {taken}; stop what uses it or choose another with --port", file=sys.stderr)
+        return 1
     demo = Demo(options)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C
     try:
-        demo.start()
-        if options.manifest:
-            options.manifest.write_text(json.dumps(demo.manifest(), ensure_ascii=False, indent=2))
-        _announce(demo)
-        if options.residents:
-            demo.residents()
-            demo.restock()
-        deadline = time.monotonic() + options.duration if options.duration else None
-        with Live(demo.progress(), console=console, refresh_per_second=2) as live:
-            while deadline is None or time.monotonic() < deadline:
-                live.update(demo.progress())
-                time.sleep(0.5)
+        return _run(demo)
     except KeyboardInterrupt:
-        console.print("stopping…")
-    finally:
         demo.stop.set()
-        with console.status("letting the last residents finish their visit…"):
-            for thread in demo.shoppers:
-                thread.join(90)
-        differences = _final_report(demo)
+        console.print("stopped by a signal: visits cut short, so no reconciliation")
+        return 0
+    except ChildFailed as exc:
+        demo.stop.set()
+        print(f"vendfleet demo: {exc} (logs in {options.data_dir}/)", file=sys.stderr)
+        return 1
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):  # stopping is bounded: no second interruption
+            signal.signal(sig, signal.SIG_IGN)
+        demo.stop.set()
         demo.children.stop()
-    return 1 if differences else 0
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _run(demo: Demo) -> int:
+    options = demo.options
+    demo.start()
+    if options.manifest:
+        options.manifest.write_text(json.dumps(demo.manifest(), ensure_ascii=False, indent=2))
+    _announce(demo)
+    if options.residents:
+        demo.residents()
+        demo.restock()
+    deadline = time.monotonic() + options.duration if options.duration else None
+    with Live(demo.progress(), console=console, refresh_per_second=2) as live:
+        while deadline is None or time.monotonic() < deadline:
+            live.update(demo.progress())
+            time.sleep(0.5)
+    demo.stop.set()
+    with console.status("letting the last residents finish their visit…"):
+        for thread in demo.shoppers:
+            thread.join(90)
+    return 1 if _final_report(demo) else 0
 
 
 def _announce(demo: Demo) -> None:
@@ -354,6 +392,16 @@ def _final_report(demo: Demo) -> list[str]:
             "and every settled session charged exactly what was taken[/]"
         )
     return differences
+
+
+def _taken_port(port: int) -> str | None:
+    """Why the cloud could not listen on `port`, or None. Checked before anything starts, so that
+    the demo never shops against a server it did not start."""
+    try:
+        socket.create_server(("127.0.0.1", port)).close()
+    except OSError as exc:
+        return f"cannot use port {port} on 127.0.0.1: {os.strerror(exc.errno) if exc.errno else exc}"
+    return None
 
 
 def _free_port() -> int:

@@ -189,7 +189,7 @@ def test_sigkill_mid_session_still_reports_it_once(
             gw.kill()
         sim.post("/doors/0/close")
         with gateway_process("CAB-D", sim.serial, mosquitto.url, tmp_path / "gw", keys_dir, plan):
-            wait_until(lambda: cloud.of_kind("session_result"), 20, "the resumed session's result")
+            wait_until(lambda: cloud.of_kind("session_result"), 45, "the resumed session's result")
             time.sleep(1)
         (result,) = cloud.of_kind("session_result")
         assert result.session_id == "killed"
