@@ -8,6 +8,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Every test starts gateways, simulators and clouds as processes: compiled bytecode saves seconds
+# per start (this environment sets PYTHONDONTWRITEBYTECODE, so nothing would ever be cached).
+export UV_COMPILE_BYTECODE := 1
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: demo test bench lint sysdeps venv clean
 
