@@ -95,13 +95,25 @@ class FrameDecoder:
             out.append(DecodeError(DecodeErrorKind.GARBAGE, bytes(garbage)))
         return out
 
-    def flush(self) -> list[DecodeError]:
-        """Drop a partial frame (call when the line has gone quiet, e.g. on a response timeout)."""
-        if not self._buffer:
-            return []
-        error = DecodeError(DecodeErrorKind.TRUNCATED, bytes(self._buffer))
-        self._buffer.clear()
-        return [error]
+    def flush(self) -> list[Frame | DecodeError]:
+        """The line went quiet (e.g. a response timeout): the partial frame at the head was cut short
+        or was a false start byte in noise. Give up on its start byte and decode what follows, so a
+        real frame behind a false start is still found; what is left incomplete is TRUNCATED."""
+        out: list[Frame | DecodeError] = []
+        truncated = bytearray()
+        while self._buffer:
+            truncated.append(self._buffer.pop(0))
+            for item in self.feed(b""):
+                if isinstance(item, DecodeError):
+                    truncated += item.data  # still part of what the quiet line cut short
+                    continue
+                if truncated:
+                    out.append(DecodeError(DecodeErrorKind.TRUNCATED, bytes(truncated)))
+                    truncated.clear()
+                out.append(item)
+        if truncated:
+            out.append(DecodeError(DecodeErrorKind.TRUNCATED, bytes(truncated)))
+        return out
 
     @property
     def pending(self) -> int:
