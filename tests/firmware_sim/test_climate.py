@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from firmware_sim import world
 from firmware_sim.run import RunningCabinet, start_cabinet
 from firmware_sim.world import AMBIENT_SWING_C, ambient_at
 from protocols.serial.commands import Climate, ReadClimate
@@ -20,7 +21,10 @@ SETPOINT_C = 4.0  # chilled-4shelf
 
 
 @pytest.fixture
-def cabinet() -> Iterator[RunningCabinet]:
+def cabinet(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningCabinet]:
+    # Ambient air follows the local hour: start every run at noon so the figures do not depend on
+    # when the tests run.
+    monkeypatch.setattr(world, "local_seconds_of_day", lambda: 12 * 3600.0)
     running = start_cabinet("chilled-4shelf", control="127.0.0.1:0", seed=4)
     yield running
     running.stop()
