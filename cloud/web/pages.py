@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from cloud.api.deps import ContextDep, SessionDep
+from cloud.api.types import CabinetCode, RowId
 from cloud.domain.fleet import cabinet_by_code
 from cloud.web.i18n import TEXTS, pick_language
 
@@ -29,7 +30,7 @@ def _page(
 
 @router.get("/c/{code}", response_class=HTMLResponse)
 def resident_page(
-    code: str,
+    code: CabinetCode,
     request: Request,
     db: SessionDep,
     context: ContextDep,
@@ -50,7 +51,7 @@ def resident_page(
 
 @router.get("/s/{code}", response_class=HTMLResponse)
 def staff_page(
-    code: str,
+    code: CabinetCode,
     request: Request,
     db: SessionDep,
     lang: str | None = None,
@@ -62,7 +63,7 @@ def staff_page(
 
 @router.get("/staff/stores/{store_id}/picklist", response_class=HTMLResponse)
 def picklist_page(
-    store_id: int, request: Request, lang: str | None = None, accept_language: str | None = Header(None)
+    store_id: RowId, request: Request, lang: str | None = None, accept_language: str | None = Header(None)
 ) -> HTMLResponse:
     """The printable pick list with its route map."""
     return _page(request, "picklist.html", lang, accept_language, store_id=store_id)

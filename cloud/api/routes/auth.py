@@ -8,6 +8,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from cloud.api.deps import ContextDep, CurrentUser, SessionDep
+from cloud.api.errors import documented
+from cloud.api.types import Password, UserName
 from cloud.db.models import User
 from cloud.domain import auth
 
@@ -23,8 +25,8 @@ class OtpVerify(OtpRequest):
 
 
 class Login(BaseModel):
-    username: str
-    password: str
+    username: UserName
+    password: Password
 
 
 def user_view(user: User) -> dict[str, Any]:
@@ -39,7 +41,7 @@ def user_view(user: User) -> dict[str, Any]:
     }
 
 
-@router.post("/otp/request")
+@router.post("/otp/request", responses=documented(401, 413, 422, 429))
 def request_code(body: OtpRequest, db: SessionDep, context: ContextDep) -> dict[str, Any]:
     """Send a one-time code by SMS (the embedded sender writes it to the log)."""
     code = auth.request_otp(db, phone=body.phone, sender=context.otp_sender)
@@ -49,18 +51,18 @@ def request_code(body: OtpRequest, db: SessionDep, context: ContextDep) -> dict[
     return answer
 
 
-@router.post("/otp/verify")
+@router.post("/otp/verify", responses=documented(401, 413, 422, 429))
 def verify_code(body: OtpVerify, db: SessionDep, context: ContextDep) -> dict[str, Any]:
     user = auth.verify_otp(db, phone=body.phone, code=body.code)
     return {"token": context.tokens.issue(user.id), "user": user_view(user)}
 
 
-@router.post("/login")
+@router.post("/login", responses=documented(401, 413, 422, 429))
 def login(body: Login, db: SessionDep, context: ContextDep) -> dict[str, Any]:
     user = auth.login(db, username=body.username, password=body.password)
     return {"token": context.tokens.issue(user.id), "user": user_view(user)}
 
 
-@router.get("/me")
+@router.get("/me", responses=documented(401))
 def me(user: CurrentUser) -> dict[str, Any]:
     return user_view(user)
