@@ -40,7 +40,9 @@ class Problem(BaseModel):
 
 
 def documented(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": Problem, "description": REASONS[code]} for code in codes}
+    # Spelled out rather than `model=`: FastAPI would give an error the route's media type (CSV, SVG …).
+    problem = {"application/json": {"schema": Problem.model_json_schema()}}
+    return {code: {"description": REASONS[code], "content": problem} for code in codes}
 
 
 class AsciiJSONResponse(JSONResponse):

@@ -29,6 +29,17 @@ class SessionEvents(EventSourceResponse):
     media_type = "text/event-stream"
 
 
+# One server-sent event (Open API 3.1: an event stream's schema describes each event).
+SESSION_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {"const": "session"},
+        "data": {"type": "string", "description": "the session as JSON, as GET /sessions/{session_id}"},
+    },
+    "required": ["event", "data"],
+}
+
+
 class OpenDoor(BaseModel):
     door: BusIndex = 0
     mode: Literal["resident", "restock"] = "resident"
@@ -101,7 +112,10 @@ def get_session(session_id: SessionId, db: SessionDep, user: CurrentUser) -> dic
 
 
 @router.get(
-    "/sessions/{session_id}/stream", response_class=SessionEvents, responses=documented(401, 403, 404, 422)
+    "/sessions/{session_id}/stream",
+    response_class=SessionEvents,
+    responses={200: {"content": {SessionEvents.media_type: {"schema": SESSION_EVENT}}}}
+    | documented(401, 403, 404, 422),
 )
 async def stream_session(
     session_id: SessionId, request: Request, context: ContextDep, user: CurrentUser
