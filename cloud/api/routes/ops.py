@@ -91,12 +91,11 @@ def fleet(db: SessionDep, user: CurrentUser) -> dict[str, Any]:
                 "outbox_depth": sample.get("outbox_depth"),
             }
         )
-    open_alarms = {c.id: open_alarms.get(c.id, []) for c in cabinets}
     counts = {
         "cabinets": len(rows),
         "online": sum(r["online"] for r in rows),
         "offline": sum(not r["online"] for r in rows),
-        "alarms": sum(len(v) for v in open_alarms.values()),
+        "alarms": sum(len(open_alarms.get(c.id, [])) for c in cabinets),
         "low_stock": sum(r["low_stock"] for r in rows),
     }
     return {"counts": counts, "cabinets": rows}

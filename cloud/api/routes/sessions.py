@@ -30,7 +30,7 @@ class SessionEvents(EventSourceResponse):
 
 
 # One server-sent event (Open API 3.1: an event stream's schema describes each event).
-SESSION_EVENT = {
+SESSION_EVENT: dict[str, Any] = {
     "type": "object",
     "properties": {
         "event": {"const": "session"},
@@ -114,8 +114,10 @@ def get_session(session_id: SessionId, db: SessionDep, user: CurrentUser) -> dic
 @router.get(
     "/sessions/{session_id}/stream",
     response_class=SessionEvents,
-    responses={200: {"content": {SessionEvents.media_type: {"schema": SESSION_EVENT}}}}
-    | documented(401, 403, 404, 422),
+    responses={
+        200: {"content": {SessionEvents.media_type: {"schema": SESSION_EVENT}}},
+        **documented(401, 403, 404, 422),
+    },
 )
 async def stream_session(
     session_id: SessionId, request: Request, context: ContextDep, user: CurrentUser
