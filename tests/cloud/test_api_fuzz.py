@@ -269,3 +269,19 @@ def test_an_unexpected_error_is_a_logged_json_500(
     assert answer.status_code == 500
     assert answer.json() == {"detail": "internal error; it has been logged"}
     assert "a bug nobody has found yet" in capsys.readouterr().out
+
+
+def test_baskets_naming_lanes_the_cabinet_lacks_are_refused_and_change_nothing(
+    api: TestClient, headers: dict[str, dict[str, str]], targets: dict[str, list[Any]]
+) -> None:
+    review, confirm = targets["session_id"]
+    phantom = {"channel": 9, "lane": 9, "sku": "coke-330", "delta": -1}
+    charged = api.post(f"/api/v1/sessions/{review}/review", headers=headers["ops"], json={"lanes": [phantom]})
+    assert charged.status_code == 409, charged.text
+    assert "does not hold" in charged.json()["detail"]
+    loaded = api.post(
+        f"/api/v1/sessions/{confirm}/restock/confirm", headers=headers["staff"], json={"lanes": [phantom]}
+    )
+    assert loaded.status_code == 404, loaded.text
+    for sid, status in ((review, "review"), (confirm, "confirm")):
+        assert api.get(f"/api/v1/sessions/{sid}", headers=headers["ops"]).json()["status"] == status
