@@ -115,9 +115,8 @@ def _operations(api: TestClient) -> list[Any]:
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_every_operation_belongs_to_a_fuzzed_tag(api: TestClient) -> None:
-    assert {op.label: set(op.tags or []) - set(TAGS) for op in _operations(api)} == {
-        op.label: set() for op in _operations(api)
-    }
+    untagged = [op.label for op in _operations(api) if not set(op.tags or []) & set(TAGS)]
+    assert untagged == [], "add the router's tag to TAGS, or these operations are never fuzzed"
 
 
 # Generated input runs on SQLite only (time); the hostile cases below run on both databases.
