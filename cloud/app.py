@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from cloud import metrics
 from cloud.api import errors
+from cloud.api.bodies import StrictJsonBodies
 from cloud.api.routes import auth, cabinets, health, ops, restock, sessions
 from cloud.context import CloudContext
 from cloud.db.models import Alarm
@@ -23,6 +24,7 @@ def create_app(context: CloudContext) -> FastAPI:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     errors.install(app)
+    app.add_middleware(StrictJsonBodies)
     app.mount("/metrics", make_asgi_app())
     metrics.ALARMS_OPEN.set_function(lambda: _open_alarms(context))
     return app

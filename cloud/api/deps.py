@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -14,6 +15,8 @@ from cloud.db.models import User
 from cloud.domain.auth import Unauthorized
 
 bearer = HTTPBearer(auto_error=False)
+# What TokenSigner issues: `user_id.expiry.signature`, digits and unpadded urlsafe base64, ASCII only.
+TOKEN_SHAPE = re.compile(r"[0-9]{1,10}\.[0-9]{1,12}\.[A-Za-z0-9_-]{43}", re.ASCII)
 
 
 def get_context(request: Request) -> CloudContext:
@@ -43,6 +46,8 @@ def current_user(
     raw = credentials.credentials if credentials else token
     if not raw:
         raise Unauthorized("sign in first")
+    if not TOKEN_SHAPE.fullmatch(raw):  # garbage never reaches the parser: any of it is a 401
+        raise Unauthorized("malformed token")
     user = db.get(User, context.tokens.user_id(raw))
     if user is None:
         raise Unauthorized("this account no longer exists")
@@ -50,3 +55,8 @@ def current_user(
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def in_store(user: User, store_id: int) -> bool:
+    """Staff and ops work for one store; admins (and unscoped users) for all (as require_store)."""
+    return user.role == "admin" or user.store_id in (None, store_id)

@@ -173,6 +173,8 @@ def confirm_restock(
     notes, changed = [], False
     for entry in final:
         key = (entry["channel"], entry["lane"])
+        if key not in rows:
+            raise NotFound(f"cabinet {cabinet.code} has no lane {key[0]}-{key[1]}")
         delta, seen = entry["delta"], detected.get(key, 0)
         note = f"detected {seen}, confirmed {delta}" + (" (corrected)" if seen != delta else "")
         change = changes.get(key)

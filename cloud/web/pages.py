@@ -1,4 +1,4 @@
-"""Server-rendered pages; their scripts talk to /api/v1 like any other client."""
+"""Server-rendered pages (public shells: their scripts fetch the data from /api/v1 with a token)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from cloud.api.deps import ContextDep, SessionDep
+from cloud.api.errors import documented
+from cloud.api.types import CabinetCode, RowId
 from cloud.domain.fleet import cabinet_by_code
 from cloud.web.i18n import TEXTS, pick_language
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
-router = APIRouter(include_in_schema=False)
+router = APIRouter(tags=["pages"])
 
 
 def _page(
@@ -27,9 +29,9 @@ def _page(
     return templates.TemplateResponse(request, template, page)
 
 
-@router.get("/c/{code}", response_class=HTMLResponse)
+@router.get("/c/{code}", response_class=HTMLResponse, responses=documented(404, 422))
 def resident_page(
-    code: str,
+    code: CabinetCode,
     request: Request,
     db: SessionDep,
     context: ContextDep,
@@ -48,9 +50,9 @@ def resident_page(
     )
 
 
-@router.get("/s/{code}", response_class=HTMLResponse)
+@router.get("/s/{code}", response_class=HTMLResponse, responses=documented(404, 422))
 def staff_page(
-    code: str,
+    code: CabinetCode,
     request: Request,
     db: SessionDep,
     lang: str | None = None,
@@ -60,17 +62,17 @@ def staff_page(
     return _page(request, "staff.html", lang, accept_language, cabinet=cabinet_by_code(db, code))
 
 
-@router.get("/staff/stores/{store_id}/picklist", response_class=HTMLResponse)
+@router.get("/staff/stores/{store_id}/picklist", response_class=HTMLResponse, responses=documented(422))
 def picklist_page(
-    store_id: int, request: Request, lang: str | None = None, accept_language: str | None = Header(None)
+    store_id: RowId, request: Request, lang: str | None = None, accept_language: str | None = Header(None)
 ) -> HTMLResponse:
     """The printable pick list with its route map."""
     return _page(request, "picklist.html", lang, accept_language, store_id=store_id)
 
 
-@router.get("/ops", response_class=HTMLResponse)
-@router.get("/ops/{view}", response_class=HTMLResponse)
-@router.get("/ops/cabinets/{code}", response_class=HTMLResponse)
+@router.get("/ops", response_class=HTMLResponse, responses=documented(422))
+@router.get("/ops/{view}", response_class=HTMLResponse, responses=documented(422))
+@router.get("/ops/cabinets/{code}", response_class=HTMLResponse, responses=documented(422))
 def ops_page(
     request: Request,
     view: str = "fleet",

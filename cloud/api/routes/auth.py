@@ -16,14 +16,13 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from cloud.api.deps import ContextDep, CurrentUser, SessionDep
+from cloud.api.errors import documented
+from cloud.api.types import Password, UserName
 from cloud.db.models import User
 from cloud.domain import auth
 from cloud.domain.throttle import Limit, Throttle, Throttled
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
-TOO_MANY: dict[int | str, dict[str, Any]] = {
-    429: {"description": "Too many attempts: try again after `Retry-After` seconds"}
-}
 
 
 class OtpRequest(BaseModel):
@@ -35,8 +34,8 @@ class OtpVerify(OtpRequest):
 
 
 class Login(BaseModel):
-    username: str = Field(min_length=1, max_length=64)  # users.name
-    password: str = Field(min_length=1, max_length=1024)  # argon2 need not hash megabytes
+    username: UserName
+    password: Password
 
 
 _throttle_lock = threading.Lock()
@@ -82,7 +81,7 @@ def user_view(user: User) -> dict[str, Any]:
     }
 
 
-@router.post("/otp/request", responses=TOO_MANY)
+@router.post("/otp/request", responses=documented(401, 413, 422, 429))
 def request_code(
     body: OtpRequest, address: AddressDep, db: SessionDep, context: ContextDep, throttle: ThrottleDep
 ) -> dict[str, Any]:
@@ -103,7 +102,7 @@ def request_code(
     return answer
 
 
-@router.post("/otp/verify", responses=TOO_MANY)
+@router.post("/otp/verify", responses=documented(401, 413, 422, 429))
 def verify_code(
     body: OtpVerify, address: AddressDep, context: ContextDep, throttle: ThrottleDep
 ) -> dict[str, Any]:
@@ -121,7 +120,7 @@ def verify_code(
     return {"token": context.tokens.issue(user.id), "user": user_view(user)}
 
 
-@router.post("/login", responses=TOO_MANY)
+@router.post("/login", responses=documented(401, 413, 422, 429))
 def login(body: Login, address: AddressDep, context: ContextDep, throttle: ThrottleDep) -> dict[str, Any]:
     settings = context.settings
     with too_many_as_429():
@@ -140,6 +139,6 @@ def login(body: Login, address: AddressDep, context: ContextDep, throttle: Throt
     return {"token": context.tokens.issue(user.id), "user": user_view(user)}
 
 
-@router.get("/me")
+@router.get("/me", responses=documented(401))
 def me(user: CurrentUser) -> dict[str, Any]:
     return user_view(user)

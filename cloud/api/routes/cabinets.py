@@ -10,12 +10,22 @@ from fastapi import APIRouter, Response
 from sqlalchemy import select
 
 from cloud.api.deps import ContextDep, CurrentUser, SessionDep
+from cloud.api.errors import documented
+from cloud.api.types import CabinetCode
 from cloud.db.models import Cabinet, Product
 from cloud.domain import ledger
 from cloud.domain.auth import require_role
 from cloud.domain.fleet import cabinet_by_code
 
 router = APIRouter(prefix="/api/v1", tags=["cabinets"])
+
+
+class SvgResponse(Response):
+    media_type = "image/svg+xml"
+
+
+class PemResponse(Response):
+    media_type = "application/x-pem-file"
 
 
 def cabinet_view(cabinet: Cabinet) -> dict[str, Any]:
@@ -33,7 +43,7 @@ def cabinet_view(cabinet: Cabinet) -> dict[str, Any]:
     }
 
 
-@router.get("/cabinets")
+@router.get("/cabinets", responses=documented(401, 403))
 def list_cabinets(db: SessionDep, user: CurrentUser) -> list[dict[str, Any]]:
     """Every cabinet the caller may see (ops and staff: their store; admin: all)."""
     require_role(user, "ops", "staff")
@@ -43,13 +53,13 @@ def list_cabinets(db: SessionDep, user: CurrentUser) -> list[dict[str, Any]]:
     return [cabinet_view(c) for c in db.scalars(query)]
 
 
-@router.get("/cabinets/{code}")
-def get_cabinet(code: str, db: SessionDep) -> dict[str, Any]:
+@router.get("/cabinets/{code}", responses=documented(404, 422))
+def get_cabinet(code: CabinetCode, db: SessionDep) -> dict[str, Any]:
     return cabinet_view(cabinet_by_code(db, code))
 
 
-@router.get("/cabinets/{code}/stock")
-def get_stock(code: str, db: SessionDep) -> list[dict[str, Any]]:
+@router.get("/cabinets/{code}/stock", responses=documented(404, 422))
+def get_stock(code: CabinetCode, db: SessionDep) -> list[dict[str, Any]]:
     """What is in the cabinet, lane by lane, from the ledger (public: residents see it)."""
     cabinet = cabinet_by_code(db, code)
     lanes = ledger.stock(db, cabinet.id)
@@ -68,16 +78,16 @@ def get_stock(code: str, db: SessionDep) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/cabinets/{code}/qr.svg")
-def qr_code(code: str, db: SessionDep, context: ContextDep) -> Response:
+@router.get("/cabinets/{code}/qr.svg", response_class=SvgResponse, responses=documented(404, 422))
+def qr_code(code: CabinetCode, db: SessionDep, context: ContextDep) -> SvgResponse:
     """The QR to print on the cabinet: it opens the resident page."""
     cabinet = cabinet_by_code(db, code)
     out = io.BytesIO()
     segno.make(f"{context.settings.public_url}/c/{cabinet.code}", error="m").save(out, kind="svg", scale=8)
-    return Response(out.getvalue(), media_type="image/svg+xml")
+    return SvgResponse(out.getvalue())
 
 
-@router.get("/keys/commands")
-def command_key(context: ContextDep) -> Response:
+@router.get("/keys/commands", response_class=PemResponse)
+def command_key(context: ContextDep) -> PemResponse:
     """The cloud's Ed25519 public key (PEM): gateways verify every command with it."""
-    return Response(context.keys.public_pem, media_type="application/x-pem-file")
+    return PemResponse(context.keys.public_pem)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from cloud.api.deps import CurrentUser, SessionDep
+from cloud.api.deps import CurrentUser, SessionDep, in_store
+from cloud.api.errors import documented
 from cloud.api.routes.cabinets import cabinet_view
 from cloud.api.routes.sessions import session_view
-from cloud.db.models import Alarm, Cabinet, CabinetTelemetry, Session, TemperatureMinute
+from cloud.api.types import CabinetCode, CabinetFilter, Hours, Limit, RowId
+from cloud.db.models import Alarm, Cabinet, CabinetTelemetry, Session, TemperatureMinute, User
 from cloud.domain import alarms
-from cloud.domain.auth import require_role
+from cloud.domain.auth import require_role, require_store
 from cloud.domain.fleet import cabinet_by_code
 
 router = APIRouter(prefix="/api/v1", tags=["ops"])
@@ -33,31 +35,49 @@ def alarm_view(a: Alarm) -> dict[str, Any]:
     }
 
 
-@router.get("/alarms")
+def _store_cabinet(db: SessionDep, user: User, code: str) -> Cabinet:
+    """A cabinet of the caller's store (staff and ops work for one store; admins for all)."""
+    cabinet = cabinet_by_code(db, code)
+    require_store(user, cabinet.store_id)
+    return cabinet
+
+
+@router.get("/alarms", responses=documented(401, 403, 404, 422))
 def list_alarms(
-    db: SessionDep, user: CurrentUser, state: str | None = None, cabinet: str | None = None
+    db: SessionDep,
+    user: CurrentUser,
+    state: Literal["open", "acknowledged", "resolved"] | None = None,
+    cabinet: CabinetFilter = None,
 ) -> list[dict[str, Any]]:
-    """Alarms, newest first; `state=open` gives every one not yet resolved."""
+    """Alarms of the caller's store, newest first; `state=open` gives every one not yet resolved."""
     require_role(user, "ops", "staff")
-    cabinet_id = cabinet_by_code(db, cabinet).id if cabinet else None
-    return [alarm_view(a) for a in alarms.listed(db, state, cabinet_id)]
+    if cabinet:
+        found = _store_cabinet(db, user, cabinet)
+        return [alarm_view(a) for a in alarms.listed(db, state, found.id)]
+    mine = [a for a in alarms.listed(db, state, limit=10_000) if in_store(user, a.cabinet.store_id)]
+    return [alarm_view(a) for a in mine[:200]]
 
 
-@router.post("/alarms/{alarm_id}/ack")
-def acknowledge(alarm_id: int, db: SessionDep, user: CurrentUser) -> dict[str, Any]:
+@router.post("/alarms/{alarm_id}/ack", responses=documented(401, 403, 404, 422))
+def acknowledge(alarm_id: RowId, db: SessionDep, user: CurrentUser) -> dict[str, Any]:
+    require_role(user, "ops")
+    alarm = db.get(Alarm, alarm_id)
+    if alarm is not None:
+        require_store(user, alarm.cabinet.store_id)
     return alarm_view(alarms.acknowledge(db, alarm_id=alarm_id, user=user))
 
 
-@router.get("/fleet")
+@router.get("/fleet", responses=documented(401, 403))
 def fleet(db: SessionDep, user: CurrentUser) -> dict[str, Any]:
-    """Every cabinet with its state, latest readings and open alarms, and the counts."""
+    """Every cabinet of the caller's store with its state, latest readings and open alarms, and the counts."""
     require_role(user, "ops")
     open_alarms: dict[int, list[str]] = {}
     for a in alarms.listed(db, "open", limit=10_000):
         open_alarms.setdefault(a.cabinet_id, []).append(a.kind)
     latest = {t.cabinet_id: t.payload for t in db.scalars(select(CabinetTelemetry))}
     rows = []
-    for c in db.scalars(select(Cabinet).order_by(Cabinet.code)):
+    cabinets = [c for c in db.scalars(select(Cabinet).order_by(Cabinet.code)) if in_store(user, c.store_id)]
+    for c in cabinets:
         sample: dict[str, Any] = latest.get(c.id, {})
         temps = [t for t in sample.get("temperatures_c", []) if t is not None]
         kinds = open_alarms.get(c.id, [])
@@ -75,17 +95,19 @@ def fleet(db: SessionDep, user: CurrentUser) -> dict[str, Any]:
         "cabinets": len(rows),
         "online": sum(r["online"] for r in rows),
         "offline": sum(not r["online"] for r in rows),
-        "alarms": sum(len(v) for v in open_alarms.values()),
+        "alarms": sum(len(open_alarms.get(c.id, [])) for c in cabinets),
         "low_stock": sum(r["low_stock"] for r in rows),
     }
     return {"counts": counts, "cabinets": rows}
 
 
-@router.get("/cabinets/{code}/telemetry")
-def cabinet_telemetry(code: str, db: SessionDep, user: CurrentUser, hours: float = 6) -> dict[str, Any]:
+@router.get("/cabinets/{code}/telemetry", responses=documented(401, 403, 404, 422))
+def cabinet_telemetry(
+    code: CabinetCode, db: SessionDep, user: CurrentUser, hours: Hours = 6
+) -> dict[str, Any]:
     """One-minute temperature roll-ups (min/mean/max, door open) and the latest sample."""
     require_role(user, "ops", "staff")
-    cabinet = cabinet_by_code(db, code)
+    cabinet = _store_cabinet(db, user, code)
     since = datetime.now(UTC) - timedelta(hours=hours)
     minutes = db.scalars(
         select(TemperatureMinute)
@@ -109,15 +131,17 @@ def cabinet_telemetry(code: str, db: SessionDep, user: CurrentUser, hours: float
     }
 
 
-@router.get("/cabinets/{code}/sessions")
-def cabinet_sessions(code: str, db: SessionDep, user: CurrentUser, limit: int = 20) -> list[dict[str, Any]]:
+@router.get("/cabinets/{code}/sessions", responses=documented(401, 403, 404, 422))
+def cabinet_sessions(
+    code: CabinetCode, db: SessionDep, user: CurrentUser, limit: Limit = 20
+) -> list[dict[str, Any]]:
     """Recent sessions with their sensor trace: baseline and final weights, inference, confidence."""
     require_role(user, "ops")
-    cabinet = cabinet_by_code(db, code)
+    cabinet = _store_cabinet(db, user, code)
     rows = db.scalars(
         select(Session)
         .where(Session.cabinet_id == cabinet.id)
         .order_by(Session.created_at.desc())
-        .limit(min(limit, 200))
+        .limit(limit)
     )
     return [{**session_view(s), "result": s.result} for s in rows]

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Response
 from pydantic import BaseModel, Field
 
+from cloud import NotFound
 from cloud.api.deps import ContextDep, CurrentUser, SessionDep
+from cloud.api.errors import documented
 from cloud.api.routes.sessions import session_view
+from cloud.api.types import BusIndex, CabinetCode, Hours, RowId, SessionId, Sku
+from cloud.db.models import Store
 from cloud.domain import planogram_changes, restock, store_inventory
 from cloud.domain.auth import require_role, require_store
 from cloud.domain.fleet import config_payload
@@ -20,41 +25,51 @@ from protocols.signing import sign
 router = APIRouter(prefix="/api/v1", tags=["restock"])
 
 
+class CsvResponse(Response):
+    media_type = "text/csv"
+
+
 class LaneCount(BaseModel):
-    channel: int = Field(ge=0)
-    lane: int = Field(ge=0)
+    channel: BusIndex
+    lane: BusIndex
     delta: int = Field(ge=-200, le=200, description="pieces loaded (positive) or pulled (negative)")
     pulled: int = Field(0, ge=0, le=200, description="old pieces taken out of a lane that changes product")
 
 
 class LaneChange(BaseModel):
-    channel: int = Field(ge=0)
-    lane: int = Field(ge=0)
-    sku: str
+    channel: BusIndex
+    lane: BusIndex
+    sku: Sku
     capacity: int | None = Field(None, ge=1, le=200)
     par_level: int | None = Field(None, ge=0, le=200)
 
 
 class Confirmation(BaseModel):
-    lanes: list[LaneCount] | None = Field(None, description="corrections; leave out to confirm as detected")
+    lanes: list[LaneCount] | None = Field(
+        None, max_length=1024, description="corrections; leave out to confirm as detected"
+    )
 
 
 def _round(db: SessionDep, user: CurrentUser, store_id: int, interval_hours: float) -> restock.Round:
-    from datetime import timedelta
-
     require_role(user, "staff", "ops")
     require_store(user, store_id)
     return restock.restock_round(db, store_id, interval=timedelta(hours=interval_hours))
 
 
-@router.get("/stores/{store_id}/picklist")
-def picklist(store_id: int, db: SessionDep, user: CurrentUser, interval_hours: float = 24) -> dict[str, Any]:
+@router.get("/stores/{store_id}/picklist", responses=documented(401, 403, 404, 422))
+def picklist(
+    store_id: RowId, db: SessionDep, user: CurrentUser, interval_hours: Hours = 24
+) -> dict[str, Any]:
     """What to pick in the store, the route, and what to load and pull in each cabinet."""
     return _round(db, user, store_id, interval_hours).as_json()
 
 
-@router.get("/stores/{store_id}/picklist.csv")
-def picklist_csv(store_id: int, db: SessionDep, user: CurrentUser, interval_hours: float = 24) -> Response:
+@router.get(
+    "/stores/{store_id}/picklist.csv", response_class=CsvResponse, responses=documented(401, 403, 404, 422)
+)
+def picklist_csv(
+    store_id: RowId, db: SessionDep, user: CurrentUser, interval_hours: Hours = 24
+) -> CsvResponse:
     plan = _round(db, user, store_id, interval_hours).as_json()
     out = io.StringIO()
     writer = csv.writer(out)
@@ -75,23 +90,24 @@ def picklist_csv(store_id: int, db: SessionDep, user: CurrentUser, interval_hour
                     ]
                 )
     filename = f"picklist-store-{store_id}.csv"
-    return Response(
+    return CsvResponse(
         "\ufeff" + out.getvalue(),  # a BOM so spreadsheet programs read the Chinese names right
-        media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
-@router.get("/stores/{store_id}/inventory")
-def inventory(store_id: int, db: SessionDep, user: CurrentUser) -> dict[str, int]:
+@router.get("/stores/{store_id}/inventory", responses=documented(401, 403, 404, 422))
+def inventory(store_id: RowId, db: SessionDep, user: CurrentUser) -> dict[str, int]:
     require_role(user, "staff", "ops")
     require_store(user, store_id)
+    if db.get(Store, store_id) is None:
+        raise NotFound(f"no store {store_id}")
     return store_inventory.on_hand(db, store_id)
 
 
-@router.post("/sessions/{session_id}/restock/confirm")
+@router.post("/sessions/{session_id}/restock/confirm", responses=documented(401, 403, 404, 409, 413, 422))
 def confirm(
-    session_id: str,
+    session_id: SessionId,
     body: Confirmation,
     db: SessionDep,
     context: ContextDep,
@@ -109,8 +125,10 @@ def confirm(
     return session_view(session)
 
 
-@router.post("/cabinets/{code}/planogram/changes", status_code=201)
-def change_lane(code: str, body: LaneChange, db: SessionDep, user: CurrentUser) -> dict[str, Any]:
+@router.post(
+    "/cabinets/{code}/planogram/changes", status_code=201, responses=documented(401, 403, 404, 409, 413, 422)
+)
+def change_lane(code: CabinetCode, body: LaneChange, db: SessionDep, user: CurrentUser) -> dict[str, Any]:
     """Give a lane another product at the next restock visit (linted before it is accepted)."""
     change = planogram_changes.request_change(
         db,
