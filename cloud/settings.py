@@ -11,6 +11,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloud.domain.telemetry import Thresholds
 
+# Sign-in rate limits ("N/period;M/period" in the `limits` notation).
+RATE_SETTINGS = (
+    "otp_requests_per_phone",
+    "otp_requests_per_ip",
+    "otp_requests_total",
+    "otp_verifies_per_phone",
+    "otp_verifies_per_ip",
+    "otp_verifies_total",
+    "logins_per_name",
+    "logins_per_ip",
+)
+
 
 class CloudSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VF_", extra="ignore")
@@ -55,16 +67,7 @@ class CloudSettings(BaseSettings):
     influx_org: str = "vendfleet"
     influx_bucket: str = "telemetry"
 
-    @field_validator(
-        "otp_requests_per_phone",
-        "otp_requests_per_ip",
-        "otp_requests_total",
-        "otp_verifies_per_phone",
-        "otp_verifies_per_ip",
-        "otp_verifies_total",
-        "logins_per_name",
-        "logins_per_ip",
-    )
+    @field_validator(*RATE_SETTINGS)
     @classmethod
     def _rates_parse(cls, rates: str) -> str:
         parse_many(rates)  # a typo fails at start, not on the first sign-in

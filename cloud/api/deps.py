@@ -36,14 +36,27 @@ def get_db(context: ContextDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 
 
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+# EventSource cannot send headers: the live page passes its token as ?token=.
+TokenQuery = Annotated[str | None, Query(include_in_schema=False)]
+
+
 def current_user(
-    db: SessionDep,
-    context: ContextDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    token: Annotated[str | None, Query(include_in_schema=False)] = None,
+    db: SessionDep, context: ContextDep, credentials: Credentials, token: TokenQuery = None
 ) -> User:
-    # EventSource cannot send headers: the live page passes its token as ?token=.
-    raw = credentials.credentials if credentials else token
+    return _caller(db, context, credentials.credentials if credentials else token)
+
+
+def detached_user(context: ContextDep, credentials: Credentials, token: TokenQuery = None) -> User:
+    """The caller, read in a short transaction of its own: for endpoints that must not hold the
+    request's transaction open while they work (a stream; on SQLite every transaction is a writer)."""
+    with context.factory() as db:
+        user = _caller(db, context, credentials.credentials if credentials else token)
+        db.expunge(user)
+    return user
+
+
+def _caller(db: Session, context: CloudContext, raw: str | None) -> User:
     if not raw:
         raise Unauthorized("sign in first")
     if not TOKEN_SHAPE.fullmatch(raw):  # garbage never reaches the parser: any of it is a 401
@@ -55,6 +68,7 @@ def current_user(
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+DetachedUser = Annotated[User, Depends(detached_user)]
 
 
 def in_store(user: User, store_id: int) -> bool:

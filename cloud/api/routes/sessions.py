@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sse_starlette.sse import EventSourceResponse
 
 from cloud import Forbidden, Refused
-from cloud.api.deps import ContextDep, CurrentUser, SessionDep, in_store
+from cloud.api.deps import ContextDep, CurrentUser, DetachedUser, SessionDep, in_store
 from cloud.api.errors import documented
 from cloud.api.types import BusIndex, CabinetCode, SessionId
 from cloud.db.models import PlanogramLane, Session, User
@@ -120,7 +120,7 @@ def get_session(session_id: SessionId, db: SessionDep, user: CurrentUser) -> dic
     },
 )
 async def stream_session(
-    session_id: SessionId, request: Request, context: ContextDep, user: CurrentUser
+    session_id: SessionId, request: Request, context: ContextDep, user: DetachedUser
 ) -> SessionEvents:
     """Server-sent events: the session as it changes, until it is final."""
 
