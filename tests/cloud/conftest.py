@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 import cloud
@@ -13,19 +15,48 @@ from cloud.commands import CloudKeys, CommandSigner
 from cloud.db.engine import make_engine, session_factory, transaction
 from cloud.db.migrate import upgrade
 from cloud.domain.fleet import seed
+from tests.servers import PostgresServer
 
 DEMO = yaml.safe_load((Path(cloud.__file__).parent / "fixtures" / "demo.yaml").read_text())
 
 
-@pytest.fixture
-def factory(db_url: str) -> Iterator[sessionmaker[Session]]:
-    """The demo fleet, seeded through the migrations, on SQLite and on PostgreSQL."""
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    made = session_factory(engine)
-    with transaction(made) as db:
+def _migrate_and_seed(url: str) -> None:
+    upgrade(url)
+    engine = make_engine(url)
+    with transaction(session_factory(engine)) as db:
         seed(db, DEMO)
-    yield made
+    engine.dispose()  # a template must have no connection left (and SQLite its WAL checkpointed)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "seeded.db"
+    _migrate_and_seed(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres: PostgresServer) -> str:
+    name = "vf_seeded_template"
+    _migrate_and_seed(postgres.create_database(name))
+    return name
+
+
+@pytest.fixture
+def factory(db_url: str, request: pytest.FixtureRequest) -> Iterator[sessionmaker[Session]]:
+    """The demo fleet, seeded through the migrations, on SQLite and on PostgreSQL.
+
+    Migrated and seeded once per run (seeding hashes passwords: a second per test), then copied."""
+    if db_url.startswith("sqlite"):
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), db_url.split("///", 1)[1])
+    else:
+        postgres: PostgresServer = request.getfixturevalue("postgres")
+        name = make_url(db_url).database
+        assert name
+        postgres.drop_database(name)
+        postgres.create_database(name, template=request.getfixturevalue("postgres_template"))
+    engine = make_engine(db_url)
+    yield session_factory(engine)
     engine.dispose()
 
 
