@@ -10,6 +10,7 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
@@ -105,6 +106,8 @@ class MqttLink:
         self._address = BrokerAddress.parse(url)
         self._sink = sink
         self._connected = False
+        self._subscribed = False
+        self._boards_known = False
         # A persistent session: the broker keeps our subscriptions across reconnects.
         # The broker binds each cabinet's credential to this client id (deploy/provision_cabinet.py).
         self.client_id = cabinet_id
@@ -113,6 +116,7 @@ class MqttLink:
         self._client.will_set(self.topic(Channel.STATUS), will, qos=1, retain=True)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
+        self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
         self._client.max_inflight_messages_set(100)
         # An exception escaping a callback would end paho's network thread: log it and go on.
@@ -149,11 +153,33 @@ class MqttLink:
             log.warning("broker refused", reason=str(reason))
             return
         self._connected = True
-        # Birth after every (re)connect: a restarted broker must not show a live cabinet offline.
-        self.publish(Channel.STATUS, encode(Status(state="online")), retain=True)
+        self._subscribed = False
+        # The birth message waits for the SUBACK and the boards (_announce): the cloud may send an
+        # unlock as soon as it sees us online, and one that came before our subscription was active
+        # would be lost, one before the lock board was found refused.
         client.subscribe([(self.topic(c), 1) for c in (Channel.CMD, Channel.CONFIG, Channel.EVACK)])
         log.info("connected", broker=f"{self._address.host}:{self._address.port}")
         self._sink(Connected())
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: object, mid: int, reasons: list[Any], props: object
+    ) -> None:
+        refused = [str(r) for r in reasons if getattr(r, "is_failure", False)]
+        if refused:
+            log.error("broker refused our subscriptions: staying silent", reasons=refused)
+            return
+        self._subscribed = True
+        self._announce()
+
+    def boards_known(self) -> None:
+        """The bus has found the cabinet's boards: we can serve commands."""
+        self._boards_known = True
+        self._announce()
+
+    def _announce(self) -> None:
+        # Birth after every (re)connect: a restarted broker must not show a live cabinet offline.
+        if self._connected and self._subscribed and self._boards_known:
+            self.publish(Channel.STATUS, encode(Status(state="online")), retain=True)
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object

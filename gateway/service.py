@@ -111,6 +111,7 @@ class GatewayService:
         self._sent: dict[int, float] = {}  # seq → monotonic time of the last publish
         self._started = time.monotonic()
         self._next_telemetry = 0.0
+        self._bus_seen = False  # the first discovery has run
         self._next_resend = 0.0
 
     # -- config ------------------------------------------------------------------------------
@@ -186,6 +187,8 @@ class GatewayService:
                 self._on_reading(item)
             case BoardsFound(boards):
                 self.snapshot.boards = {b.addr: b for b in boards}
+                self._bus_seen = True
+                self.link.boards_known()
             case BoardHealth(addr, online):
                 self.snapshot.online[addr] = online
                 self.alarms.set(not online, "board_fault", addr, board_addr=addr, detail="not answering")
@@ -356,7 +359,9 @@ class GatewayService:
         if now >= self._next_resend:
             self._next_resend = now + 1.0
             self._resend(now)
-        if now >= self._next_telemetry:
+        # Nothing is reported before the first look at the bus: the cloud takes telemetry as a sign of
+        # life, and a cabinet whose boards are not yet known would refuse the unlock it then sends.
+        if now >= self._next_telemetry and self._bus_seen:
             self._next_telemetry = now + self._telemetry_interval()
             self._telemetry()
 
