@@ -246,10 +246,31 @@ class ChaosFleet(Demo):
         with self._db() as db:
             return {u.name: u.balance_fen for u in db.scalars(select(User).where(User.role == "resident"))}
 
+    def resolve_reviews(self) -> int:
+        """Ops settle the review queue with what was really taken, as the weight trace would show."""
+        self._catch_up_visits()
+        ops = self._staff_token("ops", "ops-demo")
+        resolved = 0
+        for visit in (v for v in self.tally.visits if v.status == "review"):
+            control = next(c.control_url for c in self.cabinets if c.code == visit.cabinet)
+            state = httpx.get(f"{control}/state", timeout=10).json()
+            where = {
+                lane["sku"]: (c["channel"], lane["lane"]) for c in state["channels"] for lane in c["lanes"]
+            }
+            lanes = [
+                {"channel": where[sku][0], "lane": where[sku][1], "sku": sku, "delta": -n}
+                for sku, n in visit.taken.items()
+            ]
+            decision = {"lanes": lanes} if lanes else {"dismiss": True}
+            url = f"{self.cloud_url}/api/v1/sessions/{visit.session_id}/review"
+            resolved += httpx.post(url, json=decision, headers=ops, timeout=20).status_code == 200
+        return resolved
+
     def reckon(self) -> Reckoning:
         """What the cloud believes against what happened."""
+        found = Reckoning(differences=[], reviewed=self.resolve_reviews())
         self._catch_up_visits()
-        found = Reckoning(differences=self.reconcile())
+        found.differences = self.reconcile()
         with self._db() as db:
             by_status = db.execute(
                 select(CloudSession.mode, CloudSession.status, func.count()).group_by(
@@ -330,6 +351,7 @@ class ChaosFleet(Demo):
 @dataclass
 class Reckoning:
     differences: list[str]
+    reviewed: int = 0  # sessions the weights could not settle, resolved by ops
     lost: list[str] = field(default_factory=list)
     double_charged: list[str] = field(default_factory=list)
     money: list[str] = field(default_factory=list)
@@ -449,7 +471,11 @@ def _report(fleet: ChaosFleet, injector: Injector, found: Reckoning, settled_in:
     r = fleet.restocker
     console.rule("chaos day: the reckoning")
     console.print(f"visits by residents: {sum(found.visits.values())}  {_counts(found.visits)}")
+    refusals = Counter(v.detail for v in fleet.tally.visits if v.session_id is None)
+    for reason, n in refusals.most_common():
+        console.print(f"  {n} × {reason}")
     console.print(f"sessions in the cloud: {sum(found.sessions.values())}  {_counts(found.sessions)}")
+    console.print(f"sent to review by the gateway, resolved by ops as taken: {found.reviewed}")
     if r is not None:
         console.print(f"restock rounds: {r.rounds}, loaded {r.loaded}, pulled {r.pulled}")
     console.print(f"faults injected: {sum(injector.struck.values())}  {_counts(injector.struck)}")

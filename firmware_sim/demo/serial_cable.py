@@ -67,7 +67,6 @@ class SerialCable:
             for fd in ready:
                 try:
                     data = os.read(fd, 4096)
-                except OSError:  # EIO on our master while the gateway has the port closed
-                    continue
-                if data:
                     os.write(route[fd], data)
+                except OSError:  # EIO while being unplugged: those bytes are lost on the line
+                    continue
