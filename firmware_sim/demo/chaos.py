@@ -9,6 +9,7 @@ settle, then reckoned: the ledger against the physical truth, every charge again
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import sqlite3
@@ -290,9 +291,9 @@ class ChaosFleet(Demo):
                 .group_by(Payment.session_id)
             )
             found.double_charged = [f"session {sid}: charged {n} times" for sid, n in captures if n > 1]
-        found.lost = [f"session {sid} still live" for sid in self._live_sessions()]
-        found.lost += self._lost_sales()
-        found.money = self._money(users, prices)
+        found.still_live = [f"session {sid}" for sid in self._live_sessions()]
+        found.lost = self._lost_sales()
+        found.overcharged, found.undercharged, found.held = self._money(users, prices)
         found.visits = Counter(v.status for v in self.tally.visits)
         return found
 
@@ -317,20 +318,22 @@ class ChaosFleet(Demo):
             if v.taken and v.status not in ("settled", "review")
         ]
 
-    def _money(self, users: dict[str, User], prices: dict[str, int]) -> list[str]:
+    def _money(self, users: dict[str, User], prices: dict[str, int]) -> tuple[list[str], ...]:
         """Each resident's balance moved by exactly the price of what they took; no hold left."""
         paid: Counter[str] = Counter()
         for visit in self.tally.visits:
             if visit.status == "settled":
                 paid[visit.resident] += sum(prices[sku] * n for sku, n in visit.taken.items())
-        wrong = []
+        over: list[str] = []
+        under: list[str] = []
+        held: list[str] = []
         for name, user in users.items():
             moved = self.balances_at_start.get(name, 0) - user.balance_fen
-            if moved != paid[name]:
-                wrong.append(f"{name}: balance moved {moved} fen for {paid[name]} fen of goods")
+            line = f"{name}: balance moved {moved} fen for {paid[name]} fen of goods"
+            (over if moved > paid[name] else under if moved < paid[name] else []).append(line)
             if user.held_fen:
-                wrong.append(f"{name}: {user.held_fen} fen still held")
-        return wrong
+                held.append(f"{name}: {user.held_fen} fen still held")
+        return over, under, held
 
     def close(self) -> None:
         if self.watch:
@@ -352,9 +355,12 @@ class ChaosFleet(Demo):
 class Reckoning:
     differences: list[str]
     reviewed: int = 0  # sessions the weights could not settle, resolved by ops
-    lost: list[str] = field(default_factory=list)
+    still_live: list[str] = field(default_factory=list)  # after the fleet had time to settle
+    lost: list[str] = field(default_factory=list)  # taken, but neither charged nor in review
     double_charged: list[str] = field(default_factory=list)
-    money: list[str] = field(default_factory=list)
+    overcharged: list[str] = field(default_factory=list)
+    undercharged: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # holds neither captured nor released
     sessions: dict[str, int] = field(default_factory=dict)
     visits: Counter[str] = field(default_factory=Counter)
     events_stored: int = 0
@@ -363,7 +369,8 @@ class Reckoning:
 
     @property
     def clean(self) -> bool:
-        return not (self.differences or self.lost or self.double_charged or self.money)
+        found = (self.differences, self.still_live, self.lost, self.double_charged, self.overcharged)
+        return not any(found) and not (self.undercharged or self.held)
 
 
 class Injector:
@@ -468,38 +475,42 @@ def run_chaos(options: ChaosOptions) -> int:
 
 def _report(fleet: ChaosFleet, injector: Injector, found: Reckoning, settled_in: float) -> None:
     assert fleet.watch is not None
+    say = functools.partial(console.print, soft_wrap=True)  # one line each, for grep and tests
     r = fleet.restocker
     console.rule("chaos day: the reckoning")
-    console.print(f"visits by residents: {sum(found.visits.values())}  {_counts(found.visits)}")
+    say(f"visits by residents: {sum(found.visits.values())}  {_counts(found.visits)}")
     refusals = Counter(v.detail for v in fleet.tally.visits if v.session_id is None)
     for reason, n in refusals.most_common():
-        console.print(f"  {n} × {reason}")
-    console.print(f"sessions in the cloud: {sum(found.sessions.values())}  {_counts(found.sessions)}")
-    console.print(f"sent to review by the gateway, resolved by ops as taken: {found.reviewed}")
+        say(f"  {n} × {reason}")
+    say(f"sessions in the cloud: {sum(found.sessions.values())}  {_counts(found.sessions)}")
+    say(f"sent to review by the gateway, resolved by ops as taken: {found.reviewed}")
     if r is not None:
-        console.print(f"restock rounds: {r.rounds}, loaded {r.loaded}, pulled {r.pulled}")
-    console.print(f"faults injected: {sum(injector.struck.values())}  {_counts(injector.struck)}")
-    console.print(
+        say(f"restock rounds: {r.rounds}, loaded {r.loaded}, pulled {r.pulled}")
+    say(f"faults injected: {sum(injector.struck.values())}  {_counts(injector.struck)}")
+    say(
         f"events: {found.events_stored} stored; {fleet.watch.resent} sent again "
         f"({sum(fleet.watch.seen.values())} seen on the broker for {len(fleet.watch.seen)} distinct)"
     )
-    console.print(
+    say(
         f"alarms raised: {found.alarms_raised.total()}  {_counts(found.alarms_raised)}; "
         f"resolved: {found.alarms_resolved.total()}  {_counts(found.alarms_resolved)}"
     )
-    console.print(f"settled {settled_in:.0f} s after the last fault")
+    say(f"settled {settled_in:.0f} s after the last fault")
     sections = [
         ("ledger vs physical truth, charges vs takes", found.differences),
-        ("sessions lost", found.lost),
+        ("sessions still live", found.still_live),
+        ("sessions lost (taken, never charged)", found.lost),
         ("charged twice", found.double_charged),
-        ("money", found.money),
+        ("residents overcharged", found.overcharged),
+        ("residents undercharged", found.undercharged),
+        ("holds left", found.held),
         ("harness errors", injector.errors),
     ]
     for title, lines in sections:
         colour = "green" if not lines else "red"
-        console.print(f"[{colour}]{title}: {len(lines)} differences[/]")
+        say(f"[{colour}]{title}: {len(lines)} differences[/]")
         for line in lines:
-            console.print(f"  - {line}")
+            say(f"  - {line}")
 
 
 def _counts(counter: Counter[Any] | dict[str, int]) -> str:
