@@ -53,20 +53,25 @@ class Restocker:
             self.log.append(f"{code}: {opened.json().get('detail')}")
             return
         session = opened.json()["session_id"]
+        counted = []  # what they really moved: the staff page lets them correct the scales
         with httpx.Client(base_url=self.controls[code], timeout=10) as world:
             for _ in range(40):
                 if world.post("/doors/0/open").status_code == 200:
                     break
                 time.sleep(0.25)
             for lane in cabinet["lanes"]:
+                delta = 0
                 if lane["pull"]:
                     move = {"channel": lane["channel"], "sku": lane["sku"], "count": lane["pull"]}
                     if world.post("/take", json=move).status_code == 200:
                         self.pulled += lane["pull"]
+                        delta -= lane["pull"]
                 if lane["load"]:
                     move = {"channel": lane["channel"], "sku": lane["sku"], "count": lane["load"]}
                     if world.post("/put", json=move).status_code == 200:
                         self.loaded += lane["load"]
+                        delta += lane["load"]
+                counted.append({"channel": lane["channel"], "lane": lane["lane"], "delta": delta})
             time.sleep(0.5)
             world.post("/doors/0/close")
         for _ in range(120):
@@ -74,7 +79,7 @@ class Restocker:
             try:
                 status = http.get(f"/api/v1/sessions/{session}").json()["status"]
                 if status == "confirm":
-                    http.post(f"/api/v1/sessions/{session}/restock/confirm", json={})  # as the scales saw
+                    http.post(f"/api/v1/sessions/{session}/restock/confirm", json={"lanes": counted})
                     continue
             except httpx.TransportError:
                 status = "unknown"
