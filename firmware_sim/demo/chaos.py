@@ -136,7 +136,7 @@ class ChaosFleet(Demo):
         port = self.cloud_url.rpartition(":")[2]
         serve = ("cloud", "serve", "--db", self.db_url, "--mqtt", self.mqtt_url, "--port", port)
         self._service("api", (*serve, "--key-dir", keys, "--dev-show-otp"))
-        wait_http(f"{self.cloud_url}/healthz", 60)
+        wait_http(f"{self.cloud_url}/healthz", 180)  # a loaded machine starts slowly
         for n in range(self.chaos.ingest_workers):
             ingest = ("cloud", "ingest", "--db", self.db_url, "--mqtt", self.mqtt_url, "--key-dir", keys)
             self._service(f"ingest-{n}", ingest)
@@ -439,6 +439,7 @@ def run_chaos(options: ChaosOptions) -> int:
         seed=options.seed,
     )
     fleet = ChaosFleet(demo_options, chaos=options)
+    injector: Injector | None = None
     try:
         fleet.start()
         faults = plan(
@@ -470,6 +471,8 @@ def run_chaos(options: ChaosOptions) -> int:
         return 130
     finally:
         fleet.stop.set()
+        if injector is not None:
+            injector.finish()
         fleet.close()
 
 
