@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 def test_a_short_chaos_day_charges_nothing_twice_and_leaves_no_session_live(
     pg_url: str, tmp_path: Path
 ) -> None:
-    argv = [VENDFLEET, "chaos", "--seed", "3", "--cabinets", "2", "--duration", "40", "--cut-for", "15"]
+    argv = [VENDFLEET, "chaos", "--seed", "3", "--cabinets", "2", "--duration", "30", "--cut-for", "12"]
     argv += ["--settle", "20", "--db", pg_url, "--data-dir", str(tmp_path / "chaos")]
     out, err = _run(argv, budget=100)
     assert "chaos day: the reckoning" in out, out[-4000:] + err[-4000:]
