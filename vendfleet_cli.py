@@ -53,6 +53,23 @@ def demo(
     exit_now(run_demo(options))
 
 
+@app.command()
+def chaos(
+    duration: float = typer.Option(1500, help="Seconds of faults; then the fleet settles and is reckoned"),
+    seed: int = typer.Option(1, help="Seed of the fault schedule and the residents"),
+    cabinets: int = typer.Option(6, help="How many cabinets of the demo fleet (1-6)"),
+    cut_for: float | None = typer.Option(None, help="One cabinet's network outage, s (default: 40 %)"),
+    db: str | None = typer.Option(None, help="A fresh, empty database; default: a private PostgreSQL"),
+    data_dir: Path = typer.Option(Path("var/chaos"), help="Logs, gateway outboxes, keys (wiped at start)"),
+    settle: float = typer.Option(150, help="At most this long for the last sessions and events, s"),
+) -> None:
+    """The demo fleet shops and restocks while a seeded schedule kills and cuts its parts."""
+    from firmware_sim.demo.chaos import ChaosOptions, run_chaos
+
+    options = ChaosOptions(duration, seed, cabinets, cut_for, db=db, data_dir=data_dir, settle=settle)
+    raise typer.Exit(run_chaos(options))
+
+
 def _die_with_parent() -> None:
     """A child of the demo (VF_DIE_WITH_PARENT=its pid) gets SIGTERM when the demo dies, however."""
     parent = os.environ.pop("VF_DIE_WITH_PARENT", None)

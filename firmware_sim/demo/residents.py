@@ -12,6 +12,14 @@ from typing import Any
 import httpx
 
 FINAL = {"settled", "review", "not_opened", "failed", "refunded"}
+# A phone retries a connection the server refused (a restart), for about half a minute.
+CONNECT_RETRIES = 7
+
+
+def client(base_url: str, **options: Any) -> httpx.Client:
+    """A client to the cloud that rides out a restart: refused connections are tried again."""
+    transport = httpx.HTTPTransport(retries=CONNECT_RETRIES)
+    return httpx.Client(base_url=base_url, timeout=20, transport=transport, **options)
 
 
 @dataclass
@@ -46,7 +54,7 @@ class Tally:
 
 def sign_in(cloud: str, phone: str) -> str:
     """The resident's flow: ask for a code, type it in (the demo cloud shows it), get a token."""
-    with httpx.Client(base_url=cloud, timeout=20) as http:
+    with client(cloud) as http:
         code = http.post("/api/v1/auth/otp/request", json={"phone": phone}).json()["dev_code"]
         answer = http.post("/api/v1/auth/otp/verify", json={"phone": phone, "code": code})
         return str(answer.raise_for_status().json()["token"])
@@ -56,11 +64,15 @@ class Resident:
     def __init__(self, cloud: str, token: str, name: str, stop: threading.Event) -> None:
         self.name = name
         self._stop = stop
-        self._http = httpx.Client(base_url=cloud, timeout=20, headers={"Authorization": f"Bearer {token}"})
+        self._http = client(cloud, headers={"Authorization": f"Bearer {token}"})
 
     def shop(self, cabinet: str, control: str, rng: random.Random, behaviour: str) -> Visit:
         visit = Visit(cabinet, self.name)
-        answer = self._http.post(f"/api/v1/cabinets/{cabinet}/sessions", json={})
+        try:
+            answer = self._http.post(f"/api/v1/cabinets/{cabinet}/sessions", json={})
+        except httpx.TransportError as exc:  # sent, but the server died before it answered
+            visit.status, visit.detail = "unanswered", repr(exc)
+            return visit
         if answer.status_code != 201:
             visit.detail = answer.json().get("detail", answer.text)
             return visit
@@ -78,7 +90,11 @@ class Resident:
     def _await(self, visit: Visit, timeout: float = 60) -> Visit:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            session = self._http.get(f"/api/v1/sessions/{visit.session_id}").json()
+            try:
+                session = self._http.get(f"/api/v1/sessions/{visit.session_id}").json()
+            except httpx.TransportError:  # the server died under this request: ask again
+                time.sleep(0.5)
+                continue
             if session["status"] in FINAL:
                 visit.status, visit.amount_fen = session["status"], session["amount_fen"]
                 visit.charged = Counter({i["sku"]: i["count"] for i in session["items"]})

@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 
+from firmware_sim.demo.residents import client
+
 ROUND_WHEN = 12  # pieces the pick list asks for before a round is worth the drive
 
 
@@ -25,13 +27,16 @@ class Restocker:
     log: list[str] = field(default_factory=list)
 
     def run(self, check_every: float) -> None:
-        with httpx.Client(base_url=self.cloud, timeout=30) as http:
+        with client(self.cloud) as http:
             token = http.post("/api/v1/auth/login", json={"username": "staff", "password": "staff-demo"})
             http.headers["Authorization"] = f"Bearer {token.json()['token']}"
             while not self.stop.wait(check_every):
-                plan = http.get("/api/v1/stores/1/picklist").json()
-                if sum(p["count"] for p in plan["picking"]) >= ROUND_WHEN:
-                    self.round(http, plan)
+                try:
+                    plan = http.get("/api/v1/stores/1/picklist").json()
+                    if sum(p["count"] for p in plan["picking"]) >= ROUND_WHEN:
+                        self.round(http, plan)
+                except httpx.TransportError as exc:  # the cloud restarting: next time
+                    self.log.append(f"round interrupted: {exc!r}")
 
     def round(self, http: httpx.Client, plan: dict[str, Any]) -> None:
         self.rounds += 1
@@ -48,27 +53,36 @@ class Restocker:
             self.log.append(f"{code}: {opened.json().get('detail')}")
             return
         session = opened.json()["session_id"]
+        counted = []  # what they really moved: the staff page lets them correct the scales
         with httpx.Client(base_url=self.controls[code], timeout=10) as world:
             for _ in range(40):
                 if world.post("/doors/0/open").status_code == 200:
                     break
                 time.sleep(0.25)
             for lane in cabinet["lanes"]:
+                delta = 0
                 if lane["pull"]:
                     move = {"channel": lane["channel"], "sku": lane["sku"], "count": lane["pull"]}
                     if world.post("/take", json=move).status_code == 200:
                         self.pulled += lane["pull"]
+                        delta -= lane["pull"]
                 if lane["load"]:
                     move = {"channel": lane["channel"], "sku": lane["sku"], "count": lane["load"]}
                     if world.post("/put", json=move).status_code == 200:
                         self.loaded += lane["load"]
+                        delta += lane["load"]
+                counted.append({"channel": lane["channel"], "lane": lane["lane"], "delta": delta})
             time.sleep(0.5)
             world.post("/doors/0/close")
         for _ in range(120):
-            status = http.get(f"/api/v1/sessions/{session}").json()["status"]
-            if status == "confirm":
-                http.post(f"/api/v1/sessions/{session}/restock/confirm", json={})  # as the scales detected
-                return
+            # Until it is settled: a confirmation lost with a dying server is simply sent again.
+            try:
+                status = http.get(f"/api/v1/sessions/{session}").json()["status"]
+                if status == "confirm":
+                    http.post(f"/api/v1/sessions/{session}/restock/confirm", json={"lanes": counted})
+                    continue
+            except httpx.TransportError:
+                status = "unknown"
             if status in ("settled", "not_opened", "failed"):
                 return
             time.sleep(0.5)
