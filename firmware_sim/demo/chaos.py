@@ -135,8 +135,9 @@ class ChaosFleet(Demo):
         keys = str(data / "keys")
         port = self.cloud_url.rpartition(":")[2]
         serve = ("cloud", "serve", "--db", self.db_url, "--mqtt", self.mqtt_url, "--port", port)
-        self._service("api", (*serve, "--key-dir", keys, "--dev-show-otp"))
-        wait_http(f"{self.cloud_url}/healthz", 180)  # a loaded machine starts slowly
+        api = self._service("api", (*serve, "--key-dir", keys, "--dev-show-otp"))
+        assert api.proc is not None
+        wait_http(f"{self.cloud_url}/healthz", api.proc, 180)  # a loaded machine starts slowly
         for n in range(self.chaos.ingest_workers):
             ingest = ("cloud", "ingest", "--db", self.db_url, "--mqtt", self.mqtt_url, "--key-dir", keys)
             self._service(f"ingest-{n}", ingest)
