@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,7 @@ class Children:
                 stderr=log,
                 text=True,
                 start_new_session=True,
-                env={**os.environ, "VF_DIE_WITH_PARENT": str(os.getpid())},
+                env={**os.environ, **_die_with_us()},
             )
         self.procs.append(proc)
         lines = []
@@ -99,3 +100,12 @@ def wait_http(url: str, proc: subprocess.Popen[str], timeout: float = 30) -> Non
             pass
         time.sleep(0.2)
     raise ChildFailed(f"{url} did not answer within {timeout}s (exit code {proc.poll()})")
+
+
+def _die_with_us() -> dict[str, str]:
+    """Ask the child to die with us (PR_SET_PDEATHSIG). The kernel sends that signal when the *thread*
+    that started the child ends, so only children of the main thread may ask: one restarted by a
+    helper thread (the chaos day's injector) would otherwise die when that thread is done."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {"VF_DIE_WITH_PARENT": str(os.getpid())}
