@@ -163,15 +163,17 @@ def infer_basket(
     faulty: frozenset[int] = frozenset(),
     min_confidence: float = 0.95,
 ) -> BasketInference:
-    """Infer every channel present in both readings; a faulty channel makes the basket unsure."""
+    """Infer every channel present in both readings; a faulty channel (one without a reading
+    included) makes the basket unsure."""
     results = []
     for channel in planogram.channels:
+        if channel.channel in faulty:  # with or without readings: we cannot say what it lost
+            delta = final_g.get(channel.channel, 0.0) - baseline_g.get(channel.channel, 0.0)
+            results.append(ChannelInference(channel.channel, delta, "fault", 0.0, (), ()))
+            continue
         if channel.channel not in baseline_g or channel.channel not in final_g:
             continue
         delta = final_g[channel.channel] - baseline_g[channel.channel]
-        if channel.channel in faulty:
-            results.append(ChannelInference(channel.channel, delta, "fault", 0.0, (), ()))
-            continue
         results.append(
             infer_channel(channel, delta, noise=noise, mode=mode, stock=stock, min_confidence=min_confidence)
         )

@@ -243,6 +243,10 @@ class SessionRunner:
         )
         basket = None
         if planogram is not None:
+            # A channel of this door that was never read (its scale board missing, the line down) is
+            # unusable too: "nothing taken" from it would be a guess, and a free basket.
+            door = {c.channel for c in planogram.channels_of_door(session.door)}
+            unusable |= door - session.baseline.keys()
             basket = infer_basket(
                 planogram,
                 {c: g for c, (g, _, _) in session.baseline.items()},

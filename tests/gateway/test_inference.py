@@ -113,6 +113,15 @@ def test_basket_over_channels_and_fault() -> None:
     assert [c.outcome for c in faulty.channels] == ["ok", "fault"]
 
 
+def test_a_channel_never_read_is_unsure_not_empty() -> None:
+    # Found by the chaos day: a scale board missing at the session's start left its channel out of
+    # the basket, which then read as "nothing taken" and was charged nothing.
+    planogram = Planogram(channels=(SHELF, CANS))
+    basket = infer_basket(planogram, {0: 3000.0}, {0: 3000.0}, noise=NOISE, faulty=frozenset({1}))
+    assert basket.ambiguous
+    assert [(c.channel, c.outcome) for c in basket.channels] == [(0, "ok"), (1, "fault")]
+
+
 def test_large_lanes_stay_fast() -> None:
     wide = Channel(
         channel=0,
