@@ -59,6 +59,7 @@ log = structlog.get_logger("gateway")
 DETAIL_MAX = 500  # Ack.detail is bounded; a rejection's reason may quote attacker-chosen keys
 UPTIME_WRAP = 2**32  # a board's uptime_ms is a u32 and wraps after 49.7 days
 CHANNELS = frozenset(c.value for c in Channel)
+BUS_READ_WAIT_S = 10.0  # a board that never answers must not hold session timers back for ever
 
 
 class Dropped(ProtocolError):
@@ -112,6 +113,8 @@ class GatewayService:
         self._started = time.monotonic()
         self._next_telemetry = 0.0
         self._bus_seen = False  # the first discovery has run
+        self._bus_seen_at: float | None = None
+        self._kinds_read: set[BoardType] = set()  # board kinds that have answered a poll
         self._next_resend = 0.0
 
     # -- config ------------------------------------------------------------------------------
@@ -188,6 +191,7 @@ class GatewayService:
             case BoardsFound(boards):
                 self.snapshot.boards = {b.addr: b for b in boards}
                 self._bus_seen = True
+                self._bus_seen_at = self._bus_seen_at or time.monotonic()
                 self.link.boards_known()
             case BoardHealth(addr, online):
                 self.snapshot.online[addr] = online
@@ -206,6 +210,7 @@ class GatewayService:
 
     def _on_reading(self, reading: Reading) -> None:
         board, answer = reading.board, reading.answer
+        self._kinds_read.add(board.board_type)
         if isinstance(answer, Status):
             for event in answer.events:
                 at = reading.at - timedelta(milliseconds=_age_ms(answer, event))
@@ -355,7 +360,8 @@ class GatewayService:
 
     def _tick(self) -> None:
         now = time.monotonic()
-        self.sessions.tick()
+        if self._bus_read(now):
+            self.sessions.tick()
         if now >= self._next_resend:
             self._next_resend = now + 1.0
             self._resend(now)
@@ -364,6 +370,16 @@ class GatewayService:
         if now >= self._next_telemetry and self._bus_seen:
             self._next_telemetry = now + self._telemetry_interval()
             self._telemetry()
+
+    def _bus_read(self, now: float) -> bool:
+        """Every kind of board found has answered once since we started (or a while has passed).
+
+        Session timers wait for it: after a restart, a session resumed as `unlocking` or `settling`
+        must be judged on the doors and weights as they are now, not on readings not yet taken."""
+        if self._bus_seen_at is None:
+            return False
+        kinds = {b.board_type for b in self.snapshot.boards.values()}
+        return kinds <= self._kinds_read or now > self._bus_seen_at + BUS_READ_WAIT_S
 
     def _telemetry_interval(self) -> float:
         return self.timing().telemetry_interval_s

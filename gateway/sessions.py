@@ -230,7 +230,10 @@ class SessionRunner:
         final = {c: self._snap.weights.get(c) for c in channels}
         settled = all(w is not None and w.at > fresh_after and (w.stable or w.fault) for w in final.values())
         if settled or now > session.closed_at + _s(timeout_s):
-            self._report(session, {c: w for c, w in final.items() if w is not None}, now)
+            # On a timeout, a reading from before the door closed says nothing of what was taken:
+            # such a channel counts as unread (unusable), not as unchanged.
+            fresh = {c: w for c, w in final.items() if w is not None and w.at > fresh_after}
+            self._report(session, fresh, now)
 
     # -- results -----------------------------------------------------------------------------
 
