@@ -47,7 +47,7 @@ def demo(
 
     SIGTERM or Ctrl-C stops it and its children within 2 s, exit code 0 (no reconciliation then)."""
     from firmware_sim.demo.run import DemoOptions, run_demo
-    from gateway.shutdown import exit_now
+    from protocols.runtime.shutdown import exit_now
 
     options = DemoOptions(cabinets, speed, duration, browser, manifest, data_dir, port, residents)
     exit_now(run_demo(options))

@@ -22,8 +22,8 @@ from cloud.domain.fleet import seed as seed_fixture
 from cloud.ingest.worker import IngestWorker
 from cloud.runtime import CloudRuntime, PortTaken, influx_sink
 from cloud.settings import CloudSettings
-from gateway.log_setup import configure
-from gateway.shutdown import exit_now, exit_stopped, stop_requested, stop_together, wait_for_stop
+from protocols.runtime.logs import configure
+from protocols.runtime.shutdown import exit_now, exit_stopped, stop_requested, stop_together, wait_for_stop
 
 log = structlog.get_logger("cloud")
 app = typer.Typer(no_args_is_help=True, help="The fleet service.")

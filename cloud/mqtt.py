@@ -2,17 +2,41 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
 import threading
 import uuid
 
+import paho.mqtt.client as mqtt
 import structlog
+from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel
 
-from gateway.mqtt_link import BrokerAddress, new_client
+from protocols.mqtt.broker_url import BrokerAddress
 from protocols.mqtt.schemas import encode
 from protocols.mqtt.topics import Channel, topic
 
 log = structlog.get_logger("cloud.mqtt")
+
+
+def new_client(
+    client_id: str, address: BrokerAddress, username: str | None, password: str | None
+) -> mqtt.Client:
+    """A paho client of the cloud's (MQTT 3.1.1, as the embedded broker speaks nothing else)."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
+    if username:
+        client.username_pw_set(username, password)
+    if address.tls:
+        client.tls_set(tls_version=ssl.PROTOCOL_TLS_CLIENT)
+    client.reconnect_delay_set(min_delay=1, max_delay=10)
+    client.on_socket_open = _no_delay
+    return client
+
+
+def _no_delay(client: mqtt.Client, userdata: object, sock: object) -> None:
+    """Small packets leave at once: Nagle plus the peer's delayed ACK costs ~40 ms per QoS 1 exchange."""
+    if isinstance(sock, socket.socket):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class Publisher:
@@ -24,7 +48,7 @@ class Publisher:
         address = BrokerAddress.parse(url)
         self._connected = threading.Event()
         client_id = f"vf-cloud-{name}-{uuid.uuid4().hex[:8]}"
-        self._client = new_client(client_id, tls=address.tls, username=username, password=password)
+        self._client = new_client(client_id, address, username, password)
         self._client.on_connect = lambda *a: self._connected.set()
         self._client.on_disconnect = lambda *a: self._connected.clear()
         self._client.connect_async(address.host, address.port, keepalive=30)

@@ -22,8 +22,8 @@ from cloud.domain.fleet import config_payload
 from cloud.influx import InfluxSink
 from cloud.ingest.worker import IngestWorker
 from cloud.settings import CloudSettings
-from gateway.shutdown import stop_together
 from protocols.mqtt.topics import Channel
+from protocols.runtime.shutdown import stop_together
 from protocols.signing import sign
 
 log = structlog.get_logger("cloud")
@@ -123,7 +123,7 @@ class CloudRuntime:
 
     def stop(self) -> list[str]:
         """Within the stop budget: HTTP and ingest side by side, then the publisher and database,
-        then the broker. Returns what had to be abandoned (see gateway.shutdown)."""
+        then the broker. Returns what had to be abandoned (see protocols.runtime.shutdown)."""
         context = self.context
         return stop_together(
             [self._stop_server, *([self.ingest.stop] if self.ingest else [])],

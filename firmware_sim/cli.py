@@ -7,8 +7,8 @@ import typer
 from firmware_sim.faults import parse_spec
 from firmware_sim.layout import load_layout, planogram_of
 from firmware_sim.run import start_cabinet
-from gateway.shutdown import exit_stopped, stop_requested, stop_together, wait_for_stop
 from protocols.mqtt.schemas import Config, encode
+from protocols.runtime.shutdown import exit_stopped, stop_requested, stop_together, wait_for_stop
 
 app = typer.Typer(no_args_is_help=True, help="Simulated cabinet hardware.")
 

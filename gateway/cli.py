@@ -7,10 +7,10 @@ from pathlib import Path
 import typer
 
 from gateway.ctl import unlock_command
-from gateway.log_setup import configure
 from gateway.service import GatewayService
 from gateway.settings import load_settings
-from gateway.shutdown import exit_stopped, stop_requested
+from protocols.runtime.logs import configure
+from protocols.runtime.shutdown import exit_stopped, stop_requested
 
 app = typer.Typer(no_args_is_help=True, help="The per-cabinet gateway.")
 ctl_app = typer.Typer(no_args_is_help=True, help="Commissioning tools: talk to a cabinet over MQTT.")

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import typer
 
-from gateway.mqtt_link import BrokerAddress, new_client
+from gateway.mqtt_link import new_client
+from protocols.mqtt.broker_url import BrokerAddress
 from protocols.mqtt.schemas import Ack, Command, UnlockAction, encode, parse
 from protocols.mqtt.topics import Channel, topic
 from protocols.signing import load_private_key, sign_command

@@ -11,12 +11,12 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 import structlog
 from paho.mqtt.enums import CallbackAPIVersion
 
+from protocols.mqtt.broker_url import BrokerAddress
 from protocols.mqtt.schemas import Status, encode
 from protocols.mqtt.topics import Channel, topic
 
@@ -41,21 +41,6 @@ class Inbound:
 
 
 LinkEvent = Connected | Disconnected | Inbound
-
-
-@dataclass(frozen=True)
-class BrokerAddress:
-    host: str
-    port: int
-    tls: bool
-
-    @classmethod
-    def parse(cls, url: str) -> BrokerAddress:
-        parsed = urlparse(url if "://" in url else f"mqtt://{url}")
-        if parsed.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
-            raise ValueError(f"MQTT URL must be mqtt:// or mqtts://, not {url!r}")
-        tls = parsed.scheme in ("mqtts", "ssl")
-        return cls(parsed.hostname or "127.0.0.1", parsed.port or (8883 if tls else 1883), tls)
 
 
 def new_client(

@@ -21,7 +21,6 @@ from gateway.outbox import Event, EventBuilder, Outbox
 from gateway.replay_guard import SqliteReplayGuard
 from gateway.sessions import Refused, SessionRunner
 from gateway.settings import GatewaySettings
-from gateway.shutdown import stop_together
 from gateway.snapshot import Snapshot, Weight
 from protocols import ProtocolError
 from protocols.mqtt.schemas import (
@@ -41,6 +40,7 @@ from protocols.mqtt.schemas import (
 from protocols.mqtt.topics import Channel, parse_topic
 from protocols.planogram import Planogram
 from protocols.planogram_lint import check_planogram
+from protocols.runtime.shutdown import stop_together
 from protocols.serial.commands import (
     ALL_CHANNELS,
     BoardEvent,
@@ -155,7 +155,7 @@ class GatewayService:
     # -- the loop ----------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> list[str]:
-        """Until `stop` is set; returns what the stop had to abandon (see gateway.shutdown)."""
+        """Until `stop` is set; returns what the stop had to abandon (see protocols.runtime.shutdown)."""
         if self.s.metrics_port:
             # Served from another thread: outbox depth opens its own connection.
             self.metrics.serve(self.s.metrics_port, lambda: _depth(self.s))

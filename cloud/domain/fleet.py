@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -14,6 +17,8 @@ from cloud.domain.auth import hash_password
 from protocols.mqtt.schemas import CabinetSettings, Config
 from protocols.planogram import Channel, Lane, Planogram
 from protocols.planogram_lint import check_planogram
+
+CATALOG = Path(__file__).parent.parent / "fixtures" / "catalog.json"
 
 
 def cabinet_by_code(db: Session, code: str) -> Cabinet:
@@ -91,9 +96,7 @@ def _seed_store_stock(db: Session, store: Store, each: int, products: dict[str, 
 
 def _products(fixture: dict[str, Any]) -> list[dict[str, Any]]:
     if fixture.get("products") == "catalog":
-        from firmware_sim.layout import catalog
-
-        return [p.model_dump() for p in catalog().values()]
+        return list(_catalog()["products"])
     return list(fixture.get("products", []))
 
 
@@ -173,9 +176,14 @@ def _seed_cabinet(db: Session, c: dict[str, Any], store: Store, products: dict[s
 def _channels(c: dict[str, Any]) -> list[dict[str, Any]]:
     if "channels" in c:
         return list(c["channels"])
-    from firmware_sim.layout import load_layout  # the demo's cabinets follow shipped layouts
+    return list(_catalog()["layouts"][c["layout"]])
 
-    return [ch.model_dump() for ch in load_layout(c["layout"]).channels]
+
+@cache
+def _catalog() -> dict[str, Any]:
+    """Products and cabinet layouts the demo fleet is seeded from; the same physical cabinets the
+    simulator ships (tests/cloud/test_catalog.py keeps the two equal)."""
+    return dict(json.loads(CATALOG.read_text(encoding="utf-8")))
 
 
 def _upsert_user(db: Session, u: dict[str, Any], stores: dict[str, Store]) -> None:

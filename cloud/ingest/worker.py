@@ -25,9 +25,9 @@ from cloud.domain.ingest import Event
 from cloud.domain.payments import PaymentProvider
 from cloud.domain.telemetry import Thresholds
 from cloud.influx import InfluxSink
-from cloud.mqtt import Publisher
-from gateway.mqtt_link import BrokerAddress, new_client
+from cloud.mqtt import Publisher, new_client
 from protocols import ProtocolError
+from protocols.mqtt.broker_url import BrokerAddress
 from protocols.mqtt.schemas import Ack, EvAck, Status, Telemetry, parse, parse_event
 from protocols.mqtt.topics import Channel, fleet_filter, parse_topic
 
@@ -82,7 +82,7 @@ class IngestWorker:
         self._publisher = Publisher(mqtt_url, name, username, password)
         address = BrokerAddress.parse(mqtt_url)
         client_id = f"vf-cloud-{name}-{uuid.uuid4().hex[:6]}"
-        self._client = new_client(client_id, tls=address.tls, username=username, password=password)
+        self._client = new_client(client_id, address, username, password)
         self._client.on_connect = self._on_connect
         self._client.on_message = lambda c, u, m: self._inbox.put(m)
         self._client.connect_async(address.host, address.port, keepalive=30)

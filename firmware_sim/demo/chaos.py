@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import paho.mqtt.client as mqtt
 import yaml
+from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session as Db
 
@@ -36,7 +37,6 @@ from firmware_sim.demo.processes import Children, wait_http
 from firmware_sim.demo.run import FIXTURE, CabinetRun, Demo, DemoOptions, console
 from firmware_sim.demo.serial_cable import SerialCable
 from firmware_sim.demo.tcp_proxy import TcpProxy
-from gateway.mqtt_link import new_client
 from tests.servers import MosquittoServer, PostgresServer, free_port
 
 NOISE = 0.01  # share of serial bytes with a bit flipped during a noise window
@@ -85,7 +85,8 @@ class EventWatch:
     def __init__(self, host: str, port: int) -> None:
         self.seen: Counter[str] = Counter()
         self.arrived = threading.Event()
-        self._client = new_client(f"vf-chaos-watch-{port}")
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"vf-chaos-watch-{port}")
+        self._client.reconnect_delay_set(min_delay=1, max_delay=5)  # back soon after a broker kill
         self._client.on_connect = lambda c, *_: c.subscribe("vf/v1/+/events", qos=1)
         self._client.on_message = self._on_message
         self._client.connect_async(host, port, keepalive=10)
