@@ -17,11 +17,12 @@ from pydantic import BaseModel
 
 from cloud import CloudError, Forbidden, NotFound, Refused
 from cloud.domain.auth import Unauthorized
+from cloud.domain.throttle import Throttled
 from protocols import ProtocolError
 
 log = structlog.get_logger("cloud.api")
 
-STATUS = {NotFound: 404, Refused: 409, Forbidden: 403, Unauthorized: 401}
+STATUS = {NotFound: 404, Refused: 409, Forbidden: 403, Unauthorized: 401, Throttled: 429}
 REASONS = {
     401: "Not signed in, or the token is invalid or expired.",
     403: "Signed in, but this is not yours (another role, store or resident).",
@@ -56,7 +57,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(CloudError)
     async def cloud_error(request: Request, exc: CloudError) -> JSONResponse:
         status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 409)
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        retry = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Throttled) else None
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=retry)
 
     @app.exception_handler(ProtocolError)
     async def protocol_error(request: Request, exc: ProtocolError) -> JSONResponse:

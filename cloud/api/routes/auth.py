@@ -7,12 +7,10 @@ anything is evaluated, and answers the same for registered and unknown phones an
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from cloud.api.deps import ContextDep, CurrentUser, SessionDep
@@ -20,7 +18,7 @@ from cloud.api.errors import documented
 from cloud.api.types import Password, UserName
 from cloud.db.models import User
 from cloud.domain import auth
-from cloud.domain.throttle import Limit, Throttle, Throttled
+from cloud.domain.throttle import Limit, Throttle
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -61,14 +59,6 @@ def client_address(request: Request) -> str:
 AddressDep = Annotated[str, Depends(client_address)]
 
 
-@contextmanager
-def too_many_as_429() -> Iterator[None]:
-    try:
-        yield
-    except Throttled as exc:
-        raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
-
-
 def user_view(user: User) -> dict[str, Any]:
     return {
         "id": user.id,
@@ -89,12 +79,11 @@ def request_code(
 
     The answer is the same whether or not the number belongs to a resident."""
     settings = context.settings
-    with too_many_as_429():
-        throttle.hit(
-            Limit("code requests for this phone number", settings.otp_requests_per_phone, body.phone),
-            Limit("code requests from this address", settings.otp_requests_per_ip, address),
-            Limit("code requests: the service is busy", settings.otp_requests_total, "all"),
-        )
+    throttle.hit(
+        Limit("code requests for this phone number", settings.otp_requests_per_phone, body.phone),
+        Limit("code requests from this address", settings.otp_requests_per_ip, address),
+        Limit("code requests: the service is busy", settings.otp_requests_total, "all"),
+    )
     code = auth.request_otp(db, phone=body.phone, sender=context.otp_sender)
     answer: dict[str, Any] = {"sent": True}
     if settings.dev_show_otp:
@@ -107,12 +96,11 @@ def verify_code(
     body: OtpVerify, address: AddressDep, context: ContextDep, throttle: ThrottleDep
 ) -> dict[str, Any]:
     settings = context.settings
-    with too_many_as_429():
-        throttle.hit(
-            Limit("codes tried for this phone number", settings.otp_verifies_per_phone, body.phone),
-            Limit("codes tried from this address", settings.otp_verifies_per_ip, address),
-            Limit("codes tried: the service is busy", settings.otp_verifies_total, "all"),
-        )
+    throttle.hit(
+        Limit("codes tried for this phone number", settings.otp_verifies_per_phone, body.phone),
+        Limit("codes tried from this address", settings.otp_verifies_per_ip, address),
+        Limit("codes tried: the service is busy", settings.otp_verifies_total, "all"),
+    )
     # Its own transactions: a wrong guess is counted even though the answer is an error.
     user = auth.verify_otp(
         context.factory, phone=body.phone, code=body.code, max_attempts=settings.otp_max_attempts
@@ -123,19 +111,18 @@ def verify_code(
 @router.post("/login", responses=documented(401, 413, 422, 429))
 def login(body: Login, address: AddressDep, context: ContextDep, throttle: ThrottleDep) -> dict[str, Any]:
     settings = context.settings
-    with too_many_as_429():
-        throttle.hit(
-            Limit("sign-ins for this name", settings.logins_per_name, body.username),
-            Limit("sign-ins from this address", settings.logins_per_ip, address),
-        )
-        # Its own transactions: a wrong password is counted even though the answer is an error.
-        user = auth.login(
-            context.factory,
-            username=body.username,
-            password=body.password,
-            max_failures=settings.login_max_failures,
-            lockout=timedelta(seconds=settings.login_lockout_s),
-        )
+    throttle.hit(
+        Limit("sign-ins for this name", settings.logins_per_name, body.username),
+        Limit("sign-ins from this address", settings.logins_per_ip, address),
+    )
+    # Its own transactions: a wrong password is counted even though the answer is an error.
+    user = auth.login(
+        context.factory,
+        username=body.username,
+        password=body.password,
+        max_failures=settings.login_max_failures,
+        lockout=timedelta(seconds=settings.login_lockout_s),
+    )
     return {"token": context.tokens.issue(user.id), "user": user_view(user)}
 
 
