@@ -35,9 +35,13 @@ REASONS = {
 
 
 class Problem(BaseModel):
-    """An error answer: a readable sentence, or (422) the list of what did not validate."""
+    """An error answer: a readable sentence, or (422) the list of what did not validate.
+
+    `code` names the refusal for pages to translate (e.g. `door_busy`); `params` fill its blanks."""
 
     detail: str | list[dict[str, Any]]
+    code: str | None = None
+    params: dict[str, Any] | None = None
 
 
 def documented(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -58,7 +62,8 @@ def install(app: FastAPI) -> None:
     async def cloud_error(request: Request, exc: CloudError) -> JSONResponse:
         status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 409)
         retry = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Throttled) else None
-        return JSONResponse({"detail": str(exc)}, status_code=status, headers=retry)
+        body = {"detail": str(exc), "code": exc.code, "params": jsonable_encoder(exc.params)}
+        return JSONResponse(body, status_code=status, headers=retry)
 
     @app.exception_handler(ProtocolError)
     async def protocol_error(request: Request, exc: ProtocolError) -> JSONResponse:

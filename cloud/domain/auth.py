@@ -33,7 +33,7 @@ WRONG_CODE = "wrong or expired code: check it, or ask for a new one"
 
 
 class Unauthorized(CloudError):
-    pass
+    code = "unauthorized"
 
 
 def hash_password(password: str) -> str:
@@ -55,7 +55,7 @@ def login(
         if user is not None:
             db.execute(delete(LoginFailure).where(LoginFailure.name == username))
             return user
-    raise Unauthorized(WRONG_CREDENTIALS)
+    raise Unauthorized(WRONG_CREDENTIALS, code="wrong_password")
 
 
 def _count_attempt(
@@ -152,7 +152,7 @@ def verify_otp(factory: sessionmaker[Session], *, phone: str, code: str, max_att
     with transaction(factory) as db:
         resident = _redeem(db, phone, code, max_attempts)
     if resident is None:
-        raise Unauthorized(WRONG_CODE)
+        raise Unauthorized(WRONG_CODE, code="wrong_code")
     return resident
 
 

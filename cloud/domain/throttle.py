@@ -23,7 +23,11 @@ class Throttled(CloudError):
 
     def __init__(self, reason: str, retry_after_s: float) -> None:
         self.retry_after_s = max(1, math.ceil(retry_after_s))
-        super().__init__(f"{reason}: try again in {self.retry_after_s} s")
+        super().__init__(
+            f"{reason}: try again in {self.retry_after_s} s",
+            code="throttled",
+            retry_after_s=self.retry_after_s,
+        )
 
 
 @dataclass(frozen=True)

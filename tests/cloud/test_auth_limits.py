@@ -26,8 +26,12 @@ from cloud.settings import CloudSettings
 
 RESIDENT = "13800138000"
 STRANGER = "13111111111"  # no account
-WRONG_CODE = {"detail": "wrong or expired code: check it, or ask for a new one"}
-WRONG_PASSWORD = {"detail": "wrong user name or password"}
+WRONG_CODE = {
+    "detail": "wrong or expired code: check it, or ask for a new one",
+    "code": "wrong_code",
+    "params": {},
+}
+WRONG_PASSWORD = {"detail": "wrong user name or password", "code": "wrong_password", "params": {}}
 PLENTY = "10000/minute"  # a limit that stays out of the way of the one under test
 
 Clients = Callable[..., Callable[[str], TestClient]]
