@@ -84,7 +84,6 @@ def ingest(
         IngestWorker(
             mqtt_url=mqtt,
             factory=context.factory,
-            payments=context.payments,
             share_group=share_group,
             command_ttl=timedelta(minutes=2),
             name=f"ingest-{n}",

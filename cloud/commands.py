@@ -10,8 +10,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from protocols.mqtt.schemas import Command, SessionMode, UnlockAction
-from protocols.signing import generate_keypair, load_private_key, sign_command
+from protocols.mqtt.schemas import Command, Config, SessionMode, UnlockAction
+from protocols.signing import generate_keypair, load_private_key, sign, sign_command
 
 
 @dataclass(frozen=True)
@@ -51,3 +51,7 @@ class CommandSigner:
             body=UnlockAction(door=door, session_id=session_id, mode=mode),
         )
         return sign_command(command, self.key)
+
+    def config(self, config: Config) -> Config:
+        """A planogram decides what residents are charged: the gateway applies only signed ones."""
+        return sign(config, self.key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
@@ -37,6 +38,8 @@ class CloudContext:
     payments: PaymentProvider = field(default_factory=PrepaidBalance)
     otp_sender: OtpSender = field(default_factory=LogSender)
     workers: list[Worker] = field(default_factory=list)
+    # Called after a use case committed outbox rows: the dispatcher delivers them now, not at its next poll.
+    outbox_committed: Callable[[], None] = lambda: None
 
     @classmethod
     def build(cls, settings: CloudSettings, mqtt_url: str | None) -> CloudContext:

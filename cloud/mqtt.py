@@ -39,6 +39,10 @@ def _no_delay(client: mqtt.Client, userdata: object, sock: object) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+class NotDelivered(RuntimeError):
+    """The broker has not confirmed the message."""
+
+
 class Publisher:
     """One connection used by the API (and each ingest worker) to publish."""
 
@@ -58,9 +62,25 @@ class Publisher:
         return self._connected.wait(timeout)
 
     def publish(self, cabinet: str, channel: Channel, payload: BaseModel, *, retain: bool = False) -> None:
+        """Fire and forget: for what the peer asks again if it is lost (evacks)."""
         info = self._client.publish(topic(cabinet, channel), encode(payload), qos=1, retain=retain)
         if info.rc != 0:
             log.warning("publish failed", cabinet=cabinet, channel=str(channel), rc=info.rc)
+
+    def deliver(
+        self, cabinet: str, channel: Channel, payload: BaseModel, *, retain: bool = False, timeout: float = 5
+    ) -> None:
+        """Publish and wait for the broker's PUBACK, or raise NotDelivered (the outbox tries again)."""
+        if not self._connected.is_set():
+            # paho would queue it and send it on reconnect: a second copy beside our retry.
+            raise NotDelivered("not connected to the broker")
+        info = self._client.publish(topic(cabinet, channel), encode(payload), qos=1, retain=retain)
+        try:
+            info.wait_for_publish(timeout)
+        except (RuntimeError, ValueError) as exc:
+            raise NotDelivered(str(exc)) from exc
+        if not info.is_published():
+            raise NotDelivered(f"no PUBACK within {timeout} s")
 
     def close(self) -> None:
         # disconnect() first wakes paho's network thread; loop_stop() alone waits out its 1 s select.

@@ -18,13 +18,12 @@ from cloud.context import CloudContext
 from cloud.db.engine import transaction
 from cloud.db.migrate import upgrade
 from cloud.db.models import Cabinet
-from cloud.domain.fleet import config_payload
+from cloud.dispatcher import Dispatcher
+from cloud.domain.fleet import publish_config
 from cloud.influx import InfluxSink
 from cloud.ingest.worker import IngestWorker
 from cloud.settings import CloudSettings
-from protocols.mqtt.topics import Channel
 from protocols.runtime.shutdown import stop_together
-from protocols.signing import sign
 
 log = structlog.get_logger("cloud")
 BROKER_HOST = "127.0.0.1"
@@ -46,6 +45,7 @@ class CloudRuntime:
     context: CloudContext | None = None
     broker: EmbeddedBroker | None = None
     ingest: IngestWorker | None = None
+    dispatcher: Dispatcher | None = None
     server: uvicorn.Server | None = None
     _thread: threading.Thread | None = field(default=None, repr=False)
 
@@ -69,7 +69,6 @@ class CloudRuntime:
         self.ingest = IngestWorker(
             mqtt_url=self.mqtt_url,
             factory=self.context.factory,
-            payments=self.context.payments,
             share_group=share,
             command_ttl=self.context.signer.ttl * 2,
             thresholds=self.settings.thresholds,
@@ -78,9 +77,11 @@ class CloudRuntime:
             password=self.settings.mqtt_password,
         ).start()
         self.context.workers.append(self.ingest)
+        context = self.context
+        self.dispatcher = Dispatcher(context.factory, context.publisher, context.payments).start()
+        self.context.workers.append(self.dispatcher)
+        self.context.outbox_committed = self.dispatcher.wake
         self._start_server(sock)
-        assert self.context.publisher is not None
-        self.context.publisher.wait_connected()
         self.push_configs()
         log.info("cloud up", url=self.url, mqtt=self.mqtt_url, db=self.settings.db)
         return self
@@ -113,20 +114,19 @@ class CloudRuntime:
             threading.Event().wait(0.02)
 
     def push_configs(self) -> None:
-        """Every cabinet's planogram as its retained `config`."""
+        """Every cabinet's signed config, through the outbox: the broker may have lost its retained copy."""
         assert self.context is not None
-        assert self.context.publisher is not None
         with transaction(self.context.factory) as db:
             for cabinet in db.scalars(select(Cabinet)):
-                config = sign(config_payload(db, cabinet), self.context.keys.private)
-                self.context.publisher.publish(cabinet.code, Channel.CONFIG, config, retain=True)
+                publish_config(db, cabinet, self.context.signer)
+        self.context.outbox_committed()
 
     def stop(self) -> list[str]:
         """Within the stop budget: HTTP and ingest side by side, then the publisher and database,
         then the broker. Returns what had to be abandoned (see protocols.runtime.shutdown)."""
         context = self.context
         return stop_together(
-            [self._stop_server, *([self.ingest.stop] if self.ingest else [])],
+            [self._stop_server, *(w.stop for w in (self.ingest, self.dispatcher) if w)],
             [context.close] if context else [],
             [self.broker.stop] if self.broker else [],
         )

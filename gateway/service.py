@@ -96,6 +96,7 @@ class GatewayService:
         self.link = MqttLink(
             settings.cabinet_id, settings.mqtt, self._queue.put, keepalive=settings.mqtt_keepalive_s, **auth
         )
+        self.link.report_config(self._cloud_version())
         self.alarms = Alarms(self._emit_alarm)
         self.sessions = SessionRunner(
             settings=settings,
@@ -151,6 +152,11 @@ class GatewayService:
         set_meta(self._db, "config", raw.decode())
         self.config = config
         log.info("config applied", version=config.version, channels=len(config.planogram.channels))
+        self.link.report_config(self._cloud_version())
+
+    def _cloud_version(self) -> int | None:
+        """The version of the cloud's config we run (None: only a local commissioning file)."""
+        return self.config.version if self.config and self.config.cabinet_id else None
 
     # -- the loop ----------------------------------------------------------------------------
 

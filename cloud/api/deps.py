@@ -69,8 +69,3 @@ def _caller(db: Session, context: CloudContext, raw: str | None) -> User:
 
 CurrentUser = Annotated[User, Depends(current_user)]
 DetachedUser = Annotated[User, Depends(detached_user)]
-
-
-def in_store(user: User, store_id: int) -> bool:
-    """Staff and ops work for one store; admins (and unscoped users) for all (as require_store)."""
-    return user.role == "admin" or user.store_id in (None, store_id)

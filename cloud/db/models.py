@@ -54,7 +54,8 @@ class Cabinet(Base):
     last_seen: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     # Highest event seq such that every seq up to it is stored (what evack says).
     acked_seq: Mapped[int] = mapped_column(BigInteger, default=0)
-    config_version: Mapped[int] = mapped_column(Integer, default=0)
+    config_version: Mapped[int] = mapped_column(Integer, default=0)  # the newest config we signed
+    config_applied: Mapped[int | None] = mapped_column(Integer, nullable=True)  # what the gateway reports
     store: Mapped[Store] = relationship(back_populates="cabinets")
 
 
@@ -289,3 +290,25 @@ class PlanogramChange(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     applied_session_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     product: Mapped[Product] = relationship()
+
+
+class OutboxMessage(Base):
+    """Something the cloud must tell a cabinet or a payment provider, written in the same transaction
+    as the state change that calls for it and delivered by the dispatcher (cloud/outbox)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "done_at", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # command | config | payment
+    # What a newer message replaces while this one is undelivered (one config per cabinet).
+    key: Mapped[str] = mapped_column(String(128), index=True)
+    payload: Mapped[dict[str, object]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    # sent: the broker has it (PUBACK); done: nothing more to do (applied, expired, superseded …).
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    outcome: Mapped[str] = mapped_column(String(16), default="")

@@ -27,6 +27,7 @@ KINDS = {
     "outbox_backlog",
     "foreign_session",  # a cabinet sent a message about another cabinet's session
     "ingest_dead_letter",  # an event the cloud could not apply, kept for ops
+    "config_drift",  # the gateway does not run the config the cloud signed for it
 }
 # What a gateway's alarm event means here.
 FROM_GATEWAY = {

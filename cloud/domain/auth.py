@@ -219,7 +219,11 @@ def require_role(user: User, *roles: str) -> None:
         raise Forbidden(f"this needs the role {' or '.join(roles)}")
 
 
-def require_store(user: User, store_id: int) -> None:
+def in_store(user: User, store_id: int) -> bool:
     """Staff and ops work for one store; admins (and unscoped users) for all."""
-    if user.role != "admin" and user.store_id not in (None, store_id):
-        raise Forbidden("this belongs to another store")
+    return user.role == "admin" or user.store_id in (None, store_id)
+
+
+def require_store(user: User, store_id: int) -> None:
+    if not in_store(user, store_id):
+        raise Forbidden("this belongs to another store", code="other_store")

@@ -11,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud import NotFound
+from cloud.commands import CommandSigner
 from cloud.db.models import Cabinet, PlanogramLane, Product, Store, User
-from cloud.domain import ledger, store_inventory
+from cloud.domain import ledger, outbox, store_inventory
 from cloud.domain.auth import hash_password
 from protocols.mqtt.schemas import CabinetSettings, Config
 from protocols.planogram import Channel, Lane, Planogram
@@ -68,6 +69,11 @@ def config_payload(db: Session, cabinet: Cabinet, settings: CabinetSettings | No
         planogram=plan,
         settings=settings or CabinetSettings(),
     )
+
+
+def publish_config(db: Session, cabinet: Cabinet, signer: CommandSigner) -> None:
+    """The cabinet's current config, signed, into the outbox with the caller's transaction."""
+    outbox.send_config(db, cabinet, signer.config(config_payload(db, cabinet)))
 
 
 # -- seeding ------------------------------------------------------------------------------

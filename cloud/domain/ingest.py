@@ -12,23 +12,22 @@ from sqlalchemy.orm import Session as Db
 
 from cloud import NotFound
 from cloud.db.models import Cabinet, ProcessedEvent
-from cloud.domain import alarms, sessions
+from cloud.domain import alarms, outbox, sessions
 from cloud.domain.fleet import cabinet_by_code
-from cloud.domain.payments import PaymentProvider
 from protocols.mqtt.schemas import Ack, AlarmEvent, DoorEvent, SessionResult, Status
 
 log = structlog.get_logger("cloud.ingest")
 Event = SessionResult | DoorEvent | AlarmEvent
 
 
-def store_event(db: Db, cabinet_code: str, event: Event, payments: PaymentProvider) -> int:
+def store_event(db: Db, cabinet_code: str, event: Event) -> int:
     """Apply an event once (by event_id); returns the cabinet's contiguous stored seq."""
-    acked, _ = store_events(db, [(cabinet_code, event)], payments)
+    acked, _ = store_events(db, [(cabinet_code, event)])
     return acked[cabinet_code]
 
 
 def store_events(
-    db: Db, batch: list[tuple[str, Event]], payments: PaymentProvider
+    db: Db, batch: list[tuple[str, Event]]
 ) -> tuple[dict[str, int], list[Event]]:
     """Apply a batch of events, each once; returns each cabinet's contiguous seq and the new events.
 
@@ -45,7 +44,7 @@ def store_events(
         ):
             continue
         fresh.append(event)
-        _apply(db, cabinet, event, payments)
+        _apply(db, cabinet, event)
         if isinstance(event, SessionResult):
             alarms.check_stock(db, cabinet)
     return {code: _advance(db, cabinet) for code, cabinet in cabinets.items()}, fresh
@@ -146,10 +145,10 @@ def _advance(db: Db, cabinet: Cabinet) -> int:
     return cabinet.acked_seq
 
 
-def _apply(db: Db, cabinet: Cabinet, event: Event, payments: PaymentProvider) -> None:
+def _apply(db: Db, cabinet: Cabinet, event: Event) -> None:
     match event:
         case SessionResult():
-            sessions.settle(db, cabinet, event, payments)
+            sessions.settle(db, cabinet, event)
         case DoorEvent():
             sessions.on_door(db, cabinet, event)
         case AlarmEvent():
@@ -193,7 +192,9 @@ def on_status(db: Db, cabinet_code: str, status: Status) -> None:
     cabinet.online = status.state == "online"
     cabinet.last_seen = datetime.now(UTC)
     alarms.set_alarm(db, cabinet, not cabinet.online, "offline", detail="the gateway's last will")
+    if status.config_version is not None:
+        outbox.config_applied(db, cabinet, status.config_version)
 
 
-def on_ack(db: Db, cabinet_code: str, ack: Ack, payments: PaymentProvider) -> float | None:
-    return sessions.on_ack(db, cabinet_by_code(db, cabinet_code), ack, payments)
+def on_ack(db: Db, cabinet_code: str, ack: Ack) -> float | None:
+    return sessions.on_ack(db, cabinet_by_code(db, cabinet_code), ack)

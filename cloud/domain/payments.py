@@ -1,57 +1,122 @@
-"""Payments behind one small interface; the embedded provider is a prepaid balance."""
+"""Payments behind one small interface keyed by the session id; the embedded provider is a prepaid balance.
+
+Only `hold` runs inside the visit's transaction (opening is refused when the funds are not there).
+Capture, release and refund are written to the outbox with the state change that calls for them and
+carried out by the dispatcher in a transaction of their own, outside any cabinet or session lock; each is
+idempotent per session, so a retry after a crash or a provider's duplicate notification changes nothing.
+A provider with asynchronous notifications (WeChat Pay / Alipay style) is one more module with these
+four methods: the session id is its idempotency key.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import asdict, dataclass
+from typing import Literal, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud import Refused
 from cloud.db.models import Payment, User
+from cloud.domain import outbox
+
+Operation = Literal["capture", "release", "refund"]
+
+
+@dataclass(frozen=True)
+class PaymentOrder:
+    """What to do for one visit: plain values, no ORM objects (a provider may run anywhere)."""
+
+    session_id: str
+    user_id: int
+    amount_fen: int = 0  # capture and refund; a release frees whatever the hold was
+    reason: str = ""
 
 
 class PaymentProvider(Protocol):
-    def hold(self, db: Session, *, user: User, session_id: str, amount_fen: int) -> None: ...
+    def hold(self, db: Session, order: PaymentOrder) -> None:
+        """Reserve the funds or raise Refused; in the opening transaction."""
 
-    def capture(self, db: Session, *, user: User, session_id: str, amount_fen: int) -> bool: ...
+    def capture(self, db: Session, order: PaymentOrder) -> None:
+        """Charge `amount_fen` and free the hold; a second capture of the session does nothing."""
 
-    def release(self, db: Session, *, user: User, session_id: str) -> None: ...
+    def release(self, db: Session, order: PaymentOrder) -> None:
+        """Free the hold without charging; idempotent."""
+
+    def refund(self, db: Session, order: PaymentOrder) -> None:
+        """Give back `amount_fen` of a captured session; one refund per session."""
+
+
+def request(db: Session, operation: Operation, order: PaymentOrder) -> None:
+    """Queue a capture, release or refund in the caller's transaction (see cloud/dispatcher.py)."""
+    key = f"payment:{operation}:{order.session_id}"
+    outbox.enqueue(db, "payment", key, {"op": operation, **asdict(order)})
+
+
+def carry_out(provider: PaymentProvider, db: Session, payload: dict[str, object]) -> None:
+    """The dispatcher's side of `request`."""
+    fields = {k: v for k, v in payload.items() if k != "op"}
+    order = PaymentOrder(**fields)  # type: ignore[arg-type]
+    getattr(provider, str(payload["op"]))(db, order)
 
 
 class PrepaidBalance:
-    """Residents top up at the store; sessions hold, then capture exactly once."""
+    """Residents top up at the store; a visit holds, then captures or releases exactly once."""
 
-    def hold(self, db: Session, *, user: User, session_id: str, amount_fen: int) -> None:
+    def hold(self, db: Session, order: PaymentOrder) -> None:
+        user = _user(db, order.user_id)
         available = user.balance_fen - user.held_fen
-        if available < amount_fen:
+        if available < order.amount_fen:
             raise Refused(
                 f"balance too low: {available / 100:.2f} yuan available, "
-                f"{amount_fen / 100:.2f} yuan needed to open"
+                f"{order.amount_fen / 100:.2f} yuan needed to open",
+                code="balance_low",
+                available_fen=available,
+                needed_fen=order.amount_fen,
             )
-        user.held_fen += amount_fen
-        db.add(Payment(user_id=user.id, session_id=session_id, kind="hold", amount_fen=amount_fen))
+        user.held_fen += order.amount_fen
+        _book(db, user, order.session_id, "hold", order.amount_fen)
 
-    def capture(self, db: Session, *, user: User, session_id: str, amount_fen: int) -> bool:
-        """Charge and release the hold; False if this session was already charged."""
-        if self._has(db, session_id, "capture"):
-            return False
-        self._release_hold(db, user, session_id)
-        user.balance_fen -= amount_fen
-        db.add(Payment(user_id=user.id, session_id=session_id, kind="capture", amount_fen=amount_fen))
-        return True
+    def capture(self, db: Session, order: PaymentOrder) -> None:
+        if _booked(db, order.session_id, "capture"):
+            return
+        user = _user(db, order.user_id)
+        self._free_hold(db, user, order.session_id)
+        user.balance_fen -= order.amount_fen
+        _book(db, user, order.session_id, "capture", order.amount_fen)
 
-    def release(self, db: Session, *, user: User, session_id: str) -> None:
-        self._release_hold(db, user, session_id)
+    def release(self, db: Session, order: PaymentOrder) -> None:
+        self._free_hold(db, _user(db, order.user_id), order.session_id)
 
-    def _release_hold(self, db: Session, user: User, session_id: str) -> None:
-        hold = db.scalar(select(Payment).where(Payment.session_id == session_id, Payment.kind == "hold"))
-        if hold is None or self._has(db, session_id, "release"):
+    def refund(self, db: Session, order: PaymentOrder) -> None:
+        captured = _booked(db, order.session_id, "capture")
+        if captured is None:
+            raise RuntimeError(f"session {order.session_id} has no capture to refund yet")  # retried
+        if _booked(db, order.session_id, "refund") or order.amount_fen > captured.amount_fen:
+            return
+        user = _user(db, order.user_id)
+        user.balance_fen += order.amount_fen
+        _book(db, user, order.session_id, "refund", order.amount_fen)
+
+    def _free_hold(self, db: Session, user: User, session_id: str) -> None:
+        hold = _booked(db, session_id, "hold")
+        if hold is None or _booked(db, session_id, "release"):
             return
         user.held_fen -= hold.amount_fen
-        db.add(Payment(user_id=user.id, session_id=session_id, kind="release", amount_fen=hold.amount_fen))
+        _book(db, user, session_id, "release", hold.amount_fen)
 
-    @staticmethod
-    def _has(db: Session, session_id: str, kind: str) -> bool:
-        found = db.scalar(select(Payment.id).where(Payment.session_id == session_id, Payment.kind == kind))
-        return found is not None
+
+def _user(db: Session, user_id: int) -> User:
+    user = db.scalar(select(User).where(User.id == user_id).with_for_update())
+    if user is None:
+        raise RuntimeError(f"no user {user_id}")
+    return user
+
+
+def _booked(db: Session, session_id: str, kind: str) -> Payment | None:
+    return db.scalar(select(Payment).where(Payment.session_id == session_id, Payment.kind == kind))
+
+
+def _book(db: Session, user: User, session_id: str, kind: str, amount_fen: int) -> None:
+    db.add(Payment(user_id=user.id, session_id=session_id, kind=kind, amount_fen=amount_fen))
+    db.flush()  # the unique (session, kind) decides now if two deliveries raced

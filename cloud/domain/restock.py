@@ -10,12 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as Db
 
 from cloud import NotFound, Refused
+from cloud.commands import CommandSigner
 from cloud.db.models import Cabinet, PlanogramLane, Product, Session, StockMovement, Store, User
-from cloud.domain import ledger, planogram_changes, store_inventory
+from cloud.domain import fleet, ledger, planogram_changes, store_inventory
 from cloud.domain.auth import require_role, require_store
 from cloud.domain.demand import FLAT, Demand, lane_demand
 from cloud.domain.picklist import LaneState, PickList, plan
 from cloud.domain.route import plan_route
+from cloud.domain.session_states import Status, move
 
 DEFAULT_VISIT_INTERVAL = timedelta(days=1)
 
@@ -51,8 +53,17 @@ class Round:
 
 
 def restock_round(
-    db: Db, store_id: int, now: datetime | None = None, interval: timedelta = DEFAULT_VISIT_INTERVAL
+    db: Db,
+    store_id: int,
+    now: datetime | None = None,
+    interval: timedelta = DEFAULT_VISIT_INTERVAL,
+    *,
+    actor: User | None = None,
 ) -> Round:
+    """The next round of `store_id`: for its staff and ops (actor=None: the system itself)."""
+    if actor is not None:
+        require_role(actor, "staff", "ops")
+        require_store(actor, store_id)
     now = now or datetime.now(UTC)
     store = db.get(Store, store_id)
     if store is None:
@@ -141,19 +152,23 @@ def _expiring(db: Db, cabinet_id: int, row: PlanogramLane, count: int, at: datet
 
 
 def confirm_restock(
-    db: Db, *, session_id: str, actor: User, counts: list[dict[str, int]] | None
-) -> tuple[Session, bool]:
+    db: Db, *, session_id: str, actor: User, counts: list[dict[str, int]] | None, signer: CommandSigner
+) -> Session:
     """Staff confirm (counts=None: as detected) or correct what was loaded and pulled per lane.
 
-    A lane that changes product needs `pulled` = every old piece; then it holds the new product.
-    Returns the session and whether the planogram changed (the cabinet needs its new config).
+    A lane that changes product needs `pulled` = every old piece; then it holds the new product, and
+    the cabinet's new config goes out through the outbox with this transaction.
     """
     require_role(actor, "staff")
     session = db.scalar(select(Session).where(Session.id == session_id).with_for_update())
     if session is None or session.mode != "restock":
         raise NotFound(f"no restock session {session_id!r}")
-    if session.status != "confirm":
-        raise Refused(f"restock session {session_id} is {session.status}: nothing to confirm")
+    if session.status != Status.CONFIRM:
+        raise Refused(
+            f"restock session {session_id} is {session.status}: nothing to confirm",
+            code="nothing_to_confirm",
+            status=session.status,
+        )
     cabinet = db.get(Cabinet, session.cabinet_id)
     assert cabinet is not None
     require_store(actor, cabinet.store_id)
@@ -182,7 +197,11 @@ def confirm_restock(
             pulled = entry.get("pulled", 0)
             if pulled != stock.get(key, 0):
                 raise Refused(
-                    f"lane {key[0]}-{key[1]} changes product: pull all {stock.get(key, 0)} old pieces"
+                    f"lane {key[0]}-{key[1]} changes product: pull all {stock.get(key, 0)} old pieces",
+                    code="pull_all_old",
+                    channel=key[0],
+                    lane=key[1],
+                    count=stock.get(key, 0),
                 )
             _transfer(
                 db, cabinet, session, actor, key, rows[key].product.sku, -pulled, "planogram change: pulled"
@@ -194,9 +213,11 @@ def confirm_restock(
             sku = rows[key].product.sku
         notes.append(f"{sku}: {note}")
         _transfer(db, cabinet, session, actor, key, sku, delta, note)
-    session.status, session.detail = "settled", "; ".join(notes)
-    session.settled_at = session.updated_at = datetime.now(UTC)
-    return session, changed
+    session.settled_at = datetime.now(UTC)
+    move(session, Status.SETTLED, "; ".join(notes))
+    if changed:  # the gateway infers with the new planogram from its next session on
+        fleet.publish_config(db, cabinet, signer)
+    return session
 
 
 def _transfer(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,19 +12,17 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as Db
 
-from cloud import NotFound, Refused
+from cloud import Forbidden, NotFound, Refused
 from cloud.commands import CommandSigner
 from cloud.db.models import Cabinet, PlanogramLane, Product, Session, User
-from cloud.domain import alarms, ledger
-from cloud.domain.auth import require_role, require_store
+from cloud.domain import alarms, ledger, outbox, payments
+from cloud.domain.auth import in_store, require_role, require_store
 from cloud.domain.fleet import cabinet_by_code
-from cloud.domain.payments import PaymentProvider
-from protocols.mqtt.schemas import Ack, Command, DoorEvent, LaneDelta, SessionResult
+from cloud.domain.payments import PaymentOrder, PaymentProvider
+from cloud.domain.session_states import LIVE, Status, can_move, move
+from protocols.mqtt.schemas import Ack, DoorEvent, LaneDelta, SessionResult
 
 log = structlog.get_logger("cloud.sessions")
-LIVE = ("pending", "unlocked", "open", "closed")
-# "confirm": a restock visit waiting for the staff member to confirm the counts.
-FINAL = ("settled", "review", "confirm", "not_opened", "failed", "refunded")
 STALE_AFTER = timedelta(minutes=15)  # a live session older than this no longer holds the door
 
 
@@ -35,20 +34,20 @@ def open_session(
     door: int,
     mode: str,
     signer: CommandSigner,
-    payments: PaymentProvider,
+    provider: PaymentProvider,
     hold_fen: int,
-) -> tuple[Session, Command]:
-    """Refuse with a reason, or hold funds and return the session and its signed unlock."""
+) -> Session:
+    """Refuse with a reason, or hold funds and queue the signed unlock (sent once this commits)."""
     require_role(user, "resident" if mode == "resident" else "staff")
     cabinet = cabinet_by_code(db, cabinet_code)
     if mode == "restock":
         require_store(user, cabinet.store_id)
     if cabinet.state != "active":
-        raise Refused("this cabinet is under maintenance")
+        raise Refused("this cabinet is under maintenance", code="cabinet_maintenance")
     if not cabinet.online:
-        raise Refused("this cabinet is offline right now; please try again later")
+        raise Refused("this cabinet is offline right now; please try again later", code="cabinet_offline")
     if door not in doors_of(db, cabinet):
-        raise Refused(f"this cabinet has no door {door}")
+        raise Refused(f"this cabinet has no door {door}", code="no_such_door", door=door)
     session_id = uuid.uuid4().hex[:16]
     command = signer.unlock(cabinet.code, door, session_id, mode)  # type: ignore[arg-type]
     session = Session(
@@ -59,13 +58,14 @@ def open_session(
         mode=mode,
         command_id=str(command.command_id),
         hold_fen=hold_fen if mode == "resident" else 0,
-        status="pending",
+        status=Status.PENDING.value,
         holds_door=True,
     )
     _claim_door(db, session)
     if mode == "resident":
-        payments.hold(db, user=user, session_id=session_id, amount_fen=hold_fen)
-    return session, command
+        provider.hold(db, PaymentOrder(session_id, user.id, hold_fen))
+    outbox.send_command(db, command)
+    return session
 
 
 def doors_of(db: Db, cabinet: Cabinet) -> set[int]:
@@ -88,7 +88,7 @@ def _claim_door(db: Db, session: Session) -> None:
     try:
         db.flush()
     except IntegrityError:
-        raise Refused("someone else is using this door; please wait a moment") from None
+        raise Refused("someone else is using this door; please wait a moment", code="door_busy") from None
 
 
 def get_session(db: Db, session_id: str, *, lock: bool = False) -> Session:
@@ -99,27 +99,20 @@ def get_session(db: Db, session_id: str, *, lock: bool = False) -> Session:
     return session
 
 
-def _move(session: Session, status: str, detail: str = "") -> None:
-    session.status = status
-    if status in FINAL:
-        session.holds_door = None
-    session.detail = detail or session.detail
-    session.updated_at = datetime.now(UTC)
-
-
-def on_ack(db: Db, cabinet: Cabinet, ack: Ack, payments: PaymentProvider) -> float | None:
+def on_ack(db: Db, cabinet: Cabinet, ack: Ack) -> float | None:
     """Apply the gateway's answer; returns the unlock latency in seconds when it accepted."""
     session = db.scalar(select(Session).where(Session.command_id == str(ack.command_id)))
     if session is None or not _owned(db, cabinet, session, ack.model_dump(mode="json")):
         return None
-    if session.status in FINAL:
-        return None
-    if ack.status == "accepted" and session.status == "pending":
-        _move(session, "unlocked")
+    if session.status != Status.PENDING:
+        return None  # a late or repeated answer: the visit has moved on
+    if ack.status == "accepted":
+        move(session, Status.UNLOCKED)
         return (datetime.now(UTC) - session.created_at).total_seconds()
-    elif ack.status == "rejected":
-        _move(session, "failed", f"{ack.reason}: {ack.detail}")
-        payments.release(db, user=_user(db, session), session_id=session.id)
+    # "replayed": a second copy of an unlock the gateway already has (the outbox may deliver twice).
+    if ack.status == "rejected" and ack.reason != "replayed":
+        move(session, Status.FAILED, f"{ack.reason}: {ack.detail}")
+        _release(db, session)
     return None
 
 
@@ -129,15 +122,14 @@ def on_door(db: Db, cabinet: Cabinet, event: DoorEvent) -> None:
     session = db.get(Session, event.session_id)
     if session is None or not _owned(db, cabinet, session, event.model_dump(mode="json")):
         return
-    if session.status in FINAL or session.door != event.door:
+    if session.status not in LIVE or session.door != event.door:
         return
-    if event.action == "opened" and session.status in ("pending", "unlocked"):
-        _move(session, "open")
-    elif event.action == "closed" and session.status in ("pending", "unlocked", "open"):
-        _move(session, "closed")
+    to = Status.OPEN if event.action == "opened" else Status.CLOSED
+    if can_move(session, to):
+        move(session, to)
 
 
-def settle(db: Db, cabinet: Cabinet, result: SessionResult, payments: PaymentProvider) -> None:
+def settle(db: Db, cabinet: Cabinet, result: SessionResult) -> None:
     """The gateway's verdict: stock moves, the resident is charged once, or ops review it."""
     session = db.scalar(select(Session).where(Session.id == result.session_id).with_for_update())
     if session is None:
@@ -145,29 +137,29 @@ def settle(db: Db, cabinet: Cabinet, result: SessionResult, payments: PaymentPro
         return
     if not _owned(db, cabinet, session, result.model_dump(mode="json")):
         return
-    if session.status in FINAL:
+    if session.status not in LIVE:
         log.info("session already settled", session=session.id, status=session.status)
         return
     session.result = result.model_dump(mode="json")
     if result.outcome == "not_opened":
-        _move(session, "not_opened")
-        payments.release(db, user=_user(db, session), session_id=session.id)
+        move(session, Status.NOT_OPENED)
+        _release(db, session)
         return
     if session.mode == "restock":
-        _restock(db, cabinet, session, result)
+        # Nothing moves in the ledger until the staff member confirms or corrects the counts.
+        move(session, Status.CONFIRM, "restock: confirm or correct what was loaded and pulled")
         return
     doubt = _doubt(db, cabinet, session, result)
     if doubt:
-        _move(session, "review", doubt)
+        move(session, Status.REVIEW, doubt)
         return
-    charge(db, session, result.lanes, payments, event_id=str(result.event_id))
+    charge(db, session, result.lanes, event_id=str(result.event_id))
 
 
 def charge(
     db: Db,
     session: Session,
     lanes: list[LaneDelta],
-    payments: PaymentProvider,
     *,
     event_id: str | None = None,
     actor_id: int | None = None,
@@ -188,10 +180,10 @@ def charge(
             event_id=event_id,
             actor_id=actor_id,
         )
-    if payments.capture(db, user=_user(db, session), session_id=session.id, amount_fen=amount):
-        session.items, session.amount_fen = items, amount
-        session.settled_at = datetime.now(UTC)
-        _move(session, "settled")
+    session.items, session.amount_fen = items, amount
+    session.settled_at = datetime.now(UTC)
+    move(session, Status.SETTLED)
+    payments.request(db, "capture", PaymentOrder(session.id, session.user_id, amount))
 
 
 def _owned(db: Db, cabinet: Cabinet, session: Session, evidence: dict[str, Any]) -> bool:
@@ -246,11 +238,6 @@ def _priced(db: Db, lanes: list[LaneDelta]) -> list[dict[str, Any]]:
     ]
 
 
-def _restock(db: Db, cabinet: Cabinet, session: Session, result: SessionResult) -> None:
-    # Nothing moves in the ledger until the staff member confirms or corrects the counts.
-    _move(session, "confirm", "restock: confirm or correct what was loaded and pulled")
-
-
 def _unknown_session(db: Db, cabinet: Cabinet, result: SessionResult) -> None:
     """Stock moved physically even if we did not open the door (a commissioning unlock)."""
     log.warning("session result for an unknown session", session=result.session_id, cabinet=cabinet.code)
@@ -270,39 +257,94 @@ def _unknown_session(db: Db, cabinet: Cabinet, result: SessionResult) -> None:
         )
 
 
-def resolve_review(
-    db: Db,
-    *,
-    session_id: str,
-    lanes: list[LaneDelta] | None,
-    actor: User,
-    payments: PaymentProvider,
-) -> Session:
-    """Ops decide: charge this basket, or (lanes=None) charge nothing and release the hold."""
+@dataclass(frozen=True)
+class Decision:
+    """An ops decision on a review: one of the result's candidates, an explicit basket, or nothing."""
+
+    candidate: int | None = None
+    lanes: list[LaneDelta] | None = None
+    dismiss: bool = False
+
+
+def resolve_review(db: Db, *, session_id: str, decision: Decision, actor: User) -> Session:
+    """Ops of the cabinet's store decide: charge a basket, or dismiss (charge nothing, release the hold)."""
     require_role(actor, "ops")
     session = get_session(db, session_id, lock=True)
-    if session.status != "review":
-        raise Refused(f"session {session_id} is {session.status}, not in review")
-    if lanes is None:
-        payments.release(db, user=_user(db, session), session_id=session.id)
-        _move(session, "refunded", f"dismissed by {actor.name}")
+    require_store(actor, session.cabinet.store_id)
+    if session.status != Status.REVIEW:
+        raise Refused(
+            f"session {session_id} is {session.status}, not in review",
+            code="not_in_review",
+            status=session.status,
+        )
+    if decision.dismiss:
+        _release(db, session)
+        move(session, Status.REFUNDED, f"dismissed by {actor.name}")
         return session
-    charge(db, session, lanes, payments, actor_id=actor.id)
+    charge(db, session, _chosen(db, session, decision), actor_id=actor.id)
     session.detail = f"reviewed by {actor.name}"
     return session
 
 
-def expire_stale(db: Db, payments: PaymentProvider, ttl: timedelta) -> int:
+def _chosen(db: Db, session: Session, decision: Decision) -> list[LaneDelta]:
+    if decision.candidate is None:
+        _held(db, session, decision.lanes or [])
+        return decision.lanes or []
+    candidates = (session.result or {}).get("candidates", [])
+    assert isinstance(candidates, list)
+    if decision.candidate >= len(candidates):
+        raise Refused(
+            f"no candidate {decision.candidate}; there are {len(candidates)}",
+            code="no_such_candidate",
+            candidate=decision.candidate,
+        )
+    return [LaneDelta.model_validate(lane) for lane in candidates[decision.candidate]["lanes"]]
+
+
+def _held(db: Db, session: Session, lanes: list[LaneDelta]) -> None:
+    """An explicit basket names lanes the cabinet has, each with the product it holds."""
+    rows = db.scalars(select(PlanogramLane).where(PlanogramLane.cabinet_id == session.cabinet_id))
+    held = {(r.channel, r.lane): r.product.sku for r in rows}
+    for lane in lanes:
+        if held.get((lane.channel, lane.lane)) != lane.sku:
+            raise Refused(
+                f"lane {lane.channel}-{lane.lane} of {session.cabinet.code} does not hold {lane.sku!r}",
+                code="lane_mismatch",
+                channel=lane.channel,
+                lane=lane.lane,
+                sku=lane.sku,
+            )
+
+
+def visible(db: Db, session_id: str, user: User) -> Session:
+    """Residents see their own sessions; ops those of their store's cabinets (admins all)."""
+    session = get_session(db, session_id)
+    if session.user_id == user.id:
+        return session
+    if user.role not in ("ops", "admin"):
+        raise Forbidden("this is not your session", code="not_your_session")
+    require_store(user, session.cabinet.store_id)
+    return session
+
+
+def review_queue(db: Db, user: User) -> list[Session]:
+    """Residents' sessions the weights could not settle, in the caller's store, oldest first."""
+    require_role(user, "ops")
+    query = select(Session).where(Session.status == Status.REVIEW.value, Session.mode == "resident")
+    return [s for s in db.scalars(query.order_by(Session.created_at)) if in_store(user, s.cabinet.store_id)]
+
+
+def expire_stale(db: Db, ttl: timedelta) -> int:
     """Pending sessions whose unlock nobody acknowledged: fail them and free the funds."""
     cutoff = datetime.now(UTC) - ttl
-    stale = db.scalars(select(Session).where(Session.status == "pending", Session.created_at < cutoff)).all()
+    query = select(Session).where(Session.status == Status.PENDING.value, Session.created_at < cutoff)
+    stale = db.scalars(query.with_for_update(skip_locked=True)).all()
     for session in stale:
-        _move(session, "failed", "the cabinet did not answer")
-        payments.release(db, user=_user(db, session), session_id=session.id)
+        move(session, Status.FAILED, "the cabinet did not answer")
+        _release(db, session)
     return len(stale)
 
 
-def _user(db: Db, session: Session) -> User:
-    user = db.get(User, session.user_id)
-    assert user is not None
-    return user
+def _release(db: Db, session: Session) -> None:
+    if session.hold_fen:
+        payments.request(db, "release", PaymentOrder(session.id, session.user_id))

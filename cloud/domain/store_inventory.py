@@ -5,7 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.db.models import StoreMovement, StoreStock
+from cloud import NotFound
+from cloud.db.models import Store, StoreMovement, StoreStock, User
+from cloud.domain.auth import require_role, require_store
 
 KINDS = {"receive", "transfer_out", "return_in", "write_off"}
 
@@ -48,3 +50,12 @@ def record(
 def on_hand(db: Session, store_id: int) -> dict[str, int]:
     rows = db.scalars(select(StoreStock).where(StoreStock.store_id == store_id))
     return {r.sku: r.count for r in rows}
+
+
+def on_hand_for(db: Session, store_id: int, *, actor: User) -> dict[str, int]:
+    """What the store holds, for its staff and ops."""
+    require_role(actor, "staff", "ops")
+    require_store(actor, store_id)
+    if db.get(Store, store_id) is None:
+        raise NotFound(f"no store {store_id}")
+    return on_hand(db, store_id)

@@ -22,7 +22,6 @@ from cloud.db.models import Cabinet
 from cloud.domain import ingest, sessions, telemetry
 from cloud.domain.fleet import cabinet_by_code
 from cloud.domain.ingest import Event
-from cloud.domain.payments import PaymentProvider
 from cloud.domain.telemetry import Thresholds
 from cloud.influx import InfluxSink
 from cloud.mqtt import Publisher, new_client
@@ -63,7 +62,6 @@ class IngestWorker:
         *,
         mqtt_url: str,
         factory: sessionmaker[Session],
-        payments: PaymentProvider,
         share_group: str | None,
         command_ttl: timedelta,
         name: str = "ingest",
@@ -74,7 +72,6 @@ class IngestWorker:
         batch_max: int = BATCH_MAX,
     ) -> None:
         self._factory = factory
-        self._payments = payments
         self._ttl = command_ttl
         self._share = share_group
         self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
@@ -186,11 +183,11 @@ class IngestWorker:
         for code, status in batch.statuses:
             ingest.on_status(db, code, status)
         for code, ack in batch.acks:
-            latency = ingest.on_ack(db, code, ack, self._payments)
+            latency = ingest.on_ack(db, code, ack)
             if latency is not None:
                 batch.latencies.append(latency)
         if batch.events:
-            batch.acked, batch.fresh = ingest.store_events(db, batch.events, self._payments)
+            batch.acked, batch.fresh = ingest.store_events(db, batch.events)
         cabinets: dict[str, Cabinet] = {}
         for code, sample in batch.samples:
             cabinet = cabinets.get(code) or cabinets.setdefault(code, cabinet_by_code(db, code))
@@ -217,7 +214,7 @@ class IngestWorker:
 
     def _sweep(self) -> None:
         with transaction(self._factory) as db:
-            sessions.expire_stale(db, self._payments, self._ttl)
+            sessions.expire_stale(db, self._ttl)
             telemetry.sweep(db, self._thresholds)
 
     def _guarded(self, what: str, work: Callable[[], object]) -> None:

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session as Db
 from cloud.db.engine import make_engine, session_factory
 from cloud.db.models import Alarm, Payment, ProcessedEvent, Product, User
 from cloud.db.models import Session as CloudSession
-from cloud.domain.sessions import LIVE
+from cloud.domain.session_states import LIVE
 from firmware_sim.demo.chaos_plan import Fault, Kind, plan
 from firmware_sim.demo.processes import Children, wait_http
 from firmware_sim.demo.run import FIXTURE, CabinetRun, Demo, DemoOptions, console

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 
-FINAL = {"settled", "review", "not_opened", "failed", "refunded"}
 # A phone retries a connection the server refused (a restart), for about half a minute.
 CONNECT_RETRIES = 7
 
@@ -95,7 +94,7 @@ class Resident:
             except httpx.TransportError:  # the server died under this request: ask again
                 time.sleep(0.5)
                 continue
-            if session["status"] in FINAL:
+            if session["phase"] != "live":  # the door is free: the visit is over for the resident
                 visit.status, visit.amount_fen = session["status"], session["amount_fen"]
                 visit.charged = Counter({i["sku"]: i["count"] for i in session["items"]})
                 return visit

@@ -77,12 +77,12 @@ class Restocker:
         for _ in range(120):
             # Until it is settled: a confirmation lost with a dying server is simply sent again.
             try:
-                status = http.get(f"/api/v1/sessions/{session}").json()["status"]
-                if status == "confirm":
+                view = http.get(f"/api/v1/sessions/{session}").json()
+                if view["status"] == "confirm":
                     http.post(f"/api/v1/sessions/{session}/restock/confirm", json={"lanes": counted})
                     continue
             except httpx.TransportError:
-                status = "unknown"
-            if status in ("settled", "not_opened", "failed"):
+                view = {"phase": "unknown"}
+            if view["phase"] == "final":
                 return
             time.sleep(0.5)

@@ -17,7 +17,6 @@ import cloud
 from cloud.db.engine import make_engine, session_factory, transaction
 from cloud.db.migrate import upgrade
 from cloud.domain.fleet import seed
-from cloud.domain.payments import PrepaidBalance
 from cloud.ingest.worker import IngestWorker
 from protocols.mqtt.schemas import DoorEvent, EvAck, encode, parse
 from tests.bench.report import Figure
@@ -71,7 +70,6 @@ def ingest_throughput(port: int, db_url: str) -> float:
     worker = IngestWorker(
         mqtt_url=f"mqtt://127.0.0.1:{port}",
         factory=factory,
-        payments=PrepaidBalance(),
         share_group="cloud",
         command_ttl=timedelta(minutes=2),
     ).start()

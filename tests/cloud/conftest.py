@@ -14,7 +14,9 @@ import cloud
 from cloud.commands import CloudKeys, CommandSigner
 from cloud.db.engine import make_engine, session_factory, transaction
 from cloud.db.migrate import upgrade
+from cloud.dispatcher import Dispatcher
 from cloud.domain.fleet import seed
+from cloud.domain.payments import PrepaidBalance
 from tests.servers import PostgresServer
 
 DEMO = yaml.safe_load((Path(cloud.__file__).parent / "fixtures" / "demo.yaml").read_text())
@@ -68,3 +70,9 @@ def cloud_keys(tmp_path_factory: pytest.TempPathFactory) -> CloudKeys:
 @pytest.fixture
 def signer(cloud_keys: CloudKeys) -> CommandSigner:
     return CommandSigner(cloud_keys.private, timedelta(seconds=60))
+
+
+def deliver_payments(factory: sessionmaker[Session]) -> None:
+    """What the cloud's dispatcher does in the background: carry out queued captures and releases
+    (there is no broker here: queued commands and configs just wait for their next attempt)."""
+    Dispatcher(factory, None, PrepaidBalance()).deliver_due()

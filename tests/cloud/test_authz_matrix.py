@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud.db.engine import transaction
 from cloud.db.models import Cabinet, Store, User
 from cloud.db.models import Session as Visit
-from cloud.domain import alarms, sessions
+from cloud.domain import alarms
+from cloud.domain.session_states import LIVE
 from tests.cloud.api_roles import ROLES, add_other_store, api_client, role_headers
 
 Fresh = Callable[[Session], dict[str, Any]]
@@ -75,7 +76,7 @@ def to_confirm(db: Session) -> dict[str, Any]:
 
 def free_doors(db: Session) -> dict[str, Any]:
     """The cabinet online and every door free, whoever opened one in an earlier cell."""
-    live = Visit.status.not_in(sessions.FINAL)
+    live = Visit.status.in_(LIVE)
     db.execute(update(Visit).where(live).values(holds_door=None, status="failed"))
     cabinet(db).online = True
     return {}

@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.db.models import Cabinet, ProcessedEvent
-from cloud.domain.payments import PrepaidBalance
 from cloud.ingest.worker import IngestWorker
 from protocols.mqtt.schemas import DoorEvent, EvAck, encode, parse
 from protocols.mqtt.topics import Channel, topic
@@ -82,7 +81,6 @@ def test_events_sent_while_no_worker_runs_are_all_stored_once(
             IngestWorker(
                 mqtt_url=broker.url,
                 factory=factory,
-                payments=PrepaidBalance(),
                 share_group="cloud",
                 command_ttl=timedelta(minutes=2),
                 name=f"w{n}",

@@ -44,6 +44,7 @@ from protocols.mqtt.schemas import (
     parse,
 )
 from protocols.mqtt.topics import Channel, topic
+from tests.cloud.conftest import deliver_payments
 from tests.harness import wait_until
 from tests.servers import MosquittoServer
 
@@ -86,7 +87,6 @@ def worker(factory: sessionmaker[Session], mosquitto: MosquittoServer) -> Iterat
     started = IngestWorker(
         mqtt_url=mosquitto.url,
         factory=factory,
-        payments=PAY,
         share_group=None,
         command_ttl=timedelta(minutes=2),
         name=f"hostile-{uuid.uuid4().hex[:6]}",
@@ -111,14 +111,14 @@ def open_visit(factory: sessionmaker[Session], signer: CommandSigner, cabinet: s
     with transaction(factory) as db:
         resident = db.scalar(select(User).where(User.name == "王芳"))
         assert resident is not None
-        visit, _ = sessions.open_session(
+        visit = sessions.open_session(
             db,
             user=resident,
             cabinet_code=cabinet,
             door=door,
             mode="resident",
             signer=signer,
-            payments=PAY,
+            provider=PAY,
             hold_fen=5000,
         )
         return visit.id
@@ -133,6 +133,7 @@ def visit_of(factory: sessionmaker[Session], sid: str) -> Visit:
 
 
 def held_and_balance(factory: sessionmaker[Session]) -> tuple[int, int]:
+    deliver_payments(factory)
     with factory() as db:
         resident = db.scalar(select(User).where(User.name == "王芳"))
         assert resident is not None

@@ -30,6 +30,7 @@ from cloud.domain import ingest, ledger, sessions
 from cloud.domain.payments import PrepaidBalance
 from protocols.mqtt.schemas import DoorEvent, EvAck, LaneDelta, SessionResult, Status, encode, parse
 from protocols.mqtt.topics import Channel, topic
+from tests.cloud.conftest import deliver_payments
 from tests.servers import MosquittoServer
 
 CAB = "XH-0002"
@@ -78,9 +79,9 @@ def open_visits(factory: sessionmaker[Session], signer: CommandSigner) -> tuple[
         with transaction(factory) as db:
             resident = db.scalar(select(User).where(User.name == "陈静"))
             assert resident is not None
-            visit, _ = sessions.open_session(
+            visit = sessions.open_session(
                 db, user=resident, cabinet_code=CAB, door=door, mode="resident",
-                signer=signer, payments=PrepaidBalance(), hold_fen=price,
+                signer=signer, provider=PrepaidBalance(), hold_fen=price,
             )  # fmt: skip
             visit.holds_door = None
             ids.append(visit.id)
@@ -161,6 +162,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_charges_once(
         assert outbox.acked == total, f"{outbox.acked} of {total} acknowledged"
     finally:
         outbox.close()
+    deliver_payments(factory)
     with factory() as db:
         cabinet = db.scalar(select(Cabinet).where(Cabinet.code == CAB))
         assert cabinet is not None

@@ -89,7 +89,7 @@ def test_parallel_opens_in_the_domain_race_on_the_index(
                     door=0,
                     mode="resident",
                     signer=signer,
-                    payments=PrepaidBalance(),
+                    provider=PrepaidBalance(),
                     hold_fen=100,
                 )
             outcomes.append("opened")
@@ -118,9 +118,9 @@ def test_a_finished_session_frees_the_door(factory: sessionmaker[Session], signe
         with transaction(factory) as db:
             resident = db.scalar(select(User).where(User.name == "王芳"))
             assert resident is not None
-            visit, _ = sessions.open_session(
+            visit = sessions.open_session(
                 db, user=resident, cabinet_code=CAB, door=0, mode="resident",
-                signer=signer, payments=PrepaidBalance(), hold_fen=100,
+                signer=signer, provider=PrepaidBalance(), hold_fen=100,
             )  # fmt: skip
             return visit.id
 
@@ -128,5 +128,5 @@ def test_a_finished_session_frees_the_door(factory: sessionmaker[Session], signe
         ingest.on_status(db, CAB, Status(state="online"))
     first = open_door()
     with transaction(factory) as db:
-        sessions.expire_stale(db, PrepaidBalance(), ttl=-sessions.STALE_AFTER)  # the cabinet never answered
+        sessions.expire_stale(db, ttl=-sessions.STALE_AFTER)  # the cabinet never answered
     assert open_door() != first

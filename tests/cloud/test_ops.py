@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud.db.engine import transaction
 from cloud.db.models import Alarm, Cabinet, TemperatureMinute, User
 from cloud.domain import alarms, ingest, ledger, telemetry
-from cloud.domain.payments import PrepaidBalance
 from cloud.domain.telemetry import Thresholds
 from cloud.influx import InfluxSink
 from protocols.mqtt.schemas import AlarmEvent, DoorReading, Status, Telemetry
@@ -105,8 +104,8 @@ def test_gateway_alarms_open_and_close_and_ops_acknowledge(factory: sessionmaker
         )
 
     with transaction(factory) as db:
-        ingest.store_event(db, "XH-0001", event(1, "raised"), PrepaidBalance())
-        ingest.store_event(db, "XH-0001", event(2, "raised"), PrepaidBalance())
+        ingest.store_event(db, "XH-0001", event(1, "raised"))
+        ingest.store_event(db, "XH-0001", event(2, "raised"))
     assert alarm_states(factory, "forced_open") == ["open"]
     with transaction(factory) as db:
         ops = db.scalar(select(User).where(User.name == "ops"))
@@ -115,7 +114,7 @@ def test_gateway_alarms_open_and_close_and_ops_acknowledge(factory: sessionmaker
         alarms.acknowledge(db, alarm_id=alarm.id, user=ops)
     assert alarm_states(factory, "forced_open") == ["acknowledged"]
     with transaction(factory) as db:
-        ingest.store_event(db, "XH-0001", event(3, "cleared"), PrepaidBalance())
+        ingest.store_event(db, "XH-0001", event(3, "cleared"))
     assert alarm_states(factory, "forced_open") == ["resolved"]
 
 

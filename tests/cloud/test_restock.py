@@ -14,10 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud import Refused
+from cloud.commands import CommandSigner
 from cloud.db.engine import transaction
 from cloud.db.models import Cabinet, StockMovement, User
 from cloud.db.models import Session as Visit
-from cloud.domain import ledger, restock, sessions, store_inventory
+from cloud.domain import ledger, outbox, restock, sessions, store_inventory
 from cloud.domain.demand import Demand
 from cloud.domain.picklist import LaneState, plan
 from cloud.domain.route import length, plan_route
@@ -114,7 +115,9 @@ def test_chilled_items_past_their_shelf_life_are_pulled(factory: sessionmaker[Se
     assert coke["pull"] == 0  # ambient goods are not pulled for age
 
 
-def test_confirmed_restock_moves_stock_from_store_to_cabinet(factory: sessionmaker[Session]) -> None:
+def test_confirmed_restock_moves_stock_from_store_to_cabinet(
+    factory: sessionmaker[Session], signer: CommandSigner
+) -> None:
     sid = uuid.uuid4().hex[:12]
     with transaction(factory) as db:
         cabinet = db.scalar(select(Cabinet).where(Cabinet.code == "XH-0001"))
@@ -138,21 +141,19 @@ def test_confirmed_restock_moves_stock_from_store_to_cabinet(factory: sessionmak
             unlocked_at=NOW,
             lanes=detected,
         )
-        sessions.settle(db, cabinet, result, payments=None)  # type: ignore[arg-type]
+        sessions.settle(db, cabinet, result)
         assert db.get(Visit, sid).status == "confirm"  # type: ignore[union-attr]
         before_store = store_inventory.on_hand(db, cabinet.store_id)["coke-330"]
         # The staff member counts 3 loaded (the scale said 2): the correction is what counts.
         corrected = [{"channel": 1, "lane": 0, "delta": 3}]
-        restock.confirm_restock(
-            db, session_id=sid, actor=staff, counts=corrected
-        )  # returns (session, changed)
+        restock.confirm_restock(db, session_id=sid, actor=staff, counts=corrected, signer=signer)
         assert store_inventory.on_hand(db, cabinet.store_id)["coke-330"] == before_store - 3
         stock = {s.sku: s.count for s in ledger.stock(db, cabinet.id)}
         assert stock["coke-330"] == 8 + 3
         note = db.scalar(select(StockMovement.note).where(StockMovement.session_id == sid))
         assert note == "detected 2, confirmed 3 (corrected)"
         with pytest.raises(Refused):
-            restock.confirm_restock(db, session_id=sid, actor=staff, counts=None)
+            restock.confirm_restock(db, session_id=sid, actor=staff, counts=None, signer=signer)
 
 
 def restock_visit(db: Session, cabinet: Cabinet, staff: User) -> str:
@@ -165,7 +166,9 @@ def restock_visit(db: Session, cabinet: Cabinet, staff: User) -> str:
     return sid
 
 
-def test_a_lane_changes_product_during_a_restock(factory: sessionmaker[Session]) -> None:
+def test_a_lane_changes_product_during_a_restock(
+    factory: sessionmaker[Session], signer: CommandSigner
+) -> None:
     from cloud.domain import planogram_changes
     from cloud.domain.fleet import config_payload
 
@@ -214,7 +217,11 @@ def test_a_lane_changes_product_during_a_restock(factory: sessionmaker[Session])
         sid = restock_visit(db, cabinet, staff)
         with pytest.raises(Refused, match="pull all 6 old pieces"):
             restock.confirm_restock(
-                db, session_id=sid, actor=staff, counts=[{"channel": 1, "lane": 1, "delta": 5, "pulled": 4}]
+                db,
+                session_id=sid,
+                actor=staff,
+                counts=[{"channel": 1, "lane": 1, "delta": 5, "pulled": 4}],
+                signer=signer,
             )
     with transaction(factory) as db:
         staff = db.scalar(select(User).where(User.name == "staff"))
@@ -222,10 +229,15 @@ def test_a_lane_changes_product_during_a_restock(factory: sessionmaker[Session])
         assert staff is not None
         assert cabinet is not None
         sid = restock_visit(db, cabinet, staff)
-        _, changed = restock.confirm_restock(
-            db, session_id=sid, actor=staff, counts=[{"channel": 1, "lane": 1, "delta": 5, "pulled": 6}]
+        restock.confirm_restock(
+            db,
+            session_id=sid,
+            actor=staff,
+            counts=[{"channel": 1, "lane": 1, "delta": 5, "pulled": 6}],
+            signer=signer,
         )
-        assert changed
+        [queued] = outbox.pending(db, "config")  # the new planogram goes out with this commit
+        assert queued.payload["version"] == 2
         lane_stock = {(s.channel, s.lane): (s.sku, s.count) for s in ledger.stock(db, cabinet.id)}
         assert lane_stock[(1, 1)] == ("genki-480", 5)
         after = store_inventory.on_hand(db, cabinet.store_id)

@@ -15,9 +15,11 @@ from cloud.commands import CommandSigner
 from cloud.db.engine import transaction
 from cloud.db.models import Cabinet, Payment, StockMovement, User
 from cloud.db.models import Session as Visit
-from cloud.domain import ingest, ledger, sessions
+from cloud.domain import ingest, ledger, outbox, sessions
 from cloud.domain.payments import PrepaidBalance
+from cloud.domain.sessions import Decision
 from protocols.mqtt.schemas import Ack, BasketCandidate, DoorEvent, LaneDelta, SessionResult, Status
+from tests.cloud.conftest import deliver_payments
 
 PAY = PrepaidBalance()
 CAB = "XH-0001"
@@ -36,17 +38,18 @@ def online(factory: sessionmaker[Session], code: str = CAB) -> None:
 
 def open_visit(factory: sessionmaker[Session], signer: CommandSigner, name: str = "王芳") -> str:
     with transaction(factory) as db:
-        visit, command = sessions.open_session(
+        visit = sessions.open_session(
             db,
             user=user(db, name),
             cabinet_code=CAB,
             door=0,
             mode="resident",
             signer=signer,
-            payments=PAY,
+            provider=PAY,
             hold_fen=5000,
         )
-        assert command.cabinet_id == CAB
+        unlock = outbox.pending(db, "command")[-1].payload  # sent once this transaction commits
+        assert (unlock["cabinet_id"], unlock["body"]["session_id"]) == (CAB, visit.id)  # type: ignore[index]
         return visit.id
 
 
@@ -71,10 +74,11 @@ COKES = [LaneDelta(channel=1, lane=0, sku="coke-330", delta=-2)]
 
 def store(factory: sessionmaker[Session], event: Any) -> int:
     with transaction(factory) as db:
-        return ingest.store_event(db, CAB, event, PAY)
+        return ingest.store_event(db, CAB, event)
 
 
 def balance(factory: sessionmaker[Session], name: str = "王芳") -> tuple[int, int]:
+    deliver_payments(factory)
     with factory() as db:
         u = user(db, name)
         return u.balance_fen, u.held_fen
@@ -148,9 +152,9 @@ def test_ambiguous_goes_to_review_and_ops_charge_a_candidate_once(
     with transaction(factory) as db:
         assert sessions.get_session(db, sid).status == "review"
         ops = user(db, "ops")
-        sessions.resolve_review(db, session_id=sid, lanes=COKES, actor=ops, payments=PAY)
+        sessions.resolve_review(db, session_id=sid, decision=Decision(lanes=COKES), actor=ops)
     with transaction(factory) as db, pytest.raises(Refused, match="not in review"):
-        sessions.resolve_review(db, session_id=sid, lanes=COKES, actor=user(db, "ops"), payments=PAY)
+        sessions.resolve_review(db, session_id=sid, decision=Decision(lanes=COKES), actor=user(db, "ops"))
     assert balance(factory) == (20000 - 700, 0)
 
 
@@ -176,7 +180,7 @@ def test_not_opened_and_rejected_release_the_hold(
     with factory() as db:
         command_id = uuid.UUID(sessions.get_session(db, sid).command_id)
     with transaction(factory) as db:
-        ingest.on_ack(db, CAB, Ack(command_id=command_id, status="rejected", reason="hardware_fault"), PAY)
+        ingest.on_ack(db, CAB, Ack(command_id=command_id, status="rejected", reason="hardware_fault"))
     with factory() as db:
         visit = db.get(Visit, sid)
         assert visit is not None

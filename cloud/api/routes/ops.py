@@ -8,15 +8,15 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from cloud.api.deps import CurrentUser, SessionDep, in_store
+from cloud.api.deps import CurrentUser, SessionDep
 from cloud.api.errors import documented
 from cloud.api.routes.cabinets import cabinet_view
-from cloud.api.routes.sessions import session_view
 from cloud.api.types import CabinetCode, CabinetFilter, Hours, Limit, RowId
 from cloud.db.models import Alarm, Cabinet, CabinetTelemetry, Session, TemperatureMinute, User
 from cloud.domain import alarms
-from cloud.domain.auth import require_role, require_store
+from cloud.domain.auth import in_store, require_role, require_store
 from cloud.domain.fleet import cabinet_by_code
+from cloud.usecases.views import ReviewView
 
 router = APIRouter(prefix="/api/v1", tags=["ops"])
 
@@ -134,7 +134,7 @@ def cabinet_telemetry(
 @router.get("/cabinets/{code}/sessions", responses=documented(401, 403, 404, 422))
 def cabinet_sessions(
     code: CabinetCode, db: SessionDep, user: CurrentUser, limit: Limit = 20
-) -> list[dict[str, Any]]:
+) -> list[ReviewView]:
     """Recent sessions with their sensor trace: baseline and final weights, inference, confidence."""
     require_role(user, "ops")
     cabinet = _store_cabinet(db, user, code)
@@ -144,4 +144,4 @@ def cabinet_sessions(
         .order_by(Session.created_at.desc())
         .limit(limit)
     )
-    return [{**session_view(s), "result": s.result} for s in rows]
+    return [ReviewView.of(s) for s in rows]

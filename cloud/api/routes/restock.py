@@ -7,20 +7,14 @@ import io
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from cloud import NotFound
-from cloud.api.deps import ContextDep, CurrentUser, SessionDep
+from cloud.api.deps import ContextDep, DetachedUser
 from cloud.api.errors import documented
-from cloud.api.routes.sessions import session_view
 from cloud.api.types import BusIndex, CabinetCode, Hours, RowId, SessionId, Sku
-from cloud.db.models import Store
-from cloud.domain import planogram_changes, restock, store_inventory
-from cloud.domain.auth import require_role, require_store
-from cloud.domain.fleet import config_payload
-from protocols.mqtt.topics import Channel
-from protocols.signing import sign
+from cloud.usecases import restocks
+from cloud.usecases.views import SessionView
 
 router = APIRouter(prefix="/api/v1", tags=["restock"])
 
@@ -50,27 +44,25 @@ class Confirmation(BaseModel):
     )
 
 
-def _round(db: SessionDep, user: CurrentUser, store_id: int, interval_hours: float) -> restock.Round:
-    require_role(user, "staff", "ops")
-    require_store(user, store_id)
-    return restock.restock_round(db, store_id, interval=timedelta(hours=interval_hours))
+def _round(context: ContextDep, user: DetachedUser, store_id: int, interval_hours: float) -> dict[str, Any]:
+    return restocks.round_for(context, user, store_id, timedelta(hours=interval_hours)).as_json()
 
 
 @router.get("/stores/{store_id}/picklist", responses=documented(401, 403, 404, 422))
 def picklist(
-    store_id: RowId, db: SessionDep, user: CurrentUser, interval_hours: Hours = 24
+    store_id: RowId, context: ContextDep, user: DetachedUser, interval_hours: Hours = 24
 ) -> dict[str, Any]:
     """What to pick in the store, the route, and what to load and pull in each cabinet."""
-    return _round(db, user, store_id, interval_hours).as_json()
+    return _round(context, user, store_id, interval_hours)
 
 
 @router.get(
     "/stores/{store_id}/picklist.csv", response_class=CsvResponse, responses=documented(401, 403, 404, 422)
 )
 def picklist_csv(
-    store_id: RowId, db: SessionDep, user: CurrentUser, interval_hours: Hours = 24
+    store_id: RowId, context: ContextDep, user: DetachedUser, interval_hours: Hours = 24
 ) -> CsvResponse:
-    plan = _round(db, user, store_id, interval_hours).as_json()
+    plan = _round(context, user, store_id, interval_hours)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["stop", "cabinet", "channel", "lane", "sku", "load", "pull", "short"])
@@ -97,54 +89,26 @@ def picklist_csv(
 
 
 @router.get("/stores/{store_id}/inventory", responses=documented(401, 403, 404, 422))
-def inventory(store_id: RowId, db: SessionDep, user: CurrentUser) -> dict[str, int]:
-    require_role(user, "staff", "ops")
-    require_store(user, store_id)
-    if db.get(Store, store_id) is None:
-        raise NotFound(f"no store {store_id}")
-    return store_inventory.on_hand(db, store_id)
+def inventory(store_id: RowId, context: ContextDep, user: DetachedUser) -> dict[str, int]:
+    return restocks.inventory(context, user, store_id)
 
 
 @router.post("/sessions/{session_id}/restock/confirm", responses=documented(401, 403, 404, 409, 413, 422))
 def confirm(
-    session_id: SessionId,
-    body: Confirmation,
-    db: SessionDep,
-    context: ContextDep,
-    user: CurrentUser,
-    after_commit: BackgroundTasks,
-) -> dict[str, Any]:
+    session_id: SessionId, body: Confirmation, context: ContextDep, user: DetachedUser
+) -> SessionView:
     """The staff member confirms (or corrects) what the scales saw: the ledger records transfers."""
     counts = [lane.model_dump() for lane in body.lanes] if body.lanes is not None else None
-    session, changed = restock.confirm_restock(db, session_id=session_id, actor=user, counts=counts)
-    cabinet = session.cabinet
-    if changed and context.publisher:
-        # Committed first: the gateway infers with the new planogram from its next session on.
-        config = sign(config_payload(db, cabinet), context.keys.private)
-        after_commit.add_task(context.publisher.publish, cabinet.code, Channel.CONFIG, config, retain=True)
-    return session_view(session)
+    return restocks.confirm(context, user, session_id, counts)
 
 
 @router.post(
     "/cabinets/{code}/planogram/changes", status_code=201, responses=documented(401, 403, 404, 409, 413, 422)
 )
-def change_lane(code: CabinetCode, body: LaneChange, db: SessionDep, user: CurrentUser) -> dict[str, Any]:
+def change_lane(
+    code: CabinetCode, body: LaneChange, context: ContextDep, user: DetachedUser
+) -> restocks.PlannedChange:
     """Give a lane another product at the next restock visit (linted before it is accepted)."""
-    change = planogram_changes.request_change(
-        db,
-        cabinet_code=code,
-        channel=body.channel,
-        lane=body.lane,
-        sku=body.sku,
-        capacity=body.capacity,
-        par_level=body.par_level,
-        actor=user,
+    return restocks.change_lane(
+        context, user, code, body.channel, body.lane, body.sku, body.capacity, body.par_level
     )
-    return {
-        "id": change.id,
-        "channel": change.channel,
-        "lane": change.lane,
-        "sku": body.sku,
-        "capacity": change.capacity,
-        "par_level": change.par_level,
-    }

@@ -19,11 +19,12 @@ async function api(path, options = {}) {
 
 function showError(error) { $("error").textContent = error ? error.message || String(error) : ""; }
 
-function follow(sessionId, onChange, finals) {
+// The session's `phase` (live, waiting, final) comes from the API: no page keeps its own list of states.
+function follow(sessionId, onChange, until = (session) => session.phase === "final") {
   const source = new EventSource(`/api/v1/sessions/${sessionId}/stream?token=${encodeURIComponent(auth.token)}`);
   source.addEventListener("session", (message) => {
     const session = JSON.parse(message.data);
     onChange(session);
-    if (finals.includes(session.status)) source.close();
+    if (until(session)) source.close();
   });
 }

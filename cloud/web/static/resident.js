@@ -3,7 +3,6 @@ const body = document.body;
 const cabinet = body.dataset.cabinet;
 const lang = body.dataset.lang;
 const t = texts;
-const FINAL = ["settled", "review", "not_opened", "failed", "refunded"];
 
 async function loadStock() {
   const lanes = await api(`/cabinets/${cabinet}/stock`);
@@ -65,7 +64,7 @@ function render(session) {
 }
 
 function done(session) {
-  if (!FINAL.includes(session.status)) return;
+  if (session.phase === "live") return;  // the door is free again once the visit is not live
   $("open").disabled = false; $("open").textContent = t.again; loadStock(); showAccount();
 }
 
@@ -73,7 +72,7 @@ $("open").onclick = async () => {
   showError(); $("open").disabled = true; $("open").textContent = t.opening; $("receipt").hidden = true;
   try {
     const session = await api(`/cabinets/${cabinet}/sessions`, { method: "POST", body: JSON.stringify({ door: 0 }) });
-    follow(session.session_id, (s) => { render(s); done(s); }, FINAL);
+    follow(session.session_id, (s) => { render(s); done(s); });
   } catch (error) { showError(error); $("open").disabled = false; $("open").textContent = t.open; }
 };
 

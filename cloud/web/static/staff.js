@@ -67,7 +67,7 @@ $("open").onclick = async () => {
     follow(sessionId, (s) => {
       $("status").textContent = t["status_" + s.status] || s.status;
       if (s.status === "confirm") showCheck(s);
-    }, ["confirm", "settled", "not_opened", "failed"]);
+    }, (s) => s.phase !== "live");
   } catch (error) { showError(error); $("open").disabled = false; }
 };
 

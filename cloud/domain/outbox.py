@@ -1,0 +1,62 @@
+"""The transactional outbox: what the cloud must say to a cabinet or a payment provider is written in the
+same transaction as the state change that calls for it, so a commit and its message never part.
+cloud/dispatcher.py delivers it; this module only writes and closes rows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from cloud.db.models import Cabinet, OutboxMessage
+from cloud.domain import alarms
+from protocols.mqtt.schemas import Command, Config
+
+Kind = Literal["command", "config", "payment"]
+
+
+def enqueue(
+    db: Session, kind: Kind, key: str, payload: dict[str, object], expires_at: datetime | None = None
+) -> None:
+    db.add(OutboxMessage(kind=kind, key=key, payload=payload, expires_at=expires_at, last_error=""))
+
+
+def send_command(db: Session, command: Command) -> None:
+    """A signed command; pointless after it expires (the gateway would refuse it)."""
+    enqueue(db, "command", f"command:{command.command_id}", _wire(command), command.expires_at)
+
+
+def send_config(db: Session, cabinet: Cabinet, config: Config) -> None:
+    """A cabinet's signed config, retained; it replaces any older one not yet delivered."""
+    key = f"config:{cabinet.code}"
+    close(db, key, "superseded")
+    enqueue(db, "config", key, {"cabinet": cabinet.code, "version": config.version, "config": _wire(config)})
+
+
+def config_applied(db: Session, cabinet: Cabinet, version: int) -> None:
+    """The gateway reports running `version` (its retained status): configs up to it are done."""
+    cabinet.config_applied = version
+    if version >= cabinet.config_version:
+        close(db, f"config:{cabinet.code}", "applied")
+        alarms.resolve(db, cabinet, "config_drift")
+
+
+def close(db: Session, key: str, outcome: str) -> None:
+    db.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.key == key, OutboxMessage.done_at.is_(None))
+        .values(done_at=datetime.now(UTC), outcome=outcome)
+    )
+
+
+def pending(db: Session, kind: Kind | None = None) -> list[OutboxMessage]:
+    query = select(OutboxMessage).where(OutboxMessage.done_at.is_(None)).order_by(OutboxMessage.id)
+    return list(db.scalars(query if kind is None else query.where(OutboxMessage.kind == kind)))
+
+
+def _wire(model: BaseModel) -> dict[str, object]:
+    return model.model_dump(mode="json")

@@ -1,0 +1,72 @@
+"""What the use cases answer: typed views of domain rows, read inside their transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from cloud.db.models import Session
+from cloud.domain.session_states import LIVE, WAITING, Status
+
+Phase = Literal["live", "waiting", "final"]
+
+
+class Item(BaseModel):
+    sku: str
+    count: int
+    price_fen: int
+    name_zh: str
+    name_en: str
+
+
+class SessionView(BaseModel):
+    session_id: str
+    status: Status
+    # live: the door is in use; waiting: a person must decide (ops review, staff confirm); final.
+    phase: Phase
+    detail: str
+    cabinet_code: str
+    door: int
+    mode: str
+    items: list[Item]
+    amount_fen: int | None
+    hold_fen: int
+    created_at: datetime
+    settled_at: datetime | None
+    candidates: list[dict[str, Any]]  # the weights' candidate baskets while in review
+    detected: list[dict[str, Any]]  # a restock visit: per lane, what the scales saw
+
+    @classmethod
+    def of(cls, s: Session) -> SessionView:
+        status = Status(s.status)
+        result: dict[str, Any] = dict(s.result or {})
+        return cls(
+            session_id=s.id,
+            status=status,
+            phase=phase(status),
+            detail=s.detail,
+            cabinet_code=s.cabinet.code,
+            door=s.door,
+            mode=s.mode,
+            items=[Item.model_validate(i) for i in s.items or []],
+            amount_fen=s.amount_fen,
+            hold_fen=s.hold_fen,
+            created_at=s.created_at,
+            settled_at=s.settled_at,
+            candidates=result.get("candidates", []) if status == Status.REVIEW else [],
+            detected=result.get("lanes", []) if s.mode == "restock" else [],
+        )
+
+
+class ReviewView(SessionView):
+    result: dict[str, Any] | None  # the gateway's whole result: per-shelf weights and candidates
+
+    @classmethod
+    def of(cls, s: Session) -> ReviewView:
+        return cls(**SessionView.of(s).model_dump(), result=s.result)
+
+
+def phase(status: Status) -> Phase:
+    return "live" if status in LIVE else "waiting" if status in WAITING else "final"
