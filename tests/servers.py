@@ -115,6 +115,18 @@ class Process:
             terminate(self.proc, self.stop_signal)
         self.proc = None
 
+    def freeze(self) -> None:
+        """SIGSTOP: connections stay open, nothing is answered (a hung server, or one about to die)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def crash(self) -> None:
+        """SIGKILL: gone at once, with whatever it held only in memory."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -38,11 +38,18 @@ def send_config(db: Session, cabinet: Cabinet, config: Config) -> None:
 
 
 def config_applied(db: Session, cabinet: Cabinet, version: int) -> None:
-    """The gateway reports running `version` (its retained status): configs up to it are done."""
+    """The gateway reports running `version` in its status (sent at every connect and after applying)."""
     cabinet.config_applied = version
+    key = f"config:{cabinet.code}"
     if version >= cabinet.config_version:
-        close(db, f"config:{cabinet.code}", "applied")
+        close(db, key, "applied")
         alarms.resolve(db, cabinet, "config_drift")
+    else:  # back with an older config (its broker lost the retained one): send ours again now
+        db.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.key == key, OutboxMessage.done_at.is_(None))
+            .values(next_attempt_at=datetime.now(UTC))
+        )
 
 
 def close(db: Session, key: str, outcome: str) -> None:
@@ -51,6 +58,11 @@ def close(db: Session, key: str, outcome: str) -> None:
         .where(OutboxMessage.key == key, OutboxMessage.done_at.is_(None))
         .values(done_at=datetime.now(UTC), outcome=outcome)
     )
+
+
+def undone(db: Session, keys: list[str]) -> bool:
+    query = select(OutboxMessage.id).where(OutboxMessage.key.in_(keys), OutboxMessage.done_at.is_(None))
+    return db.scalar(query.limit(1)) is not None
 
 
 def pending(db: Session, kind: Kind | None = None) -> list[OutboxMessage]:

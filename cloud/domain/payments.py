@@ -53,6 +53,12 @@ def request(db: Session, operation: Operation, order: PaymentOrder) -> None:
     outbox.enqueue(db, "payment", key, {"op": operation, **asdict(order)})
 
 
+def outstanding(db: Session, session_id: str) -> bool:
+    """Whether a capture, release or refund of this visit is still queued."""
+    keys = [f"payment:{operation}:{session_id}" for operation in ("capture", "release", "refund")]
+    return outbox.undone(db, keys)
+
+
 def carry_out(provider: PaymentProvider, db: Session, payload: dict[str, object]) -> None:
     """The dispatcher's side of `request`."""
     fields = {k: v for k, v in payload.items() if k != "op"}

@@ -6,8 +6,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
+from sqlalchemy.orm import Session as Db
+from sqlalchemy.orm import object_session
 
 from cloud.db.models import Session
+from cloud.domain import payments
 from cloud.domain.session_states import LIVE, WAITING, Status
 
 Phase = Literal["live", "waiting", "final"]
@@ -24,7 +27,8 @@ class Item(BaseModel):
 class SessionView(BaseModel):
     session_id: str
     status: Status
-    # live: the door is in use; waiting: a person must decide (ops review, staff confirm); final.
+    # live: the door is in use; waiting: a person must decide (ops review, staff confirm) or the money
+    # has not moved yet (capture or release queued); final: nothing will change any more.
     phase: Phase
     detail: str
     cabinet_code: str
@@ -45,7 +49,7 @@ class SessionView(BaseModel):
         return cls(
             session_id=s.id,
             status=status,
-            phase=phase(status),
+            phase=phase(status, payments.outstanding(_db(s), s.id)),
             detail=s.detail,
             cabinet_code=s.cabinet.code,
             door=s.door,
@@ -68,5 +72,13 @@ class ReviewView(SessionView):
         return cls(**SessionView.of(s).model_dump(), result=s.result)
 
 
-def phase(status: Status) -> Phase:
-    return "live" if status in LIVE else "waiting" if status in WAITING else "final"
+def phase(status: Status, money_moving: bool) -> Phase:
+    if status in LIVE:
+        return "live"
+    return "waiting" if status in WAITING or money_moving else "final"
+
+
+def _db(s: Session) -> Db:
+    db = object_session(s)
+    assert db is not None, "views are read inside the use case's transaction"
+    return db

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,8 +11,7 @@ from cloud.settings import CloudSettings
 from tests.servers import MosquittoServer
 
 
-@pytest.fixture
-def cloud_runtime(pg_url: str, mosquitto: MosquittoServer, tmp_path: Path) -> Iterator[CloudRuntime]:
+def start_cloud(pg_url: str, mosquitto: MosquittoServer, tmp_path: Path, **settings: Any) -> CloudRuntime:
     """The whole cloud in this process, on PostgreSQL and the real Mosquitto, seeded with the demo."""
     import yaml
 
@@ -26,8 +26,13 @@ def cloud_runtime(pg_url: str, mosquitto: MosquittoServer, tmp_path: Path) -> It
     with transaction(session_factory(engine)) as db:
         seed(db, demo)
     engine.dispose()
-    settings = CloudSettings(db=pg_url, mqtt=mosquitto.url, port=0, key_dir=tmp_path / "cloud-keys")
-    runtime = CloudRuntime(settings).start()
+    defaults = {"db": pg_url, "mqtt": mosquitto.url, "port": 0, "key_dir": tmp_path / "cloud-keys"}
+    return CloudRuntime(CloudSettings(**(defaults | settings))).start()
+
+
+@pytest.fixture
+def cloud_runtime(pg_url: str, mosquitto: MosquittoServer, tmp_path: Path) -> Iterator[CloudRuntime]:
+    runtime = start_cloud(pg_url, mosquitto, tmp_path)
     yield runtime
     runtime.stop()
 

@@ -40,6 +40,9 @@ def cabinet_view(cabinet: Cabinet) -> dict[str, Any]:
         "lat": cabinet.lat,
         "lon": cabinet.lon,
         "last_seen": cabinet.last_seen.isoformat() if cabinet.last_seen else None,
+        # Config drift: the version the cloud signed last, and the one the gateway reports running.
+        "config_version": cabinet.config_version,
+        "config_applied": cabinet.config_applied,
     }
 
 

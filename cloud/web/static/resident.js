@@ -65,7 +65,8 @@ function render(session) {
 
 function done(session) {
   if (session.phase === "live") return;  // the door is free again once the visit is not live
-  $("open").disabled = false; $("open").textContent = t.again; loadStock(); showAccount();
+  $("open").disabled = false; $("open").textContent = t.again; loadStock();
+  if (session.phase === "final") showAccount();  // the charge (or the released hold) is booked
 }
 
 $("open").onclick = async () => {
