@@ -1,7 +1,7 @@
 """A visit's states and the one table of moves between them (DESIGN §6).
 
-live: the visit holds its door. waiting: the door is free, but a person must still decide (ops review
-a doubtful basket, staff confirm a restock). final: nothing will change any more.
+live: the visit holds its door. waiting: the door is free, but a person must still decide (the resident
+picks the true basket, ops review a doubtful one, staff confirm a restock). final: nothing will change.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ class Status(StrEnum):
     UNLOCKED = "unlocked"  # the gateway accepted the unlock
     OPEN = "open"
     CLOSED = "closed"  # door shut, weights settling
-    REVIEW = "review"  # the weights did not settle the basket: ops decide
+    CHOOSE = "choose"  # the weights were not sure: the resident picks the true basket
+    REVIEW = "review"  # the weights did not settle the basket (or the resident said none): ops decide
     CONFIRM = "confirm"  # a restock visit waiting for the staff member's counts
     SETTLED = "settled"
     NOT_OPENED = "not_opened"
@@ -26,15 +27,16 @@ class Status(StrEnum):
 
 
 LIVE = frozenset({Status.PENDING, Status.UNLOCKED, Status.OPEN, Status.CLOSED})
-WAITING = frozenset({Status.REVIEW, Status.CONFIRM})
+WAITING = frozenset({Status.CHOOSE, Status.REVIEW, Status.CONFIRM})
 FINAL = frozenset({Status.SETTLED, Status.NOT_OPENED, Status.FAILED, Status.REFUNDED})
 # Where each state may go. Events may be lost or come late, so a live state may skip ahead.
-_RESULT = {Status.SETTLED, Status.REVIEW, Status.CONFIRM, Status.NOT_OPENED}
+_RESULT = {Status.SETTLED, Status.CHOOSE, Status.REVIEW, Status.CONFIRM, Status.NOT_OPENED}
 MOVES: dict[Status, frozenset[Status]] = {
     Status.PENDING: frozenset({Status.UNLOCKED, Status.OPEN, Status.CLOSED, Status.FAILED, *_RESULT}),
     Status.UNLOCKED: frozenset({Status.OPEN, Status.CLOSED, *_RESULT}),
     Status.OPEN: frozenset({Status.CLOSED, *_RESULT}),
     Status.CLOSED: frozenset(_RESULT),
+    Status.CHOOSE: frozenset({Status.SETTLED, Status.REVIEW}),
     Status.REVIEW: frozenset({Status.SETTLED, Status.REFUNDED}),
     Status.CONFIRM: frozenset({Status.SETTLED}),
     **{final: frozenset() for final in FINAL},

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session as Db
 
 from cloud import Forbidden, NotFound, Refused
 from cloud.commands import CommandSigner
-from cloud.db.models import Cabinet, PlanogramLane, Product, Session, User
-from cloud.domain import alarms, ledger, outbox, payments
+from cloud.db.models import Cabinet, PlanogramLane, Session, User
+from cloud.domain import alarms, baskets, ledger, outbox, payments
 from cloud.domain.auth import in_store, require_role, require_store
 from cloud.domain.fleet import cabinet_by_code
 from cloud.domain.payments import PaymentOrder, PaymentProvider
@@ -24,6 +24,7 @@ from protocols.mqtt.schemas import Ack, DoorEvent, LaneDelta, SessionResult
 
 log = structlog.get_logger("cloud.sessions")
 STALE_AFTER = timedelta(minutes=15)  # a live session older than this no longer holds the door
+CHOOSE_WAIT = timedelta(minutes=30)  # a resident who has not chosen a basket by then leaves it to ops
 
 
 def open_session(
@@ -149,11 +150,58 @@ def settle(db: Db, cabinet: Cabinet, result: SessionResult) -> None:
         # Nothing moves in the ledger until the staff member confirms or corrects the counts.
         move(session, Status.CONFIRM, "restock: confirm or correct what was loaded and pulled")
         return
-    doubt = _doubt(db, cabinet, session, result)
+    if result.ambiguous:
+        _offer(db, cabinet, session, result)
+        return
+    doubt = baskets.doubt(db, cabinet, session, result.lanes, result)
     if doubt:
         move(session, Status.REVIEW, doubt)
         return
     charge(db, session, result.lanes, event_id=str(result.event_id))
+
+
+def _offer(db: Db, cabinet: Cabinet, session: Session, result: SessionResult) -> None:
+    """The weights were not sure: the resident chooses among the baskets that could be true (nothing is
+    charged until then); with none to offer, ops review."""
+    offers = baskets.offers(db, cabinet, session, result)
+    if offers:
+        session.result = {**result.model_dump(mode="json"), "offers": offers}
+        move(session, Status.CHOOSE, "the weights were not sure: which of these did you take?")
+    else:
+        move(session, Status.REVIEW, "the weights did not say for sure; ops will review")
+
+
+def choose(db: Db, *, session_id: str, user: User, offer: int | None) -> Session:
+    """The resident says which offered basket is true (charged at once), or none (ops review)."""
+    session = get_session(db, session_id, lock=True)
+    if session.user_id != user.id:
+        raise Forbidden("this is not your session", code="not_your_session")
+    if session.status != Status.CHOOSE:
+        raise Refused(
+            f"session {session_id} is {session.status}: nothing to choose",
+            code="nothing_to_choose",
+            status=session.status,
+        )
+    if offer is None:
+        move(session, Status.REVIEW, "the resident said none of these baskets was right; ops will review")
+        return session
+    offers = list((session.result or {}).get("offers", []))  # type: ignore[call-overload]
+    if not 0 <= offer < len(offers):
+        raise Refused(f"no basket {offer}; there are {len(offers)}", code="no_such_offer", offer=offer)
+    lanes = [LaneDelta.model_validate(lane) for lane in offers[offer]["lanes"]]
+    charge(db, session, lanes)
+    session.detail = "chosen by the resident"
+    return session
+
+
+def hand_unchosen_to_ops(db: Db, wait: timedelta) -> int:
+    """A resident who does not choose within `wait` leaves it to ops; the hold stays until they decide."""
+    cutoff = datetime.now(UTC) - wait
+    query = select(Session).where(Session.status == Status.CHOOSE.value, Session.updated_at < cutoff)
+    waiting = db.scalars(query.with_for_update(skip_locked=True)).all()
+    for session in waiting:
+        move(session, Status.REVIEW, "the resident did not choose; ops will review")
+    return len(waiting)
 
 
 def charge(
@@ -165,8 +213,8 @@ def charge(
     actor_id: int | None = None,
 ) -> None:
     """Sale movements for what was taken, and the charge, exactly once."""
-    items = _priced(db, lanes)
-    amount = sum(i["count"] * i["price_fen"] for i in items)
+    items = baskets.priced(db, lanes)
+    amount = baskets.amount(items)
     for lane in lanes:
         ledger.record(
             db,
@@ -200,42 +248,6 @@ def _owned(db: Db, cabinet: Cabinet, session: Session, evidence: dict[str, Any])
         evidence=evidence,
     )
     return False
-
-
-def _doubt(db: Db, cabinet: Cabinet, session: Session, result: SessionResult) -> str:
-    """Why this result may not be charged as it stands ("" when it may)."""
-    if result.ambiguous:
-        return "the weights did not say for sure; ops will review"
-    if any(lane.delta > 0 for lane in result.lanes):
-        return "something was put in; ops will review"
-    if result.door != session.door or result.mode != session.mode:
-        return f"the result is for door {result.door} ({result.mode}), the session for door {session.door}"
-    planned = {
-        (lane.channel, lane.lane): (lane.door, lane.product.sku)
-        for lane in db.scalars(select(PlanogramLane).where(PlanogramLane.cabinet_id == cabinet.id))
-    }
-    for lane in result.lanes:
-        if planned.get((lane.channel, lane.lane)) != (session.door, lane.sku):
-            return f"lane {lane.channel}/{lane.lane} ({lane.sku}) is not behind this door; ops will review"
-    return ""
-
-
-def _priced(db: Db, lanes: list[LaneDelta]) -> list[dict[str, Any]]:
-    counts: dict[str, int] = {}
-    for lane in lanes:
-        counts[lane.sku] = counts.get(lane.sku, 0) - lane.delta
-    prices = {p.sku: p for p in db.scalars(select(Product).where(Product.sku.in_(counts)))}
-    return [
-        {
-            "sku": sku,
-            "count": n,
-            "price_fen": prices[sku].price_fen,
-            "name_zh": prices[sku].name_zh,
-            "name_en": prices[sku].name_en,
-        }
-        for sku, n in sorted(counts.items())
-        if n > 0
-    ]
 
 
 def _unknown_session(db: Db, cabinet: Cabinet, result: SessionResult) -> None:

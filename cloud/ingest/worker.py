@@ -215,6 +215,7 @@ class IngestWorker:
     def _sweep(self) -> None:
         with transaction(self._factory) as db:
             sessions.expire_stale(db, self._ttl)
+            sessions.hand_unchosen_to_ops(db, sessions.CHOOSE_WAIT)
             telemetry.sweep(db, self._thresholds)
 
     def _guarded(self, what: str, work: Callable[[], object]) -> None:

@@ -40,6 +40,9 @@ class SessionView(BaseModel):
     created_at: datetime
     settled_at: datetime | None
     candidates: list[dict[str, Any]]  # the weights' candidate baskets while in review
+    # The baskets the resident may choose from (choose) or ops see priced (review): most likely first,
+    # each {index, probability, items, amount_fen, lanes}; choosing one charges it.
+    offers: list[dict[str, Any]]
     detected: list[dict[str, Any]]  # a restock visit: per lane, what the scales saw
 
     @classmethod
@@ -60,6 +63,7 @@ class SessionView(BaseModel):
             created_at=s.created_at,
             settled_at=s.settled_at,
             candidates=result.get("candidates", []) if status == Status.REVIEW else [],
+            offers=result.get("offers", []) if status in (Status.CHOOSE, Status.REVIEW) else [],
             detected=result.get("lanes", []) if s.mode == "restock" else [],
         )
 

@@ -48,3 +48,11 @@ def resolve_review(context: CloudContext, user: User, session_id: str, decision:
         view = SessionView.of(session)
     context.outbox_committed()
     return view
+
+
+def choose(context: CloudContext, user: User, session_id: str, offer: int | None) -> SessionView:
+    """The resident picks the true basket (charged at once) or none of them (ops review)."""
+    with transaction(context.factory) as db:
+        view = SessionView.of(sessions.choose(db, session_id=session_id, user=user, offer=offer))
+    context.outbox_committed()
+    return view

@@ -317,7 +317,7 @@ class ChaosFleet(Demo):
         return [
             f"session {v.session_id} ({v.cabinet}): took {dict(v.taken)}, cloud says {v.status}"
             for v in self.tally.visits
-            if v.taken and v.status not in ("settled", "review")
+            if v.taken and v.status not in ("settled", "choose", "review")
         ]
 
     def _money(self, users: dict[str, User], prices: dict[str, int]) -> tuple[list[str], ...]:

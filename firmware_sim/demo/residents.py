@@ -94,6 +94,8 @@ class Resident:
             except httpx.TransportError:  # the server died under this request: ask again
                 time.sleep(0.5)
                 continue
+            if session["status"] == "choose":  # the weights were not sure: say what was really taken
+                session = self._choose(visit, session)
             if session["phase"] != "live":  # the door is free: the visit is over for the resident
                 visit.status, visit.amount_fen = session["status"], session["amount_fen"]
                 visit.charged = Counter({i["sku"]: i["count"] for i in session["items"]})
@@ -101,6 +103,16 @@ class Resident:
             time.sleep(0.5)
         visit.status = "timeout"
         return visit
+
+    def _choose(self, visit: Visit, session: dict[str, Any]) -> dict[str, Any]:
+        """An honest resident taps the basket that is what they took, or "none of these"."""
+        taken = {sku: n for sku, n in visit.taken.items() if n}
+        offers = session["offers"]
+        offer = next(
+            (n for n, o in enumerate(offers) if {i["sku"]: i["count"] for i in o["items"]} == taken), None
+        )
+        answer = self._http.post(f"/api/v1/sessions/{visit.session_id}/choice", json={"offer": offer})
+        return dict(answer.json()) if answer.status_code == 200 else session
 
     def close(self) -> None:
         self._http.close()

@@ -66,6 +66,10 @@ def visit(db: Session, owner: str, status: str, mode: str = "resident", **fields
     return {"session_id": sid}
 
 
+def to_choose(db: Session) -> dict[str, Any]:
+    return visit(db, "王芳", "choose", result={"lanes": [], "candidates": [], "offers": []})
+
+
 def in_review(db: Session) -> dict[str, Any]:
     return visit(db, "王芳", "review", result={"lanes": [], "candidates": []})
 
@@ -88,6 +92,7 @@ SIGNED_IN = (401, 200, 200, 200, 200, 200, 200)
 STORE_STAFF_AND_OPS = (401, 403, 403, 200, 403, 200, 200)
 OPS = (401, 403, 403, 403, 403, 200, 200)
 OWNER_AND_OPS = (401, 200, 403, 403, 403, 200, 200)
+OWNER = (401, 200, 403, 403, 403, 403, 403)
 
 MATRIX: dict[str, Row] = {
     # -- public: health, schema, sign-in, what a resident sees before signing in ------------
@@ -138,6 +143,9 @@ MATRIX: dict[str, Row] = {
     "GET /api/v1/fleet": Row(OPS, "/api/v1/fleet"),
     "GET /api/v1/cabinets/{code}/telemetry": Row(STORE_STAFF_AND_OPS, "/api/v1/cabinets/XH-0001/telemetry"),
     "GET /api/v1/cabinets/{code}/sessions": Row(OPS, "/api/v1/cabinets/XH-0001/sessions"),
+    "POST /api/v1/sessions/{session_id}/choice": Row(
+        OWNER, "/api/v1/sessions/{session_id}/choice", {"offer": None}, to_choose
+    ),
     "GET /api/v1/reviews": Row(OPS, "/api/v1/reviews"),
     "POST /api/v1/sessions/{session_id}/review": Row(
         OPS, "/api/v1/sessions/{session_id}/review", {"dismiss": True}, in_review

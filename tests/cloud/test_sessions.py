@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud import Refused
+from cloud import Forbidden, Refused
 from cloud.commands import CommandSigner
 from cloud.db.engine import transaction
 from cloud.db.models import Cabinet, Payment, StockMovement, User
@@ -141,21 +141,94 @@ def test_unknown_session_moves_stock_but_charges_nobody(factory: sessionmaker[Se
     assert balance(factory) == (20000, 0)
 
 
-def test_ambiguous_goes_to_review_and_ops_charge_a_candidate_once(
+ONE_COKE = [LaneDelta(channel=1, lane=0, sku="coke-330", delta=-1)]
+
+
+def ambiguous(sid: str, seq: int, *candidates: tuple[list[LaneDelta], float]) -> SessionResult:
+    baskets = [BasketCandidate(lanes=lanes, probability=p) for lanes, p in candidates]
+    return result(sid, seq, [], ambiguous=True, confidence=0.6, candidates=baskets)
+
+
+def choose(factory: sessionmaker[Session], sid: str, offer: int | None, name: str = "王芳") -> Visit:
+    with transaction(factory) as db:
+        return sessions.choose(db, session_id=sid, user=user(db, name), offer=offer)
+
+
+def test_ambiguous_lets_the_resident_choose_and_charges_the_choice_once(
     factory: sessionmaker[Session], signer: CommandSigner
 ) -> None:
     online(factory)
     sid = open_visit(factory, signer)
-    candidates = [BasketCandidate(lanes=COKES, probability=0.6), BasketCandidate(lanes=[], probability=0.4)]
-    store(factory, result(sid, 1, [], ambiguous=True, confidence=0.6, candidates=candidates))
-    assert balance(factory) == (20000, 5000)  # nothing charged, funds still held
+    store(factory, ambiguous(sid, 1, (ONE_COKE, 0.3), (COKES, 0.6)))
+    assert balance(factory) == (20000, 5000)  # nothing charged until the resident says
+    with factory() as db:
+        visit = sessions.get_session(db, sid)
+        assert visit.status == "choose"
+        offers = visit.result["offers"]  # type: ignore[index]
+        assert [o["amount_fen"] for o in offers] == [700, 350]  # the most likely first, priced
+        assert [o["items"][0]["count"] for o in offers] == [2, 1]
+    with pytest.raises(Forbidden):
+        choose(factory, sid, 0, name="张敏")  # not hers
+    assert choose(factory, sid, 1).status == "settled"
+    with pytest.raises(Refused, match="nothing to choose"):
+        choose(factory, sid, 0)
+    assert balance(factory) == (20000 - 350, 0)
+    assert stock_of(factory, "coke-330") == 8 - 1
+
+
+def test_a_basket_with_something_put_in_is_never_offered(
+    factory: sessionmaker[Session], signer: CommandSigner
+) -> None:
+    online(factory)
+    sid = open_visit(factory, signer)
+    put_in = [LaneDelta(channel=1, lane=0, sku="coke-330", delta=1)]
+    store(factory, ambiguous(sid, 1, (put_in, 0.7), (COKES, 0.3)))
+    with factory() as db:
+        offers = sessions.get_session(db, sid).result["offers"]  # type: ignore[index]
+        assert [o["index"] for o in offers] == [1]
+
+
+def test_none_of_these_goes_to_ops_who_charge_once(
+    factory: sessionmaker[Session], signer: CommandSigner
+) -> None:
+    online(factory)
+    sid = open_visit(factory, signer)
+    store(factory, ambiguous(sid, 1, (COKES, 0.6), ([], 0.4)))
+    assert choose(factory, sid, None).status == "review"
+    assert balance(factory) == (20000, 5000)  # still held: ops decide
     with transaction(factory) as db:
-        assert sessions.get_session(db, sid).status == "review"
         ops = user(db, "ops")
         sessions.resolve_review(db, session_id=sid, decision=Decision(lanes=COKES), actor=ops)
     with transaction(factory) as db, pytest.raises(Refused, match="not in review"):
         sessions.resolve_review(db, session_id=sid, decision=Decision(lanes=COKES), actor=user(db, "ops"))
     assert balance(factory) == (20000 - 700, 0)
+
+
+def test_ambiguous_with_nothing_chargeable_goes_to_ops(
+    factory: sessionmaker[Session], signer: CommandSigner
+) -> None:
+    online(factory)
+    sid = open_visit(factory, signer)
+    put_in = [LaneDelta(channel=1, lane=0, sku="coke-330", delta=2)]
+    unknown_lane = [LaneDelta(channel=9, lane=0, sku="coke-330", delta=-1)]
+    store(factory, ambiguous(sid, 1, (put_in, 0.5), (unknown_lane, 0.5)))
+    with factory() as db:
+        assert sessions.get_session(db, sid).status == "review"
+    assert balance(factory) == (20000, 5000)
+
+
+def test_a_resident_who_does_not_choose_leaves_it_to_ops(
+    factory: sessionmaker[Session], signer: CommandSigner
+) -> None:
+    online(factory)
+    sid = open_visit(factory, signer)
+    store(factory, ambiguous(sid, 1, (COKES, 0.6), (ONE_COKE, 0.4)))
+    with transaction(factory) as db:
+        assert sessions.hand_unchosen_to_ops(db, timedelta(minutes=30)) == 0
+        assert sessions.hand_unchosen_to_ops(db, -timedelta(seconds=1)) == 1
+    with factory() as db:
+        assert sessions.get_session(db, sid).status == "review"
+    assert balance(factory) == (20000, 5000)
 
 
 def test_refusals_say_why(factory: sessionmaker[Session], signer: CommandSigner) -> None:

@@ -44,6 +44,10 @@ class OpenDoor(BaseModel):
     mode: visits.Mode = "resident"
 
 
+class Choice(BaseModel):
+    offer: int | None = Field(description="index into the session's `offers`; null: none of them is right")
+
+
 class Review(BaseModel):
     candidate: int | None = Field(None, ge=0, le=255, description="index into the result's candidates")
     lanes: list[LaneDelta] | None = Field(None, max_length=256)
@@ -96,6 +100,12 @@ async def stream_session(
             view = await asyncio.to_thread(visits.show, context, user, session_id)
 
     return SessionEvents(changes())
+
+
+@router.post("/sessions/{session_id}/choice", responses=documented(401, 403, 404, 409, 413, 422))
+def choose(session_id: SessionId, body: Choice, context: ContextDep, user: DetachedUser) -> SessionView:
+    """The resident says which offered basket they took (charged at once), or none (ops review)."""
+    return visits.choose(context, user, session_id, body.offer)
 
 
 @router.get("/reviews", responses=documented(401, 403))
