@@ -168,6 +168,7 @@ class Session(Base):
     holds_door: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     detail: Mapped[str] = mapped_column(Text, default="")
     hold_fen: Mapped[int] = mapped_column(Integer, default=0)
+    plan: Mapped[list[dict[str, object]] | None] = mapped_column(JSON, nullable=True)  # a restock's loads
     amount_fen: Mapped[int | None] = mapped_column(Integer, nullable=True)
     items: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
     result: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)

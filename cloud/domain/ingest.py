@@ -26,9 +26,7 @@ def store_event(db: Db, cabinet_code: str, event: Event) -> int:
     return acked[cabinet_code]
 
 
-def store_events(
-    db: Db, batch: list[tuple[str, Event]]
-) -> tuple[dict[str, int], list[Event]]:
+def store_events(db: Db, batch: list[tuple[str, Event]]) -> tuple[dict[str, int], list[Event]]:
     """Apply a batch of events, each once; returns each cabinet's contiguous seq and the new events.
 
     Round trips per batch, not per event: the senders are locked together, duplicates found with

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session as Db
 from cloud import NotFound, Refused
 from cloud.commands import CommandSigner
 from cloud.db.models import Cabinet, PlanogramLane, Product, Session, StockMovement, Store, User
-from cloud.domain import fleet, ledger, planogram_changes, store_inventory
+from cloud.domain import alarms, fleet, ledger, planogram_changes, restock_check, store_inventory
 from cloud.domain.auth import require_role, require_store
 from cloud.domain.demand import FLAT, Demand, lane_demand
 from cloud.domain.picklist import LaneState, PickList, plan
@@ -76,6 +76,12 @@ def restock_round(
     order, distance = plan_route((store.lat, store.lon), [(c.lat, c.lon) for c in to_visit])
     points = {c.code: (c.lat, c.lon) for c in cabinets}
     return Round(store, picklist, [to_visit[i].code for i in order], distance, next_visit, points)
+
+
+def plan_for_visit(db: Db, cabinet: Cabinet) -> list[dict[str, Any]]:
+    """What a restock visit opening now is meant to load and pull in this cabinet."""
+    round_ = restock_round(db, cabinet.store_id)
+    return restock_check.planned(round_.picklist.cabinets.get(cabinet.code, []))
 
 
 def _lane_states(db: Db, cabinets: list[Cabinet], now: datetime, next_visit: datetime) -> list[LaneState]:
@@ -152,12 +158,19 @@ def _expiring(db: Db, cabinet_id: int, row: PlanogramLane, count: int, at: datet
 
 
 def confirm_restock(
-    db: Db, *, session_id: str, actor: User, counts: list[dict[str, int]] | None, signer: CommandSigner
+    db: Db,
+    *,
+    session_id: str,
+    actor: User,
+    counts: list[dict[str, int]] | None,
+    signer: CommandSigner,
+    reason: str = "",
 ) -> Session:
     """Staff confirm (counts=None: as detected) or correct what was loaded and pulled per lane.
 
     A lane that changes product needs `pulled` = every old piece; then it holds the new product, and
-    the cabinet's new config goes out through the outbox with this transaction.
+    the cabinet's new config goes out through the outbox with this transaction. A count that would
+    leave a lane below zero or above its capacity is refused unless `reason` says why (it is recorded).
     """
     require_role(actor, "staff")
     session = db.scalar(select(Session).where(Session.id == session_id).with_for_update())
@@ -193,6 +206,19 @@ def confirm_restock(
         delta, seen = entry["delta"], detected.get(key, 0)
         note = f"detected {seen}, confirmed {delta}" + (" (corrected)" if seen != delta else "")
         change = changes.get(key)
+        after = delta if change is not None else stock.get(key, 0) + delta
+        capacity = change.capacity if change is not None else rows[key].capacity
+        if not 0 <= after <= capacity:
+            if not reason:
+                raise Refused(
+                    f"lane {key[0]}-{key[1]} would hold {after} of {capacity}: count again or give a reason",
+                    code="outside_capacity",
+                    channel=key[0],
+                    lane=key[1],
+                    count=after,
+                    capacity=capacity,
+                )
+            note += f"; {after} of {capacity} because: {reason}"
         if change is not None:
             pulled = entry.get("pulled", 0)
             if pulled != stock.get(key, 0):
@@ -217,6 +243,7 @@ def confirm_restock(
     move(session, Status.SETTLED, "; ".join(notes))
     if changed:  # the gateway infers with the new planogram from its next session on
         fleet.publish_config(db, cabinet, signer)
+    alarms.check_stock(db, cabinet)  # a filled lane is not low any more
     return session
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session as Db
 from cloud import Forbidden, NotFound, Refused
 from cloud.commands import CommandSigner
 from cloud.db.models import Cabinet, PlanogramLane, Session, User
-from cloud.domain import alarms, baskets, ledger, outbox, payments
+from cloud.domain import alarms, baskets, ledger, outbox, payments, restock, restock_check
 from cloud.domain.auth import in_store, require_role, require_store
 from cloud.domain.fleet import cabinet_by_code
 from cloud.domain.payments import PaymentOrder, PaymentProvider
@@ -63,6 +63,8 @@ def open_session(
         holds_door=True,
     )
     _claim_door(db, session)
+    if mode == "restock":
+        session.plan = restock.plan_for_visit(db, cabinet)
     if mode == "resident":
         provider.hold(db, PaymentOrder(session_id, user.id, hold_fen))
     outbox.send_command(db, command)
@@ -148,6 +150,8 @@ def settle(db: Db, cabinet: Cabinet, result: SessionResult) -> None:
         return
     if session.mode == "restock":
         # Nothing moves in the ledger until the staff member confirms or corrects the counts.
+        check = restock_check.verdicts(db, session.plan or [], result)
+        session.result = {**result.model_dump(mode="json"), "check": check}
         move(session, Status.CONFIRM, "restock: confirm or correct what was loaded and pulled")
         return
     if result.ambiguous:

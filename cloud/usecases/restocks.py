@@ -34,12 +34,12 @@ def inventory(context: CloudContext, user: User, store_id: int) -> dict[str, int
 
 
 def confirm(
-    context: CloudContext, user: User, session_id: str, counts: list[dict[str, int]] | None
+    context: CloudContext, user: User, session_id: str, counts: list[dict[str, int]] | None, reason: str = ""
 ) -> SessionView:
     """Ledger transfers for what was loaded and pulled, and (a product change) the new config, at once."""
     with transaction(context.factory) as db:
         session = restock.confirm_restock(
-            db, session_id=session_id, actor=user, counts=counts, signer=context.signer
+            db, session_id=session_id, actor=user, counts=counts, signer=context.signer, reason=reason
         )
         view = SessionView.of(session)
     context.outbox_committed()

@@ -44,6 +44,9 @@ class SessionView(BaseModel):
     # each {index, probability, items, amount_fen, lanes}; choosing one charges it.
     offers: list[dict[str, Any]]
     detected: list[dict[str, Any]]  # a restock visit: per lane, what the scales saw
+    # A restock visit: per lane {channel, lane, sku, planned, pulled, detected, verdict}; the verdict
+    # (match, mismatch, cannot_tell) says whether the plan explains the shelf's weight change.
+    check: list[dict[str, Any]]
 
     @classmethod
     def of(cls, s: Session) -> SessionView:
@@ -65,6 +68,7 @@ class SessionView(BaseModel):
             candidates=result.get("candidates", []) if status == Status.REVIEW else [],
             offers=result.get("offers", []) if status in (Status.CHOOSE, Status.REVIEW) else [],
             detected=result.get("lanes", []) if s.mode == "restock" else [],
+            check=result.get("check", []) if s.mode == "restock" else [],
         )
 
 

@@ -16,13 +16,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud import Refused
 from cloud.commands import CommandSigner
 from cloud.db.engine import transaction
-from cloud.db.models import Cabinet, StockMovement, User
+from cloud.db.models import Alarm, Cabinet, StockMovement, User
 from cloud.db.models import Session as Visit
-from cloud.domain import ledger, outbox, restock, sessions, store_inventory
+from cloud.domain import alarms, ledger, outbox, restock, restock_check, sessions, store_inventory
 from cloud.domain.demand import Demand
 from cloud.domain.picklist import LaneState, plan
 from cloud.domain.route import length, plan_route
-from protocols.mqtt.schemas import LaneDelta, SessionResult
+from protocols.mqtt.schemas import ChannelInference, LaneDelta, SessionResult
 
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 
@@ -144,14 +144,14 @@ def test_confirmed_restock_moves_stock_from_store_to_cabinet(
         sessions.settle(db, cabinet, result)
         assert db.get(Visit, sid).status == "confirm"  # type: ignore[union-attr]
         before_store = store_inventory.on_hand(db, cabinet.store_id)["coke-330"]
-        # The staff member counts 3 loaded (the scale said 2): the correction is what counts.
-        corrected = [{"channel": 1, "lane": 0, "delta": 3}]
+        # The staff member counts 1 loaded (the scale said 2): the correction is what counts.
+        corrected = [{"channel": 1, "lane": 0, "delta": 1}]
         restock.confirm_restock(db, session_id=sid, actor=staff, counts=corrected, signer=signer)
-        assert store_inventory.on_hand(db, cabinet.store_id)["coke-330"] == before_store - 3
+        assert store_inventory.on_hand(db, cabinet.store_id)["coke-330"] == before_store - 1
         stock = {s.sku: s.count for s in ledger.stock(db, cabinet.id)}
-        assert stock["coke-330"] == 8 + 3
+        assert stock["coke-330"] == 8 + 1
         note = db.scalar(select(StockMovement.note).where(StockMovement.session_id == sid))
-        assert note == "detected 2, confirmed 3 (corrected)"
+        assert note == "detected 2, confirmed 1 (corrected)"
         with pytest.raises(Refused):
             restock.confirm_restock(db, session_id=sid, actor=staff, counts=None, signer=signer)
 
@@ -247,3 +247,88 @@ def test_a_lane_changes_product_during_a_restock(
         assert config.version == 2
         assert config.planogram.channels[1].lanes[1].sku == "genki-480"
         assert ledger.reconcile(db, cabinet.id) == []
+
+
+# -- a restock visit checked against its plan ------------------------------------------------------
+
+MILK_AND_YOGURT = [
+    {"channel": 0, "lane": 0, "sku": "bright-milk-200", "load": 5, "pull": 0, "pull_sku": None},
+    {"channel": 0, "lane": 1, "sku": "jianai-yogurt-135", "load": 7, "pull": 0, "pull_sku": None},
+]
+
+
+def loaded(delta_g: float, detected: list[LaneDelta], outcome: str = "ok") -> SessionResult:
+    return SessionResult(
+        event_id=uuid.uuid4(),
+        seq=1,
+        cabinet_id="XH-0001",
+        session_id="s1",
+        command_id=uuid.uuid4(),
+        door=0,
+        mode="restock",
+        outcome="completed",
+        unlocked_at=NOW,
+        channels=[ChannelInference(channel=0, delta_g=delta_g, outcome=outcome, confidence=0.5)],  # type: ignore[arg-type]
+        lanes=detected,
+    )
+
+
+def check(factory: sessionmaker[Session], result: SessionResult) -> dict[str, tuple[int, int | None, str]]:
+    with factory() as db:
+        rows = restock_check.verdicts(db, MILK_AND_YOGURT, result)
+    return {r["sku"]: (r["planned"], r["detected"], r["verdict"]) for r in rows}
+
+
+def test_look_alike_loads_are_checked_against_the_plan(factory: sessionmaker[Session]) -> None:
+    # 5 × 209 g + 7 × 149 g = 2,088 g; the gateway alone read it as 10 milk (2,090 g).
+    ten_milk = [LaneDelta(channel=0, lane=0, sku="bright-milk-200", delta=10)]
+    assert check(factory, loaded(2088.5, ten_milk)) == {
+        "bright-milk-200": (5, 10, "match"),
+        "jianai-yogurt-135": (7, None, "match"),
+    }
+    six_milk = [LaneDelta(channel=0, lane=0, sku="bright-milk-200", delta=6)]
+    assert {v[2] for v in check(factory, loaded(6 * 209.0, six_milk)).values()} == {"mismatch"}
+    assert {v[2] for v in check(factory, loaded(2088.0, [], outcome="fault")).values()} == {"cannot_tell"}
+
+
+def test_counts_outside_the_lane_are_refused_unless_a_reason_is_given(
+    factory: sessionmaker[Session], signer: CommandSigner
+) -> None:
+    with transaction(factory) as db:
+        staff = db.scalar(select(User).where(User.name == "staff"))
+        cabinet = db.scalar(select(Cabinet).where(Cabinet.code == "XH-0001"))
+        assert staff is not None
+        assert cabinet is not None
+        sid = restock_visit(db, cabinet, staff)
+        over = [{"channel": 0, "lane": 0, "delta": 5}]  # 10 milk in a lane of 12
+        with pytest.raises(Refused, match="would hold 15 of 12") as refused:
+            restock.confirm_restock(db, session_id=sid, actor=staff, counts=over, signer=signer)
+        assert refused.value.code == "outside_capacity"
+        under = [{"channel": 0, "lane": 1, "delta": -9}]  # 8 yogurt
+        with pytest.raises(Refused, match="would hold -1 of 12"):
+            restock.confirm_restock(db, session_id=sid, actor=staff, counts=under, signer=signer)
+        restock.confirm_restock(
+            db, session_id=sid, actor=staff, counts=over, signer=signer, reason="the lane was refitted longer"
+        )
+        note = db.scalar(select(StockMovement.note).where(StockMovement.session_id == sid))
+        assert note is not None
+        assert "the lane was refitted longer" in note
+
+
+def test_a_restock_that_fills_a_low_lane_closes_its_alarm(
+    factory: sessionmaker[Session], signer: CommandSigner
+) -> None:
+    with transaction(factory) as db:
+        staff = db.scalar(select(User).where(User.name == "staff"))
+        cabinet = db.scalar(select(Cabinet).where(Cabinet.code == "XH-0001"))
+        assert staff is not None
+        assert cabinet is not None
+        ledger.record(db, cabinet_id=cabinet.id, channel=1, lane=0, sku="coke-330", delta=-7, kind="sale")
+        alarms.check_stock(db, cabinet)
+        low = select(Alarm).where(Alarm.kind == "low_stock", Alarm.state != "resolved")
+        assert db.scalars(low).all()
+        sid = restock_visit(db, cabinet, staff)
+        restock.confirm_restock(
+            db, session_id=sid, actor=staff, counts=[{"channel": 1, "lane": 0, "delta": 8}], signer=signer
+        )
+        assert not db.scalars(low).all()

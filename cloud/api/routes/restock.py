@@ -42,6 +42,9 @@ class Confirmation(BaseModel):
     lanes: list[LaneCount] | None = Field(
         None, max_length=1024, description="corrections; leave out to confirm as detected"
     )
+    reason: str = Field(
+        "", max_length=500, description="why a lane ends below zero or above its capacity (else refused)"
+    )
 
 
 def _round(context: ContextDep, user: DetachedUser, store_id: int, interval_hours: float) -> dict[str, Any]:
@@ -99,7 +102,7 @@ def confirm(
 ) -> SessionView:
     """The staff member confirms (or corrects) what the scales saw: the ledger records transfers."""
     counts = [lane.model_dump() for lane in body.lanes] if body.lanes is not None else None
-    return restocks.confirm(context, user, session_id, counts)
+    return restocks.confirm(context, user, session_id, counts, body.reason)
 
 
 @router.post(
