@@ -313,3 +313,20 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     done_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     outcome: Mapped[str] = mapped_column(String(16), default="")
+
+
+class Dispute(Base):
+    """A resident's objection to a receipt; ops decide from the sensor trace (refund or not, and why)."""
+
+    __tablename__ = "disputes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open | refunded | rejected
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    refund_fen: Mapped[int] = mapped_column(Integer, default=0)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+    session: Mapped[Session] = relationship(foreign_keys=[session_id])

@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
+from sqlalchemy import select
 from sqlalchemy.orm import Session as Db
 from sqlalchemy.orm import object_session
 
-from cloud.db.models import Session
+from cloud.db.models import Dispute, Session, User
 from cloud.domain import payments
 from cloud.domain.session_states import LIVE, WAITING, Status
 
@@ -47,6 +48,7 @@ class SessionView(BaseModel):
     # A restock visit: per lane {channel, lane, sku, planned, pulled, detected, verdict}; the verdict
     # (match, mismatch, cannot_tell) says whether the plan explains the shelf's weight change.
     check: list[dict[str, Any]]
+    dispute: DisputeState | None  # the resident's objection to this receipt, and what ops decided
 
     @classmethod
     def of(cls, s: Session) -> SessionView:
@@ -69,7 +71,16 @@ class SessionView(BaseModel):
             offers=result.get("offers", []) if status in (Status.CHOOSE, Status.REVIEW) else [],
             detected=result.get("lanes", []) if s.mode == "restock" else [],
             check=result.get("check", []) if s.mode == "restock" else [],
+            dispute=_dispute(s),
         )
+
+
+class DisputeState(BaseModel):
+    id: int
+    state: str  # open | refunded | rejected
+    reason: str
+    refund_fen: int
+    decision_note: str
 
 
 class ReviewView(SessionView):
@@ -86,7 +97,45 @@ def phase(status: Status, money_moving: bool) -> Phase:
     return "waiting" if status in WAITING or money_moving else "final"
 
 
+def _dispute(s: Session) -> DisputeState | None:
+    found = _db(s).scalar(select(Dispute).where(Dispute.session_id == s.id))
+    return DisputeState.model_validate(found, from_attributes=True) if found else None
+
+
 def _db(s: Session) -> Db:
     db = object_session(s)
     assert db is not None, "views are read inside the use case's transaction"
     return db
+
+
+class DisputeView(BaseModel):
+    """What ops decide a dispute from: the receipt, the resident's words, the sensor trace."""
+
+    id: int
+    state: str
+    reason: str
+    opened_at: datetime
+    resident: str  # name and the phone's last four digits
+    refund_fen: int
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_note: str
+    session: ReviewView  # items, amount, and the result: per-shelf weights before/after, candidates
+
+    @classmethod
+    def of(cls, d: Dispute) -> DisputeView:
+        db = _db(d.session)
+        resident = db.get(User, d.user_id)
+        decider = db.get(User, d.decided_by) if d.decided_by else None
+        return cls(
+            id=d.id,
+            state=d.state,
+            reason=d.reason,
+            opened_at=d.opened_at,
+            resident=f"{resident.name} ···{(resident.phone or '')[-4:]}" if resident else "",
+            refund_fen=d.refund_fen,
+            decided_by=decider.name if decider else None,
+            decided_at=d.decided_at,
+            decision_note=d.decision_note,
+            session=ReviewView.of(d.session),
+        )

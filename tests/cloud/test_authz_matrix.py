@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.db.engine import transaction
-from cloud.db.models import Cabinet, Store, User
+from cloud.db.models import Cabinet, Dispute, Store, User
 from cloud.db.models import Session as Visit
 from cloud.domain import alarms
 from cloud.domain.session_states import LIVE
@@ -68,6 +69,18 @@ def visit(db: Session, owner: str, status: str, mode: str = "resident", **fields
 
 def to_choose(db: Session) -> dict[str, Any]:
     return visit(db, "王芳", "choose", result={"lanes": [], "candidates": [], "offers": []})
+
+
+def receipt(db: Session) -> dict[str, Any]:
+    return visit(db, "王芳", "settled", amount_fen=700, settled_at=datetime.now(UTC), result={"lanes": []})
+
+
+def disputed(db: Session) -> dict[str, Any]:
+    sid = receipt(db)["session_id"]
+    dispute = Dispute(session_id=sid, user_id=user_id(db, "王芳"), reason="x", state="open", decision_note="")
+    db.add(dispute)
+    db.flush()
+    return {"session_id": sid, "dispute_id": dispute.id}
 
 
 def in_review(db: Session) -> dict[str, Any]:
@@ -145,6 +158,13 @@ MATRIX: dict[str, Row] = {
     "GET /api/v1/cabinets/{code}/sessions": Row(OPS, "/api/v1/cabinets/XH-0001/sessions"),
     "POST /api/v1/sessions/{session_id}/choice": Row(
         OWNER, "/api/v1/sessions/{session_id}/choice", {"offer": None}, to_choose
+    ),
+    "POST /api/v1/sessions/{session_id}/dispute": Row(
+        (401, 201, 403, 403, 403, 403, 403), "/api/v1/sessions/{session_id}/dispute", {"reason": "x"}, receipt
+    ),
+    "GET /api/v1/disputes": Row(OPS, "/api/v1/disputes"),
+    "POST /api/v1/disputes/{dispute_id}/decision": Row(
+        OPS, "/api/v1/disputes/{dispute_id}/decision", {"refund_fen": 0, "note": "x"}, disputed
     ),
     "GET /api/v1/reviews": Row(OPS, "/api/v1/reviews"),
     "POST /api/v1/sessions/{session_id}/review": Row(
