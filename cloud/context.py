@@ -14,6 +14,7 @@ from cloud.commands import CloudKeys, CommandSigner
 from cloud.db.engine import make_engine, session_factory
 from cloud.domain.auth import LogSender, OtpSender, TokenSigner
 from cloud.domain.payments import PaymentProvider, PrepaidBalance
+from cloud.domain.throttle import Throttle
 from cloud.mqtt import Publisher
 from cloud.settings import CloudSettings
 
@@ -38,6 +39,7 @@ class CloudContext:
     payments: PaymentProvider = field(default_factory=PrepaidBalance)
     otp_sender: OtpSender = field(default_factory=LogSender)
     workers: list[Worker] = field(default_factory=list)
+    throttle: Throttle = field(default_factory=lambda: Throttle("memory://"))
     # Called after a use case committed outbox rows: the dispatcher delivers them now, not at its next poll.
     outbox_committed: Callable[[], None] = lambda: None
 
@@ -52,6 +54,8 @@ class CloudContext:
             keys=keys,
             signer=CommandSigner(keys.private, timedelta(seconds=settings.command_ttl_s)),
             tokens=TokenSigner(keys.token_secret, timedelta(seconds=settings.token_ttl_s)),
+            # Sign-in limits: this process's memory, or the Redis it shares with other API processes.
+            throttle=Throttle(settings.throttle_storage),
             publisher=Publisher(mqtt_url, "api", settings.mqtt_username, settings.mqtt_password)
             if mqtt_url
             else None,
