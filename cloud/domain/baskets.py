@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as Db
 
 from cloud.db.models import Cabinet, PlanogramLane, Product, Session
+from cloud.domain import ledger
 from protocols.mqtt.schemas import LaneDelta, SessionResult
 
 
@@ -59,11 +60,14 @@ def doubt(db: Db, cabinet: Cabinet, session: Session, lanes: list[LaneDelta], re
 
 def offers(db: Db, cabinet: Cabinet, session: Session, result: SessionResult) -> list[dict[str, Any]]:
     """The result's candidates that could be charged, most likely first, each priced; never one that
-    has a product put in rather than taken, or a lane behind another door."""
+    has a product put in rather than taken, a lane behind another door, or takes more than a lane holds."""
     ranked = sorted(enumerate(result.candidates), key=lambda c: -c[1].probability)
+    held = {(s.channel, s.lane): s.count for s in ledger.stock(db, cabinet.id)}
     found = []
     for index, candidate in ranked:
         if doubt(db, cabinet, session, candidate.lanes, result):
+            continue
+        if any(held.get((lane.channel, lane.lane), 0) + lane.delta < 0 for lane in candidate.lanes):
             continue
         items = priced(db, candidate.lanes)
         found.append(

@@ -275,3 +275,15 @@ def test_ledger_reconciles_with_its_materialised_stock(
             db.scalar(select(func.count()).select_from(StockMovement).where(StockMovement.kind == "sale"))
             == 1
         )
+
+
+def test_a_basket_taking_more_than_a_lane_holds_is_never_offered(
+    factory: sessionmaker[Session], signer: CommandSigner
+) -> None:
+    online(factory)
+    sid = open_visit(factory, signer)
+    nine_cokes = [LaneDelta(channel=1, lane=0, sku="coke-330", delta=-9)]  # the lane holds 8
+    store(factory, ambiguous(sid, 1, (nine_cokes, 0.7), (COKES, 0.3)))
+    with factory() as db:
+        offers = sessions.get_session(db, sid).result["offers"]  # type: ignore[index]
+        assert [o["index"] for o in offers] == [1]

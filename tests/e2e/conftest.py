@@ -1,18 +1,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from sqlalchemy import select
 
+from cloud.db.models import User
 from cloud.runtime import CloudRuntime
 from cloud.settings import CloudSettings
+from tests.harness import GatewayProcess, gateway_process, wait_until
 from tests.servers import MosquittoServer
+from tests.sim_fixture import sim_cabinet
 
 
-def start_cloud(pg_url: str, mosquitto: MosquittoServer, tmp_path: Path, **settings: Any) -> CloudRuntime:
-    """The whole cloud in this process, on PostgreSQL and the real Mosquitto, seeded with the demo."""
+def start_cloud(db_url: str, mosquitto: MosquittoServer, tmp_path: Path, **settings: Any) -> CloudRuntime:
+    """The whole cloud in this process, on `db_url` and the real Mosquitto, seeded with the demo."""
     import yaml
 
     import cloud
@@ -20,13 +27,13 @@ def start_cloud(pg_url: str, mosquitto: MosquittoServer, tmp_path: Path, **setti
     from cloud.db.migrate import upgrade
     from cloud.domain.fleet import seed
 
-    upgrade(pg_url)
-    engine = make_engine(pg_url)
+    upgrade(db_url)
+    engine = make_engine(db_url)
     demo = yaml.safe_load((Path(cloud.__file__).parent / "fixtures" / "demo.yaml").read_text())
     with transaction(session_factory(engine)) as db:
         seed(db, demo)
     engine.dispose()
-    defaults = {"db": pg_url, "mqtt": mosquitto.url, "port": 0, "key_dir": tmp_path / "cloud-keys"}
+    defaults = {"db": db_url, "mqtt": mosquitto.url, "port": 0, "key_dir": tmp_path / "cloud-keys"}
     return CloudRuntime(CloudSettings(**(defaults | settings))).start()
 
 
@@ -45,3 +52,41 @@ def gateway_keys(cloud_runtime: CloudRuntime, tmp_path: Path) -> Path:
     keys.mkdir()
     (keys / "public.pem").write_bytes(cloud_runtime.context.keys.public_pem)
     return keys
+
+
+@dataclass
+class Fleet:
+    """One cloud, one gateway process and its simulated cabinet, online."""
+
+    runtime: CloudRuntime
+    sim: Any
+    api: httpx.Client
+    gateway: GatewayProcess
+
+    def bearer(self, name: str) -> dict[str, str]:
+        assert self.runtime.context is not None
+        with self.runtime.context.factory() as db:
+            user = db.scalar(select(User).where(User.name == name))
+            assert user is not None
+            return {"Authorization": f"Bearer {self.runtime.context.tokens.issue(user.id)}"}
+
+
+@contextmanager
+def running_fleet(
+    db_url: str, mosquitto: MosquittoServer, tmp_path: Path, layout: str = "chilled-4shelf", **settings: Any
+) -> Iterator[Fleet]:
+    runtime = start_cloud(db_url, mosquitto, tmp_path, **settings)
+    assert runtime.context is not None
+    keys = tmp_path / "gateway-keys"
+    keys.mkdir(exist_ok=True)
+    (keys / "public.pem").write_bytes(runtime.context.keys.public_pem)
+    try:
+        with (
+            httpx.Client(base_url=runtime.url, timeout=10) as api,
+            sim_cabinet(layout, seed=5) as sim,
+            gateway_process("XH-0001", sim.serial, runtime.mqtt_url, tmp_path / "gw", keys, None) as gateway,
+        ):
+            wait_until(lambda: api.get("/api/v1/cabinets/XH-0001").json()["online"], 20, "the cabinet online")
+            yield Fleet(runtime, sim, api, gateway)
+    finally:
+        runtime.stop()

@@ -11,29 +11,18 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select
 
 from cloud.db.models import OutboxMessage, User
 from cloud.runtime import CloudRuntime
-from tests.e2e.conftest import start_cloud
-from tests.harness import gateway_process, wait_until
+from tests.e2e.conftest import Fleet, running_fleet
+from tests.harness import wait_until
 from tests.servers import MosquittoServer
-from tests.sim_fixture import sim_cabinet
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 CAB = "XH-0001"
-
-
-def bearer(runtime: CloudRuntime, name: str) -> dict[str, str]:
-    assert runtime.context is not None
-    with runtime.context.factory() as db:
-        user = db.scalar(select(User).where(User.name == name))
-        assert user is not None
-        return {"Authorization": f"Bearer {runtime.context.tokens.issue(user.id)}"}
 
 
 def money(runtime: CloudRuntime, name: str) -> tuple[int, int]:
@@ -59,39 +48,26 @@ def restart(broker: MosquittoServer) -> None:
 @pytest.fixture
 def fleet(
     request: pytest.FixtureRequest, pg_url: str, mosquitto: MosquittoServer, tmp_path: Path
-) -> Iterator[tuple[CloudRuntime, Any, httpx.Client, Any]]:
+) -> Iterator[Fleet]:
     """A cloud (settings from the test's `cloud` marker), one gateway and its simulated cabinet, online."""
     marker = request.node.get_closest_marker("cloud")
-    runtime = start_cloud(pg_url, mosquitto, tmp_path, **(marker.kwargs if marker else {}))
-    assert runtime.context is not None
-    keys = tmp_path / "gateway-keys"
-    keys.mkdir()
-    (keys / "public.pem").write_bytes(runtime.context.keys.public_pem)
-    try:
-        with (
-            httpx.Client(base_url=runtime.url, timeout=10) as api,
-            sim_cabinet("chilled-4shelf", seed=5) as sim,
-            gateway_process(CAB, sim.serial, runtime.mqtt_url, tmp_path / "gw", keys, None) as gateway,
-        ):
-            wait_until(lambda: api.get(f"/api/v1/cabinets/{CAB}").json()["online"], 20, "the cabinet online")
-            yield runtime, sim, api, gateway
-    finally:
-        runtime.stop()
+    with running_fleet(pg_url, mosquitto, tmp_path, **(marker.kwargs if marker else {})) as running:
+        yield running
 
 
 def test_an_unlock_committed_while_the_broker_is_down_still_opens_the_door(
-    fleet: tuple[CloudRuntime, Any, httpx.Client, Any], mosquitto: MosquittoServer
+    fleet: Fleet, mosquitto: MosquittoServer
 ) -> None:
-    runtime, sim, api, _ = fleet
+    runtime, sim, api = fleet.runtime, fleet.sim, fleet.api
     mosquitto.freeze()
-    opened = api.post(f"/api/v1/cabinets/{CAB}/sessions", headers=bearer(runtime, "张敏"), json={})
+    opened = api.post(f"/api/v1/cabinets/{CAB}/sessions", headers=fleet.bearer("张敏"), json={})
     assert opened.status_code == 201, opened.text  # committed: the hold and the unlock, together
     session = opened.json()["session_id"]
     time.sleep(1.5)  # the dispatcher publishes, hears no PUBACK, backs off
     assert outcomes(runtime, "command") == [""]
     restart(mosquitto)
     wait_until(lambda: sim.post("/doors/0/open").status_code == 200, 30, "the door to unlock")
-    headers = bearer(runtime, "张敏")
+    headers = fleet.bearer("张敏")
     wait_until(
         lambda: api.get(f"/api/v1/sessions/{session}", headers=headers).json()["status"] == "open",
         15,
@@ -102,16 +78,16 @@ def test_an_unlock_committed_while_the_broker_is_down_still_opens_the_door(
 
 @pytest.mark.cloud(command_ttl_s=2)
 def test_an_unlock_that_expires_before_the_broker_returns_ends_cleanly(
-    fleet: tuple[CloudRuntime, Any, httpx.Client, Any], mosquitto: MosquittoServer
+    fleet: Fleet, mosquitto: MosquittoServer
 ) -> None:
-    runtime, sim, api, _ = fleet
+    runtime, sim, api = fleet.runtime, fleet.sim, fleet.api
     before = money(runtime, "张敏")
     mosquitto.freeze()
-    opened = api.post(f"/api/v1/cabinets/{CAB}/sessions", headers=bearer(runtime, "张敏"), json={})
+    opened = api.post(f"/api/v1/cabinets/{CAB}/sessions", headers=fleet.bearer("张敏"), json={})
     assert opened.status_code == 201, opened.text
     session = opened.json()["session_id"]
     assert money(runtime, "张敏") == (before[0], before[1] + 5000)
-    headers = bearer(runtime, "张敏")
+    headers = fleet.bearer("张敏")
     # Unanswered past twice its lifetime: the visit fails and its hold is released, broker or not.
     wait_until(
         lambda: api.get(f"/api/v1/sessions/{session}", headers=headers).json()["phase"] == "final",
@@ -128,12 +104,12 @@ def test_an_unlock_that_expires_before_the_broker_returns_ends_cleanly(
 
 
 def test_a_config_the_broker_lost_still_lands(
-    fleet: tuple[CloudRuntime, Any, httpx.Client, Any], mosquitto: MosquittoServer
+    fleet: Fleet, mosquitto: MosquittoServer
 ) -> None:
     """The broker takes the retained config (PUBACK) while the gateway is away, then restarts and loses
     it: the cloud sends it again until the gateway says it runs it."""
-    runtime, sim, api, gateway = fleet
-    staff = bearer(runtime, "staff")
+    runtime, sim, api, gateway = fleet.runtime, fleet.sim, fleet.api, fleet.gateway
+    staff = fleet.bearer("staff")
     applied = api.get(f"/api/v1/cabinets/{CAB}").json()["config_applied"]
     assert applied is not None
     change = {"channel": 1, "lane": 1, "sku": "genki-480"}
