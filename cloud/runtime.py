@@ -14,17 +14,16 @@ from sse_starlette.sse import AppStatus
 
 from cloud.app import create_app
 from cloud.broker import EmbeddedBroker
+from cloud.config_push import publish_configs, signed_config
 from cloud.context import CloudContext
 from cloud.db.engine import transaction
 from cloud.db.migrate import upgrade
 from cloud.db.models import Cabinet
-from cloud.domain.fleet import config_payload
+from cloud.domain import cabinet_settings
 from cloud.influx import InfluxSink
 from cloud.ingest.worker import IngestWorker
 from cloud.settings import CloudSettings
-from protocols.mqtt.topics import Channel
 from protocols.runtime.shutdown import stop_together
-from protocols.signing import sign
 
 log = structlog.get_logger("cloud")
 BROKER_HOST = "127.0.0.1"
@@ -37,6 +36,23 @@ def influx_sink(settings: CloudSettings) -> InfluxSink | None:
         return None
     return InfluxSink(
         settings.influx_url, settings.influx_token or "", settings.influx_org, settings.influx_bucket
+    )
+
+
+def ingest_worker(
+    context: CloudContext, mqtt_url: str, share_group: str | None, name: str = "ingest"
+) -> IngestWorker:
+    """An ingest worker wired from the context: `cloud serve` and `cloud ingest` run the same one."""
+    return IngestWorker(
+        mqtt_url=mqtt_url,
+        factory=context.factory,
+        payments=context.payments,
+        share_group=share_group,
+        command_ttl=context.signer.ttl * 2,
+        name=name,
+        influx=influx_sink(context.settings),
+        username=context.settings.mqtt_username,
+        password=context.settings.mqtt_password,
     )
 
 
@@ -66,17 +82,7 @@ class CloudRuntime:
             self.broker = EmbeddedBroker(self.settings.embedded_mqtt_port, BROKER_HOST).start()
             share = None  # amqtt has no shared subscriptions
         self.context = CloudContext.build(self.settings, self.mqtt_url)
-        self.ingest = IngestWorker(
-            mqtt_url=self.mqtt_url,
-            factory=self.context.factory,
-            payments=self.context.payments,
-            share_group=share,
-            command_ttl=self.context.signer.ttl * 2,
-            thresholds=self.settings.thresholds,
-            influx=influx_sink(self.settings),
-            username=self.settings.mqtt_username,
-            password=self.settings.mqtt_password,
-        ).start()
+        self.ingest = ingest_worker(self.context, self.mqtt_url, share).start()
         self.context.workers.append(self.ingest)
         self._start_server(sock)
         assert self.context.publisher is not None
@@ -113,13 +119,12 @@ class CloudRuntime:
             threading.Event().wait(0.02)
 
     def push_configs(self) -> None:
-        """Every cabinet's planogram as its retained `config`."""
+        """This cloud's fleet defaults in force, then every cabinet's config, retained."""
         assert self.context is not None
-        assert self.context.publisher is not None
         with transaction(self.context.factory) as db:
-            for cabinet in db.scalars(select(Cabinet)):
-                config = sign(config_payload(db, cabinet), self.context.keys.private)
-                self.context.publisher.publish(cabinet.code, Channel.CONFIG, config, retain=True)
+            cabinet_settings.install_fleet_defaults(db, self.settings.fleet)
+            configs = [signed_config(self.context, db, c) for c in db.scalars(select(Cabinet))]
+        publish_configs(self.context, configs)
 
     def stop(self) -> list[str]:
         """Within the stop budget: HTTP and ingest side by side, then the publisher and database,

@@ -96,6 +96,7 @@ class GatewayService:
         self.link = MqttLink(
             settings.cabinet_id, settings.mqtt, self._queue.put, keepalive=settings.mqtt_keepalive_s, **auth
         )
+        self.link.config_version = self.config.version if self.config else 0
         self.alarms = Alarms(self._emit_alarm)
         self.sessions = SessionRunner(
             settings=settings,
@@ -123,15 +124,9 @@ class GatewayService:
         return self.config.planogram if self.config else None
 
     def timing(self) -> CabinetSettings:
-        """The cloud's settings once it sent a config; the local ones until then."""
-        if self.config:
-            return self.config.settings
-        return CabinetSettings(
-            telemetry_interval_s=self.s.telemetry_interval_s,
-            door_open_timeout_s=self.s.door_open_timeout_s,
-            left_open_after_s=self.s.left_open_after_s,
-            settle_timeout_s=self.s.settle_timeout_s,
-        )
+        """The settings of the config applied (the cloud's, or a local commissioning file's); the
+        fleet defaults before any config came."""
+        return self.config.settings if self.config else CabinetSettings()
 
     def _load_config(self) -> Config | None:
         stored = get_meta(self._db, "config")
@@ -150,6 +145,8 @@ class GatewayService:
         check_planogram(config.planogram)
         set_meta(self._db, "config", raw.decode())
         self.config = config
+        self.link.config_applied(config.version)
+        self._next_telemetry = 0.0  # a new interval takes effect now, not after the old one ran out
         log.info("config applied", version=config.version, channels=len(config.planogram.channels))
 
     # -- the loop ----------------------------------------------------------------------------

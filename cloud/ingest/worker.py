@@ -23,7 +23,6 @@ from cloud.domain import ingest, sessions, telemetry
 from cloud.domain.fleet import cabinet_by_code
 from cloud.domain.ingest import Event
 from cloud.domain.payments import PaymentProvider
-from cloud.domain.telemetry import Thresholds
 from cloud.influx import InfluxSink
 from cloud.mqtt import Publisher, new_client
 from protocols import ProtocolError
@@ -67,7 +66,6 @@ class IngestWorker:
         share_group: str | None,
         command_ttl: timedelta,
         name: str = "ingest",
-        thresholds: Thresholds | None = None,
         influx: InfluxSink | None = None,
         username: str | None = None,
         password: str | None = None,
@@ -89,7 +87,6 @@ class IngestWorker:
         self._subscribed = threading.Event()
         self._client.on_subscribe = lambda *a: self._subscribed.set()
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
-        self._thresholds = thresholds or Thresholds()
         self._influx = influx
         self._attempts: dict[str, int] = {}
         self._batch_max = batch_max
@@ -194,7 +191,7 @@ class IngestWorker:
         cabinets: dict[str, Cabinet] = {}
         for code, sample in batch.samples:
             cabinet = cabinets.get(code) or cabinets.setdefault(code, cabinet_by_code(db, code))
-            telemetry.record(db, cabinet, sample, self._thresholds)
+            telemetry.record(db, cabinet, sample)
             batch.stores[code] = cabinet.store.code
 
     def _after_commit(self, batch: Batch) -> None:
@@ -218,7 +215,7 @@ class IngestWorker:
     def _sweep(self) -> None:
         with transaction(self._factory) as db:
             sessions.expire_stale(db, self._payments, self._ttl)
-            telemetry.sweep(db, self._thresholds)
+            telemetry.sweep(db)
 
     def _guarded(self, what: str, work: Callable[[], object]) -> None:
         """No exception may end the worker's thread: log it, count it, go on with the next message."""

@@ -76,6 +76,7 @@ class Status(Payload):
 
     state: Literal["online", "offline"]
     gateway_version: ShortText = ""
+    config_version: int = Field(ge=0, le=INT64_MAX, default=0)  # the config applied; 0: none yet
 
 
 # -- telemetry ------------------------------------------------------------------------------
@@ -262,14 +263,26 @@ class Ack(Payload):
 
 
 class CabinetSettings(_Model):
-    poll_idle_ms: int = Field(ge=50, le=600_000, default=1000)
-    poll_open_ms: int = Field(ge=20, le=60_000, default=200)
+    """What the cloud decides for one cabinet: fleet defaults, overridden per store, then per cabinet.
+
+    Carried in the signed `config` (its `version` goes up with every change), so the gateway and the
+    cloud read the same values: the gateway its session timings, the cloud its alarm rules and hold."""
+
+    # Door sessions (gateway)
+    door_open_timeout_s: Seconds = 30.0  # unlocked but never opened: the session ends
+    left_open_after_s: Seconds = 120.0  # open this long: a `left_open` alarm
+    settle_timeout_s: Seconds = 10.0  # after the door shuts, the scales have this long to settle
     telemetry_interval_s: Seconds = 10.0
-    door_open_timeout_s: Seconds = 30.0
-    left_open_after_s: Seconds = 120.0
-    settle_timeout_s: Seconds = 10.0
-    min_confidence: float = Field(gt=0, le=1, default=0.95)
-    setpoint_c: Celsius | None = None
+    min_confidence: float = Field(gt=0, le=1, default=0.95)  # below it, a basket is ambiguous (reviewed)
+    max_take: int = Field(ge=1, le=200, default=6)  # pieces of one lane a resident may take in a visit
+    # Money (cloud)
+    hold_fen: int = Field(ge=0, le=1_000_000, default=5000)  # held when a resident opens a door
+    # Alarms (cloud)
+    chilled_max_c: Celsius = 8.0  # chilled goods above this are at risk …
+    warm_grace_s: Seconds = 600.0  # … for this long before an alarm
+    silence_s: float = Field(ge=5, le=86_400, default=60.0)  # no telemetry for this long: offline
+    outbox_backlog: Count = 100  # events waiting on the gateway before an alarm
+    low_stock_fraction: float = Field(ge=0, le=1, default=0.2)  # a lane at this share of capacity is low
 
 
 class Config(Payload):

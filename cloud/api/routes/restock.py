@@ -15,12 +15,10 @@ from cloud.api.deps import ContextDep, CurrentUser, SessionDep
 from cloud.api.errors import documented
 from cloud.api.routes.sessions import session_view
 from cloud.api.types import BusIndex, CabinetCode, Hours, RowId, SessionId, Sku
+from cloud.config_push import publish_configs, signed_config
 from cloud.db.models import Store
 from cloud.domain import planogram_changes, restock, store_inventory
 from cloud.domain.auth import require_role, require_store
-from cloud.domain.fleet import config_payload
-from protocols.mqtt.topics import Channel
-from protocols.signing import sign
 
 router = APIRouter(prefix="/api/v1", tags=["restock"])
 
@@ -120,8 +118,7 @@ def confirm(
     cabinet = session.cabinet
     if changed and context.publisher:
         # Committed first: the gateway infers with the new planogram from its next session on.
-        config = sign(config_payload(db, cabinet), context.keys.private)
-        after_commit.add_task(context.publisher.publish, cabinet.code, Channel.CONFIG, config, retain=True)
+        after_commit.add_task(publish_configs, context, [signed_config(context, db, cabinet)])
     return session_view(session)
 
 

@@ -18,6 +18,8 @@ from cloud.api.types import BusIndex, CabinetCode, SessionId
 from cloud.db.models import PlanogramLane, Session, User
 from cloud.domain import sessions
 from cloud.domain.auth import require_role, require_store
+from cloud.domain.cabinet_settings import effective_settings
+from cloud.domain.fleet import cabinet_by_code
 from protocols.mqtt.schemas import LaneDelta
 from protocols.mqtt.topics import Channel
 
@@ -87,7 +89,7 @@ def open_door(
         mode=body.mode,
         signer=context.signer,
         payments=context.payments,
-        hold_fen=context.settings.hold_fen,
+        hold_fen=effective_settings(db, cabinet_by_code(db, code)).hold_fen,  # the cabinet's own hold
     )
     # Background tasks run after SessionDep has committed: the unlock goes out only once the hold is in.
     if context.publisher:

@@ -1,0 +1,101 @@
+"""Per-cabinet settings: fleet defaults, overridden per store, then per cabinet (protocols CabinetSettings).
+
+What a cabinet gets travels in its signed config; every change to it raises the cabinet's config version,
+so the gateway applies it and the cloud can tell which version a gateway runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud import Refused
+from cloud.db.models import Cabinet, FleetSettings, Store, User
+from cloud.domain.auth import require_role, require_store
+from protocols.mqtt.schemas import CabinetSettings
+
+FIELDS = frozenset(CabinetSettings.model_fields)
+FLEET_ROW = 1
+
+
+def fleet_defaults(db: Session) -> CabinetSettings:
+    row = db.get(FleetSettings, FLEET_ROW)
+    return CabinetSettings.model_validate(_known(row.values)) if row else CabinetSettings()
+
+
+def effective_settings(db: Session, cabinet: Cabinet) -> CabinetSettings:
+    """What the cabinet runs on: cabinet override > store override > fleet default."""
+    merged = {
+        **fleet_defaults(db).model_dump(),
+        **_known(cabinet.store.settings),
+        **_known(cabinet.settings),
+    }
+    return CabinetSettings.model_validate(merged)
+
+
+def install_fleet_defaults(db: Session, defaults: CabinetSettings) -> list[Cabinet]:
+    """The defaults of this cloud's settings become the fleet's; returns the cabinets whose settings
+    changed (their config versions raised)."""
+    return _changing(db, list(db.scalars(select(Cabinet))), lambda: _write_fleet(db, defaults))
+
+
+def set_overrides(
+    db: Session,
+    user: User,
+    values: dict[str, Any],
+    *,
+    store: Store | None = None,
+    cabinet: Cabinet | None = None,
+) -> list[Cabinet]:
+    """Replace the overrides of one store or one cabinet (ops of that store, or admin); returns the
+    cabinets whose settings changed. Refused, nothing changed, if a field is unknown or a value invalid
+    for any cabinet it reaches."""
+    require_role(user, "ops")
+    target = cabinet or store
+    assert target is not None
+    require_store(user, cabinet.store_id if cabinet else target.id)
+    unknown = sorted(set(values) - FIELDS)
+    if unknown:
+        raise Refused(f"unknown settings {unknown}", code="unknown_setting", names=unknown)
+    reached = [cabinet] if cabinet else list(target.cabinets)  # type: ignore[union-attr]
+
+    def write() -> None:
+        target.settings = dict(values)
+
+    return _changing(db, reached, write)
+
+
+def _changing(db: Session, cabinets: list[Cabinet], write: Any) -> list[Cabinet]:
+    before = {c.id: effective_settings(db, c) for c in cabinets}
+    write()
+    db.flush()
+    changed = []
+    for cabinet in cabinets:
+        try:
+            after = effective_settings(db, cabinet)
+        except ValidationError as exc:
+            error = exc.errors(include_url=False)[0]
+            name, why = ".".join(str(p) for p in error["loc"]), error["msg"]
+            raise Refused(
+                f"{name}: {why} (cabinet {cabinet.code})", code="invalid_setting", name=name, reason=why
+            ) from None
+        if after != before[cabinet.id]:
+            cabinet.config_version = max(1, cabinet.config_version) + 1
+            changed.append(cabinet)
+    return changed
+
+
+def _write_fleet(db: Session, defaults: CabinetSettings) -> None:
+    row = db.get(FleetSettings, FLEET_ROW)
+    if row is None:
+        db.add(FleetSettings(id=FLEET_ROW, values=defaults.model_dump(mode="json")))
+    else:
+        row.values = defaults.model_dump(mode="json")
+
+
+def _known(values: dict[str, Any] | None) -> dict[str, Any]:
+    """Overrides of fields this version knows (a field since removed is ignored, not fatal)."""
+    return {k: v for k, v in (values or {}).items() if k in FIELDS}
