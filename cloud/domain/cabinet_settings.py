@@ -6,6 +6,7 @@ so the gateway applies it and the cloud can tell which version a gateway runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -34,6 +35,11 @@ def effective_settings(db: Session, cabinet: Cabinet) -> CabinetSettings:
         **_known(cabinet.settings),
     }
     return CabinetSettings.model_validate(merged)
+
+
+def overrides(target: Store | Cabinet) -> dict[str, Any]:
+    """What this store or cabinet sets itself."""
+    return _known(target.settings)
 
 
 def install_fleet_defaults(db: Session, defaults: CabinetSettings) -> list[Cabinet]:
@@ -68,7 +74,7 @@ def set_overrides(
     return _changing(db, reached, write)
 
 
-def _changing(db: Session, cabinets: list[Cabinet], write: Any) -> list[Cabinet]:
+def _changing(db: Session, cabinets: list[Cabinet], write: Callable[[], None]) -> list[Cabinet]:
     before = {c.id: effective_settings(db, c) for c in cabinets}
     write()
     db.flush()
