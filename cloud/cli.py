@@ -49,14 +49,6 @@ def settings_of(config: Path | None, **flags: Any) -> CloudSettings:
         raise typer.Exit(2) from None
 
 
-def context_of(settings: CloudSettings, mqtt_url: str | None) -> CloudContext:
-    try:
-        return CloudContext.build(settings, mqtt_url)
-    except MissingKey as exc:
-        typer.echo(f"vendfleet cloud: {exc}", err=True)
-        raise typer.Exit(2) from None
-
-
 @app.command()
 def serve(
     config: Path | None = CONFIG,
@@ -89,10 +81,6 @@ def serve(
     except PortTaken as exc:  # raised before anything started
         typer.echo(f"vendfleet cloud serve: {exc}", err=True)
         exit_now(1)
-    except MissingKey as exc:
-        typer.echo(f"vendfleet cloud serve: {exc}", err=True)
-        exit_stopped(runtime.stop())
-        exit_now(2)
     # Only once both ports are ours: a parent (the demo) reads these to know whom it talks to.
     typer.echo(f"cloud: {runtime.url}")
     typer.echo(f"mqtt: {runtime.mqtt_url}")
@@ -117,7 +105,7 @@ def ingest(
         typer.echo("vendfleet cloud ingest: no broker (--mqtt or VF_MQTT)", err=True)
         raise typer.Exit(2)
     stop = stop_requested()
-    context = context_of(settings, None)
+    context = CloudContext.build(settings, None)
     with transaction(context.factory) as session:
         cabinet_settings.install_fleet_defaults(session, settings.fleet)
     running = [

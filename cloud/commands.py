@@ -11,6 +11,7 @@ from pathlib import Path
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cloud.settings import KEY_FILES
 from protocols.mqtt.schemas import Command, SessionMode, UnlockAction
 from protocols.signing import generate_keypair, load_private_key, sign_command
 
@@ -27,8 +28,7 @@ class CloudKeys:
     def load(cls, key_dir: Path, *, mint: bool) -> CloudKeys:
         """The keys in `key_dir`. A missing one is created only if `mint` (development): minted anew in
         production, it would reject every provisioned gateway and every token already issued."""
-        private, public = key_dir / "private.pem", key_dir / "public.pem"
-        secret = key_dir / "token.secret"
+        private, public, secret = (key_dir / name for name in KEY_FILES)
         missing = [p for p in (private, public, secret) if not p.exists()]
         if missing and not mint:
             names = ", ".join(str(p) for p in missing)

@@ -85,6 +85,10 @@ class CloudSettings(BaseSettings):
     def _fit_for_production(self) -> CloudSettings:
         if self.env == "production":
             problems = [f"{name} is a placeholder" for name, value in self._secrets() if _placeholder(value)]
+            missing = [name for name in KEY_FILES if not (self.key_dir / name).is_file()]
+            if missing:
+                names = ", ".join(missing)
+                problems.append(f"no signing key: {names} missing in {self.key_dir} (VF_KEY_DIR)")
             if self.dev_show_otp:
                 problems.append("dev_show_otp shows one-time codes on the page")
             if problems:
@@ -107,6 +111,7 @@ class CloudSettings(BaseSettings):
         return self.base_url or f"http://{self.host}:{self.port}"
 
 
+KEY_FILES = ("private.pem", "public.pem", "token.secret")  # cloud.commands.CloudKeys
 PLACEHOLDERS = ("change-me", "changeme", "secret", "password")  # what example files ship
 
 
