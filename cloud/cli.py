@@ -23,7 +23,6 @@ from cloud.context import CloudContext
 from cloud.db.engine import make_engine, session_factory, transaction
 from cloud.db.migrate import upgrade
 from cloud.db.models import User
-from cloud.domain import cabinet_settings
 from cloud.domain.auth import TokenSigner
 from cloud.domain.fleet import seed as seed_fixture
 from cloud.runtime import CloudRuntime, PortTaken, ingest_worker
@@ -106,8 +105,6 @@ def ingest(
         raise typer.Exit(2)
     stop = stop_requested()
     context = CloudContext.build(settings, None)
-    with transaction(context.factory) as session:
-        cabinet_settings.install_fleet_defaults(session, settings.fleet)
     running = [
         ingest_worker(context, settings.mqtt, settings.share_group, f"ingest-{n}").start()
         for n in range(workers)

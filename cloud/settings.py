@@ -53,7 +53,9 @@ class CloudSettings(BaseSettings):
     token_ttl_s: int = 7 * 24 * 3600
     # Development: the one-time code is shown on the page instead of only in the log.
     dev_show_otp: bool = False
-    fleet: CabinetSettings = CabinetSettings()  # defaults for every cabinet (hold, alarm rules, timings)
+    # Defaults for every cabinet (hold, alarm rules, timings): `cloud serve` writes them to the database at
+    # its start and re-publishes what changed; ingest workers read them there.
+    fleet: CabinetSettings = CabinetSettings()
     # Sign-in abuse. Rates in `limits` notation over moving windows, several joined by ";".
     # The counts live in `throttle_storage`: this process's memory, or `redis://host:6379` to
     # share them between API processes. The client address is the one uvicorn reports (behind

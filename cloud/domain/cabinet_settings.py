@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import structlog
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,6 +19,7 @@ from cloud.db.models import Cabinet, FleetSettings, Store, User
 from cloud.domain.auth import require_role, require_store
 from protocols.mqtt.schemas import CabinetSettings
 
+log = structlog.get_logger("cloud.settings")
 FIELDS = frozenset(CabinetSettings.model_fields)
 FLEET_ROW = 1
 
@@ -28,13 +30,37 @@ def fleet_defaults(db: Session) -> CabinetSettings:
 
 
 def effective_settings(db: Session, cabinet: Cabinet) -> CabinetSettings:
-    """What the cabinet runs on: cabinet override > store override > fleet default."""
-    merged = {
-        **fleet_defaults(db).model_dump(),
-        **_known(cabinet.store.settings),
-        **_known(cabinet.settings),
-    }
-    return CabinetSettings.model_validate(merged)
+    """What the cabinet runs on: cabinet override > store override > fleet default.
+
+    A stored override that this version no longer accepts (a bound tightened since) falls back to the
+    fleet default, so it cannot stop the cabinet's telemetry or sessions from being handled."""
+    fleet, merged = _merged(db, cabinet)
+    try:
+        return CabinetSettings.model_validate(merged)
+    except ValidationError as exc:
+        stale = {str(e["loc"][0]) for e in exc.errors() if e["loc"]} & FIELDS
+        log.warning(
+            "stored setting no longer valid: fleet default used", cabinet=cabinet.code, names=sorted(stale)
+        )
+        return CabinetSettings.model_validate(merged | {name: fleet[name] for name in stale})
+
+
+def _checked(db: Session, cabinet: Cabinet) -> CabinetSettings:
+    """As effective_settings, but an invalid override is refused (Refused, code invalid_setting)."""
+    try:
+        return CabinetSettings.model_validate(_merged(db, cabinet)[1])
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        name, why = ".".join(str(p) for p in error["loc"]), error["msg"]
+        raise Refused(
+            f"{name}: {why} (cabinet {cabinet.code})", code="invalid_setting", name=name, reason=why
+        ) from None
+
+
+def _merged(db: Session, cabinet: Cabinet) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The fleet defaults, and them overridden by the store's and then the cabinet's own."""
+    fleet = fleet_defaults(db).model_dump()
+    return fleet, {**fleet, **_known(cabinet.store.settings), **_known(cabinet.settings)}
 
 
 def overrides(target: Store | Cabinet) -> dict[str, Any]:
@@ -80,15 +106,7 @@ def _changing(db: Session, cabinets: list[Cabinet], write: Callable[[], None]) -
     db.flush()
     changed = []
     for cabinet in cabinets:
-        try:
-            after = effective_settings(db, cabinet)
-        except ValidationError as exc:
-            error = exc.errors(include_url=False)[0]
-            name, why = ".".join(str(p) for p in error["loc"]), error["msg"]
-            raise Refused(
-                f"{name}: {why} (cabinet {cabinet.code})", code="invalid_setting", name=name, reason=why
-            ) from None
-        if after != before[cabinet.id]:
+        if _checked(db, cabinet) != before[cabinet.id]:
             cabinet.config_version = max(1, cabinet.config_version) + 1
             changed.append(cabinet)
     return changed

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.db.engine import transaction
 from cloud.db.models import Alarm, Cabinet, CabinetTelemetry, Store, User
-from cloud.domain import cabinet_settings
+from cloud.domain import cabinet_settings, telemetry
 from cloud.domain.auth import hash_password
 from cloud.domain.fleet import cabinet_by_code, config_payload
 from cloud.domain.payments import PrepaidBalance
@@ -207,3 +207,21 @@ def test_fleet_defaults_come_from_the_clouds_settings(factory: sessionmaker[Sess
     with transaction(factory) as db:
         assert cabinet_settings.install_fleet_defaults(db, CabinetSettings(hold_fen=4200)) == []  # a restart
         assert cabinet_settings.effective_settings(db, cabinet_by_code(db, "XH-0004")).hold_fen == 4200
+
+
+def test_a_stored_override_no_longer_valid_falls_back_and_telemetry_goes_on(
+    factory: sessionmaker[Session],
+) -> None:
+    with transaction(factory) as db:
+        cabinet = cabinet_by_code(db, "XH-0002")
+        cabinet.settings = {
+            "silence_s": 1,
+            "hold_fen": 700,
+            "retired_setting": 3,
+        }  # as an older version kept them
+    with transaction(factory) as db:
+        cabinet = cabinet_by_code(db, "XH-0002")
+        settings = cabinet_settings.effective_settings(db, cabinet)
+        assert (settings.silence_s, settings.hold_fen) == (CabinetSettings().silence_s, 700)
+        telemetry.record(db, cabinet, Telemetry(outbox_depth=101))
+    assert ("XH-0002", "outbox_backlog") in open_alarms(factory)
