@@ -32,35 +32,36 @@ def fleet_defaults(db: Session) -> CabinetSettings:
 def effective_settings(db: Session, cabinet: Cabinet) -> CabinetSettings:
     """What the cabinet runs on: cabinet override > store override > fleet default.
 
-    A stored override that this version no longer accepts (a bound tightened since) falls back to the
-    fleet default, so it cannot stop the cabinet's telemetry or sessions from being handled."""
-    fleet, merged = _merged(db, cabinet)
-    try:
-        return CabinetSettings.model_validate(merged)
-    except ValidationError as exc:
-        stale = {str(e["loc"][0]) for e in exc.errors() if e["loc"]} & FIELDS
-        log.warning(
-            "stored setting no longer valid: fleet default used", cabinet=cabinet.code, names=sorted(stale)
-        )
-        return CabinetSettings.model_validate(merged | {name: fleet[name] for name in stale})
+    Overrides stored by an older version that this one refuses (a bound tightened since) are passed
+    over a level at a time, so they cannot stop the cabinet's telemetry or sessions being handled."""
+    fleet, store, own = _layers(db, cabinet)
+    for merged in ({**fleet, **store, **own}, {**fleet, **store}):
+        try:
+            return CabinetSettings.model_validate(merged)
+        except ValidationError as exc:
+            log.warning(
+                "stored settings refused, one level passed over", cabinet=cabinet.code, error=str(exc)
+            )
+    return CabinetSettings.model_validate(fleet)
 
 
 def _checked(db: Session, cabinet: Cabinet) -> CabinetSettings:
     """As effective_settings, but an invalid override is refused (Refused, code invalid_setting)."""
+    fleet, store, own = _layers(db, cabinet)
     try:
-        return CabinetSettings.model_validate(_merged(db, cabinet)[1])
+        return CabinetSettings.model_validate({**fleet, **store, **own})
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
-        name, why = ".".join(str(p) for p in error["loc"]), error["msg"]
+        name = ".".join(str(p) for p in error["loc"]) or "settings"
+        why = str(error["msg"]).removeprefix("Value error, ")
         raise Refused(
             f"{name}: {why} (cabinet {cabinet.code})", code="invalid_setting", name=name, reason=why
         ) from None
 
 
-def _merged(db: Session, cabinet: Cabinet) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The fleet defaults, and them overridden by the store's and then the cabinet's own."""
-    fleet = fleet_defaults(db).model_dump()
-    return fleet, {**fleet, **_known(cabinet.store.settings), **_known(cabinet.settings)}
+def _layers(db: Session, cabinet: Cabinet) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The fleet defaults, the store's overrides, the cabinet's."""
+    return fleet_defaults(db).model_dump(), _known(cabinet.store.settings), _known(cabinet.settings)
 
 
 def overrides(target: Store | Cabinet) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    model_validator,
 )
 
 from protocols import ProtocolError
@@ -280,9 +281,19 @@ class CabinetSettings(_Model):
     # Alarms (cloud)
     chilled_max_c: Celsius = 8.0  # chilled goods above this are at risk …
     warm_grace_s: Seconds = 600.0  # … for this long before an alarm
-    silence_s: float = Field(ge=5, le=86_400, default=60.0)  # no telemetry for this long: offline
+    silence_s: float = Field(ge=30, le=86_400, default=60.0)  # no telemetry for this long: offline
     outbox_backlog: Count = 100  # events waiting on the gateway before an alarm
     low_stock_fraction: float = Field(ge=0, le=1, default=0.2)  # a lane at this share of capacity is low
+
+    @model_validator(mode="after")
+    def _heard_before_silent(self) -> CabinetSettings:
+        # A cabinet reporting less often than the silence limit would be taken offline between samples.
+        if self.silence_s <= self.telemetry_interval_s:
+            interval = self.telemetry_interval_s
+            raise ValueError(
+                f"silence_s ({self.silence_s:g}) must exceed telemetry_interval_s ({interval:g})"
+            )
+        return self
 
 
 class Config(Payload):

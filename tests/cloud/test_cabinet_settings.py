@@ -157,6 +157,7 @@ def test_cabinet_beats_store_beats_fleet_and_the_config_carries_it(
         ({"min_confidence": 1.5}, 422),
         ({"no_such_setting": 1}, 422),
         ({"chilled_max_c": 6, "max_take": 0}, 422),
+        ({"silence_s": 40, "telemetry_interval_s": 45}, 409),  # offline between two samples
     ],
 )
 def test_invalid_overrides_are_refused_and_change_nothing(
@@ -214,14 +215,26 @@ def test_a_stored_override_no_longer_valid_falls_back_and_telemetry_goes_on(
 ) -> None:
     with transaction(factory) as db:
         cabinet = cabinet_by_code(db, "XH-0002")
-        cabinet.settings = {
-            "silence_s": 1,
-            "hold_fen": 700,
-            "retired_setting": 3,
-        }  # as an older version kept them
+        cabinet.store.settings = {"hold_fen": 800, "retired_setting": 3}
+        cabinet.settings = {"silence_s": 1, "hold_fen": 700}  # as an older version may have kept them
     with transaction(factory) as db:
         cabinet = cabinet_by_code(db, "XH-0002")
         settings = cabinet_settings.effective_settings(db, cabinet)
-        assert (settings.silence_s, settings.hold_fen) == (CabinetSettings().silence_s, 700)
+        assert (settings.silence_s, settings.hold_fen) == (CabinetSettings().silence_s, 800)
         telemetry.record(db, cabinet, Telemetry(outbox_depth=101))
     assert ("XH-0002", "outbox_backlog") in open_alarms(factory)
+
+
+def test_a_store_override_that_would_silence_one_of_its_cabinets_is_refused(
+    client: TestClient, ops: dict[str, str], factory: sessionmaker[Session]
+) -> None:
+    slow = client.put("/api/v1/cabinets/XH-0002/settings", json={"telemetry_interval_s": 50}, headers=ops)
+    assert slow.status_code == 200, slow.text
+    with factory() as db:
+        store_id = db.scalar(select(Store.id).where(Store.code == "SH-XH-01"))
+    before = versions(factory)
+    answer = client.put(f"/api/v1/stores/{store_id}/settings", json={"silence_s": 45}, headers=ops)
+    assert answer.status_code == 409
+    assert (answer.json()["code"], answer.json()["params"]["name"]) == ("invalid_setting", "settings")
+    assert "XH-0002" in answer.json()["detail"]
+    assert versions(factory) == before
