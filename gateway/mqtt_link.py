@@ -93,7 +93,7 @@ class MqttLink:
         self._connected = False
         self._subscribed = False
         self._boards_known = False
-        self.config_version = 0  # reported in the birth message: the cloud sees config drift
+        self._config_version: int | None = None  # the cloud's config we run, told in every birth
         # A persistent session: the broker keeps our subscriptions across reconnects.
         # The broker binds each cabinet's credential to this client id (deploy/provision_cabinet.py).
         self.client_id = cabinet_id
@@ -162,16 +162,16 @@ class MqttLink:
         self._boards_known = True
         self._announce()
 
+    def report_config(self, version: int | None) -> None:
+        """The cloud's config now applied: the cloud stops re-sending it once our status says so."""
+        self._config_version = version
+        self._announce()
+
     def _announce(self) -> None:
         # Birth after every (re)connect: a restarted broker must not show a live cabinet offline.
         if self._connected and self._subscribed and self._boards_known:
-            birth = Status(state="online", config_version=self.config_version)
-            self.publish(Channel.STATUS, encode(birth), retain=True)
-
-    def config_applied(self, version: int) -> None:
-        """A new config is in force: say so in the retained status."""
-        self.config_version = version
-        self._announce()
+            status = Status(state="online", config_version=self._config_version)
+            self.publish(Channel.STATUS, encode(status), retain=True)
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object

@@ -96,7 +96,7 @@ class GatewayService:
         self.link = MqttLink(
             settings.cabinet_id, settings.mqtt, self._queue.put, keepalive=settings.mqtt_keepalive_s, **auth
         )
-        self.link.config_version = self.config.version if self.config else 0
+        self.link.report_config(self._cloud_version())
         self.alarms = Alarms(self._emit_alarm)
         self.sessions = SessionRunner(
             settings=settings,
@@ -145,9 +145,12 @@ class GatewayService:
         check_planogram(config.planogram)
         set_meta(self._db, "config", raw.decode())
         self.config = config
-        self.link.config_applied(config.version)
-        self._next_telemetry = 0.0  # a new interval takes effect now, not after the old one ran out
         log.info("config applied", version=config.version, channels=len(config.planogram.channels))
+        self.link.report_config(self._cloud_version())
+
+    def _cloud_version(self) -> int | None:
+        """The version of the cloud's config we run (None: only a local commissioning file)."""
+        return self.config.version if self.config and self.config.cabinet_id else None
 
     # -- the loop ----------------------------------------------------------------------------
 

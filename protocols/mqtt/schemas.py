@@ -77,7 +77,7 @@ class Status(Payload):
 
     state: Literal["online", "offline"]
     gateway_version: ShortText = ""
-    config_version: int = Field(ge=0, le=INT64_MAX, default=0)  # the config applied; 0: none yet
+    config_version: int | None = Field(default=None, ge=0, le=INT64_MAX)  # the config it runs
 
 
 # -- telemetry ------------------------------------------------------------------------------
