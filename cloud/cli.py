@@ -135,6 +135,18 @@ def seed(fixture: Path, config: Path | None = CONFIG, db: str | None = DB) -> No
 
 
 @app.command()
+def keys(
+    key_dir: Path = typer.Option(
+        ..., envvar="VF_KEY_DIR", help="Where the cloud will read them [VF_KEY_DIR]"
+    ),
+) -> None:
+    """Create the cloud's command key and token secret (a production cloud never creates them itself);
+    those already there are kept."""
+    CloudKeys.load(key_dir, mint=True)
+    typer.echo(f"keys in {key_dir}: public key {key_dir / 'public.pem'} goes to every gateway")
+
+
+@app.command()
 def token(
     user: str = typer.Option(..., help="User name or phone number"),
     config: Path | None = CONFIG,

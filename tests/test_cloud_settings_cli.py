@@ -116,3 +116,22 @@ def test_production_refuses_placeholder_secrets(tmp_path: Path) -> None:
         "vendfleet cloud: refusing to run in production: the database password is a placeholder; "
         "mqtt_password is a placeholder; dev_show_otp shows one-time codes on the page"
     )
+
+
+def test_production_starts_on_keys_made_beforehand(tmp_path: Path) -> None:
+    port = free_port()
+    env = vf_env(tmp_path, db=f"sqlite:///{tmp_path / 'cloud.db'}", key_dir=str(tmp_path / "keys"))
+    made = run(["cloud", "keys"], env)
+    assert made.returncode == 0, made.stderr
+    public = (tmp_path / "keys" / "public.pem").read_bytes()
+    assert run(["cloud", "keys"], env).returncode == 0  # again: kept, not replaced
+    assert (tmp_path / "keys" / "public.pem").read_bytes() == public
+    production = env | {
+        "VF_ENV": "production",
+        "VF_PORT": str(port),
+        "VF_EMBEDDED_MQTT_PORT": str(free_port()),
+    }
+    with started(["cloud", "serve"], tmp_path / "serve.log", production):
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), STARTUP_S, "a production cloud")
+        served = httpx.get(f"http://127.0.0.1:{port}/api/v1/keys/commands", timeout=10).content
+    assert served == public
