@@ -22,11 +22,16 @@ from protocols.mqtt.schemas import CabinetSettings
 log = structlog.get_logger("cloud.settings")
 FIELDS = frozenset(CabinetSettings.model_fields)
 FLEET_ROW = 1
+FLEET_ROW_CACHE = "vf_fleet_settings"  # key in Session.info
 
 
 def fleet_defaults(db: Session) -> CabinetSettings:
-    row = db.get(FleetSettings, FLEET_ROW)
-    return CabinetSettings.model_validate(_known(row.values)) if row else CabinetSettings()
+    """Read once per database session (the ORM forgets an unreferenced row: a query per telemetry sample)."""
+    if FLEET_ROW_CACHE not in db.info:
+        row = db.get(FleetSettings, FLEET_ROW)
+        fleet = CabinetSettings.model_validate(_known(row.values)) if row else CabinetSettings()
+        db.info[FLEET_ROW_CACHE] = fleet
+    return db.info[FLEET_ROW_CACHE]  # type: ignore[no-any-return]
 
 
 def effective_settings(db: Session, cabinet: Cabinet) -> CabinetSettings:
@@ -119,6 +124,7 @@ def _write_fleet(db: Session, defaults: CabinetSettings) -> None:
         db.add(FleetSettings(id=FLEET_ROW, values=defaults.model_dump(mode="json")))
     else:
         row.values = defaults.model_dump(mode="json")
+    db.info[FLEET_ROW_CACHE] = defaults
 
 
 def _known(values: dict[str, Any] | None) -> dict[str, Any]:
