@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy import select
 
 from cloud.db.models import User
 from cloud.runtime import CloudRuntime
+from protocols.mqtt.schemas import Telemetry, encode
 from protocols.mqtt.topics import Channel, topic
 from protocols.signing import load_public_key, verify_config
 from tests.harness import wait_until
@@ -71,6 +73,7 @@ def test_a_cabinet_setting_saved_on_the_page_reaches_that_cabinets_config(
         row = "#settings-table tr[data-setting='chilled_max_c']"
         assert page.inner_text(f"{row} td:first-child") == "Chilled goods up to (°C)"
         page.fill(f"{row} input", "5.5")
+        page.fill("#settings-table tr[data-setting='warm_grace_s'] input", "60")
         page.click("#save")
         page.wait_for_selector("#saved:has-text('Saved')")
         assert page.inner_text(f"{row} td:last-child") == "5.5"  # in force now
@@ -93,7 +96,27 @@ def test_a_cabinet_setting_saved_on_the_page_reaches_that_cabinets_config(
         page.fill("#settings-table tr[data-setting='max_take'] input", "0")
         page.click("#save")
         page.wait_for_selector("#error:has-text('max_take')")
-        assert api.get("/api/v1/cabinets/XH-0003/settings").json()["overrides"] == {"chilled_max_c": 5.5}
+        overrides = api.get("/api/v1/cabinets/XH-0003/settings").json()["overrides"]
+        assert overrides == {"chilled_max_c": 5.5, "warm_grace_s": 60}
+
+        # 7 °C for two minutes in two chilled cabinets: too warm for XH-0003 now, fine by the fleet's 8 °C.
+        t0 = datetime.now(UTC) - timedelta(minutes=3)
+        for minutes in (0, 2):
+            for code in ("XH-0003", "XH-0005"):
+                sample = Telemetry(ts=t0 + timedelta(minutes=minutes), temperatures_c=[7.0])
+                configs.client.publish(
+                    topic(code, Channel.TELEMETRY), encode(sample), qos=1
+                ).wait_for_publish(5)
+
+        def warm() -> set[str]:
+            listed = api.get("/api/v1/alarms", params={"state": "open"}).json()
+            return {a["cabinet_code"] for a in listed if a["kind"] == "temperature_high"}
+
+        def minutes(code: str) -> int:
+            return len(api.get(f"/api/v1/cabinets/{code}/telemetry").json()["minutes"])
+
+        wait_until(lambda: minutes("XH-0003") >= 2 and minutes("XH-0005") >= 2, 15, "both cabinets' samples")
+        assert warm() == {"XH-0003"}
         api.close()
 
         page.goto(f"{cloud_runtime.url}/ops/settings?lang=zh-CN")
