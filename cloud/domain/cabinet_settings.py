@@ -107,6 +107,10 @@ def set_overrides(
 
 
 def _changing(db: Session, cabinets: list[Cabinet], write: Callable[[], None]) -> list[Cabinet]:
+    """Apply `write`; raise the config version of each cabinet whose settings it changed. The cabinets
+    are locked first (in id order): two changes at once must not both give a cabinet the same version."""
+    query = select(Cabinet).where(Cabinet.id.in_([c.id for c in cabinets])).order_by(Cabinet.id)
+    cabinets = list(db.scalars(query.with_for_update().execution_options(populate_existing=True)))
     before = {c.id: effective_settings(db, c) for c in cabinets}
     write()
     db.flush()

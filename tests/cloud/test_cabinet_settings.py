@@ -3,6 +3,8 @@ arrives over MQTT, carried in the config (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -238,3 +240,37 @@ def test_a_store_override_that_would_silence_one_of_its_cabinets_is_refused(
     assert (answer.json()["code"], answer.json()["params"]["name"]) == ("invalid_setting", "settings")
     assert "XH-0002" in answer.json()["detail"]
     assert versions(factory) == before
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_two_changes_at_once_give_a_cabinet_two_versions(factory: sessionmaker[Session]) -> None:
+    """A store change waits for a cabinet change in flight: each raises the version, none is lost
+    (equal versions with different settings: the gateway would keep the first and never apply the second)."""
+    before = versions(factory)["XH-0001"]
+    first_in = threading.Event()
+
+    def cabinet_change() -> None:
+        with transaction(factory) as db:
+            admin = db.scalar(select(User).where(User.name == "admin"))
+            assert admin is not None
+            cabinet_settings.set_overrides(
+                db, admin, {"hold_fen": 1000}, cabinet=cabinet_by_code(db, "XH-0001")
+            )
+            first_in.set()
+            time.sleep(0.5)  # still holding the cabinet
+
+    def store_change() -> None:
+        first_in.wait(10)
+        with transaction(factory) as db:
+            admin = db.scalar(select(User).where(User.name == "admin"))
+            assert admin is not None
+            store = cabinet_by_code(db, "XH-0001").store  # read before the first commits
+            cabinet_settings.set_overrides(db, admin, {"chilled_max_c": 6}, store=store)
+
+    threads = [threading.Thread(target=cabinet_change), threading.Thread(target=store_change)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert versions(factory)["XH-0001"] == before + 2
