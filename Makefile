@@ -29,6 +29,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check protocols
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: sysdeps lint
 	$(BIN)/pytest

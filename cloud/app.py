@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from cloud import metrics
 from cloud.api import errors
 from cloud.api.bodies import StrictJsonBodies
-from cloud.api.routes import auth, cabinets, disputes, health, ops, restock, sessions
+from cloud.api.routes import auth, cabinets, disputes, health, ops, restock, sessions, settings
 from cloud.context import CloudContext
 from cloud.db.models import Alarm
 from cloud.web import pages
@@ -20,7 +20,7 @@ from cloud.web.pages import HERE
 def create_app(context: CloudContext) -> FastAPI:
     app = FastAPI(title="vendfleet cloud", version="0.1.0")
     app.state.context = context
-    for module in (health, auth, cabinets, sessions, disputes, restock, ops, pages):
+    for module in (health, auth, cabinets, sessions, disputes, restock, ops, settings, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     errors.install(app)

@@ -1,4 +1,8 @@
-"""`vendfleet cloud`: serve, ingest, migrate, seed, token."""
+"""`vendfleet cloud`: serve, ingest, migrate, seed, token.
+
+Every command reads the same settings (cloud/settings.py): the `--config` TOML file, then `VF_*`
+variables, then the flags given here. A flag left out leaves the variable's value alone.
+"""
 
 from __future__ import annotations
 
@@ -6,45 +10,60 @@ import json
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import structlog
 import typer
 import yaml
+from pydantic import ValidationError
 from sqlalchemy import or_, select
 
-from cloud.commands import CloudKeys
+from cloud.commands import CloudKeys, MissingKey
 from cloud.context import CloudContext
 from cloud.db.engine import make_engine, session_factory, transaction
 from cloud.db.migrate import upgrade
 from cloud.db.models import User
 from cloud.domain.auth import TokenSigner
 from cloud.domain.fleet import seed as seed_fixture
-from cloud.ingest.worker import IngestWorker
-from cloud.runtime import CloudRuntime, PortTaken, influx_sink
-from cloud.settings import CloudSettings
+from cloud.runtime import CloudRuntime, PortTaken, ingest_worker
+from cloud.settings import CloudSettings, load_settings
 from protocols.runtime.logs import configure
 from protocols.runtime.shutdown import exit_now, exit_stopped, stop_requested, stop_together, wait_for_stop
 
 log = structlog.get_logger("cloud")
 app = typer.Typer(no_args_is_help=True, help="The fleet service.")
-DB_HELP = "SQLAlchemy URL (sqlite:///FILE or postgresql+psycopg://…)"
+DB_HELP = "SQLAlchemy URL (sqlite:///FILE or postgresql+psycopg://…) [VF_DB]"
+CONFIG = typer.Option(None, "--config", envvar="VF_CONFIG", help="TOML settings file (below VF_* and flags)")
+DB = typer.Option(None, help=DB_HELP)
+KEY_DIR = typer.Option(None, help="Command signing key and token secret [VF_KEY_DIR]")
+
+
+def settings_of(config: Path | None, **flags: Any) -> CloudSettings:
+    """The settings, or a clear message and exit code 2."""
+    try:
+        return load_settings(config, **flags)
+    except ValidationError as exc:
+        reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        typer.echo(f"vendfleet cloud: {reasons}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
 def serve(
-    db: str = typer.Option("sqlite:///var/vendfleet.db", help=DB_HELP),
-    mqtt: str | None = typer.Option(None, help="Broker URL; none: embed an amqtt broker"),
-    mqtt_port: int = typer.Option(1883, help="Port of the embedded broker"),
-    host: str = typer.Option("127.0.0.1"),
-    port: int = typer.Option(8000),
-    key_dir: Path = typer.Option(Path("var/keys"), help="Command signing key and token secret"),
-    base_url: str | None = typer.Option(None, help="Public URL the QR codes point at"),
-    dev_show_otp: bool = typer.Option(False, help="Demo: show one-time codes on the page"),
+    config: Path | None = CONFIG,
+    db: str | None = DB,
+    mqtt: str | None = typer.Option(None, help="Broker URL; none: embed an amqtt broker [VF_MQTT]"),
+    mqtt_port: int | None = typer.Option(None, help="Port of the embedded broker [VF_EMBEDDED_MQTT_PORT]"),
+    host: str | None = typer.Option(None, help="[VF_HOST]"),
+    port: int | None = typer.Option(None, help="[VF_PORT]"),
+    key_dir: Path | None = KEY_DIR,
+    base_url: str | None = typer.Option(None, help="Public URL the QR codes point at [VF_BASE_URL]"),
+    dev_show_otp: bool | None = typer.Option(None, help="Demo: show one-time codes on the page"),
 ) -> None:
     """API, pages and MQTT ingest in one process, until SIGTERM or SIGINT (then exit code 0)."""
     configure()
-    stop = stop_requested()
-    settings = CloudSettings(
+    settings = settings_of(
+        config,
         db=db,
         mqtt=mqtt,
         embedded_mqtt_port=mqtt_port,
@@ -54,6 +73,7 @@ def serve(
         base_url=base_url,
         dev_show_otp=dev_show_otp,
     )
+    stop = stop_requested()
     runtime = CloudRuntime(settings)
     try:
         runtime.start()
@@ -70,48 +90,44 @@ def serve(
 
 @app.command()
 def ingest(
-    db: str = typer.Option(..., help=DB_HELP),
-    mqtt: str = typer.Option(..., help="Broker URL"),
+    config: Path | None = CONFIG,
+    db: str | None = DB,
+    mqtt: str | None = typer.Option(None, help="Broker URL [VF_MQTT]"),
     workers: int = typer.Option(1, help="Workers in this process (each its own MQTT client)"),
-    share_group: str = typer.Option("cloud", help="Shared subscription group"),
-    key_dir: Path = typer.Option(Path("var/keys")),
+    share_group: str | None = typer.Option(None, help="Shared subscription group [VF_SHARE_GROUP]"),
+    key_dir: Path | None = KEY_DIR,
 ) -> None:
     """Ingest workers alone; run as many processes as the load needs. SIGTERM/SIGINT: exit code 0."""
     configure()
+    settings = settings_of(config, db=db, mqtt=mqtt, share_group=share_group, key_dir=key_dir)
+    if not settings.mqtt:
+        typer.echo("vendfleet cloud ingest: no broker (--mqtt or VF_MQTT)", err=True)
+        raise typer.Exit(2)
     stop = stop_requested()
-    context = CloudContext.build(CloudSettings(db=db, mqtt=mqtt, key_dir=key_dir), None)
+    context = CloudContext.build(settings, None)
     running = [
-        IngestWorker(
-            mqtt_url=mqtt,
-            factory=context.factory,
-            share_group=share_group,
-            command_ttl=timedelta(minutes=2),
-            name=f"ingest-{n}",
-            thresholds=context.settings.thresholds,
-            influx=influx_sink(context.settings),
-            username=context.settings.mqtt_username,
-            password=context.settings.mqtt_password,
-        ).start()
+        ingest_worker(context, settings.mqtt, settings.share_group, f"ingest-{n}").start()
         for n in range(workers)
     ]
-    log.info("ingest up", workers=workers, mqtt=mqtt)
+    log.info("ingest up", workers=workers, mqtt=settings.mqtt)
     wait_for_stop(stop)
     exit_stopped(stop_together([worker.stop for worker in running], [context.close]))
 
 
 @app.command()
-def migrate(db: str = typer.Option(..., help=DB_HELP)) -> None:
+def migrate(config: Path | None = CONFIG, db: str | None = DB) -> None:
     """Apply the database migrations."""
-    upgrade(db)
+    upgrade(settings_of(config, db=db).db)
     typer.echo("database is at the newest schema")
 
 
 @app.command()
-def seed(fixture: Path, db: str = typer.Option(..., help=DB_HELP)) -> None:
+def seed(fixture: Path, config: Path | None = CONFIG, db: str | None = DB) -> None:
     """Load stores, cabinets, products, planograms and users from a YAML or JSON fixture."""
-    upgrade(db)
+    url = settings_of(config, db=db).db
+    upgrade(url)
     data = yaml.safe_load(fixture.read_text())
-    engine = make_engine(db)
+    engine = make_engine(url)
     with transaction(session_factory(engine)) as session:
         seed_fixture(session, data)
     engine.dispose()
@@ -119,19 +135,38 @@ def seed(fixture: Path, db: str = typer.Option(..., help=DB_HELP)) -> None:
 
 
 @app.command()
+def keys(
+    key_dir: Path = typer.Option(
+        ..., envvar="VF_KEY_DIR", help="Where the cloud will read them [VF_KEY_DIR]"
+    ),
+) -> None:
+    """Create the cloud's command key and token secret (a production cloud never creates them itself);
+    those already there are kept."""
+    CloudKeys.load(key_dir, mint=True)
+    typer.echo(f"keys in {key_dir}: public key {key_dir / 'public.pem'} goes to every gateway")
+
+
+@app.command()
 def token(
     user: str = typer.Option(..., help="User name or phone number"),
-    db: str = typer.Option(..., help=DB_HELP),
-    key_dir: Path = typer.Option(Path("var/keys")),
+    config: Path | None = CONFIG,
+    db: str | None = DB,
+    key_dir: Path | None = KEY_DIR,
     ttl_hours: int = typer.Option(24),
 ) -> None:
-    """Print a bearer token for an existing user (an admin tool)."""
-    engine = make_engine(db)
+    """Print a bearer token for an existing user (an admin tool), signed with the cloud's own secret:
+    found by the same settings the cloud reads, never minted here."""
+    settings = settings_of(config, db=db, key_dir=key_dir)
+    try:
+        keys = CloudKeys.load(settings.key_dir, mint=False)
+    except MissingKey as exc:
+        typer.echo(f"vendfleet cloud token: {exc}", err=True)
+        raise typer.Exit(2) from None
+    engine = make_engine(settings.db)
     with transaction(session_factory(engine)) as session:
         found = session.scalar(select(User).where(or_(User.name == user, User.phone == user)))
         if found is None:
             typer.echo(f"no user {user!r}", err=True)
             raise typer.Exit(1)
-        signer = TokenSigner(CloudKeys.load_or_create(key_dir).token_secret, timedelta(hours=ttl_hours))
-        typer.echo(signer.issue(found.id))
+        typer.echo(TokenSigner(keys.token_secret, timedelta(hours=ttl_hours)).issue(found.id))
     engine.dispose()

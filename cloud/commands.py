@@ -8,10 +8,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cloud.settings import KEY_FILES
 from protocols.mqtt.schemas import Command, Config, SessionMode, UnlockAction
 from protocols.signing import generate_keypair, load_private_key, sign, sign_command
+
+log = structlog.get_logger("cloud")
 
 
 @dataclass(frozen=True)
@@ -21,19 +25,32 @@ class CloudKeys:
     token_secret: bytes
 
     @classmethod
-    def load_or_create(cls, key_dir: Path) -> CloudKeys:
-        key_dir.mkdir(parents=True, exist_ok=True)
-        private, public = key_dir / "private.pem", key_dir / "public.pem"
+    def load(cls, key_dir: Path, *, mint: bool) -> CloudKeys:
+        """The keys in `key_dir`. A missing one is created only if `mint` (development): minted anew in
+        production, it would reject every provisioned gateway and every token already issued."""
+        private, public, secret = (key_dir / name for name in KEY_FILES)
+        missing = [p for p in (private, public, secret) if not p.exists()]
+        if missing and not mint:
+            names = ", ".join(str(p) for p in missing)
+            raise MissingKey(
+                f"no signing key: {names} missing (set VF_KEY_DIR or --key-dir to the cloud's keys)"
+            )
+        if missing:
+            log.warning("minting new cloud keys", key_dir=str(key_dir))
+            key_dir.mkdir(parents=True, exist_ok=True)
         if not private.exists():
             pair = generate_keypair()
             private.write_bytes(pair.private_pem)
             private.chmod(0o600)
             public.write_bytes(pair.public_pem)
-        secret = key_dir / "token.secret"
         if not secret.exists():
             secret.write_bytes(secrets.token_bytes(32))
             secret.chmod(0o600)
         return cls(load_private_key(private.read_bytes()), public.read_bytes(), secret.read_bytes())
+
+
+class MissingKey(RuntimeError):
+    """The cloud's keys are not where its settings say."""
 
 
 @dataclass(frozen=True)

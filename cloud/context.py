@@ -46,7 +46,7 @@ class CloudContext:
     @classmethod
     def build(cls, settings: CloudSettings, mqtt_url: str | None) -> CloudContext:
         engine = make_engine(settings.db)
-        keys = CloudKeys.load_or_create(settings.key_dir)
+        keys = CloudKeys.load(settings.key_dir, mint=not settings.production)
         return cls(
             settings=settings,
             engine=engine,

@@ -19,6 +19,7 @@ from cloud.db.engine import transaction
 from cloud.db.migrate import upgrade
 from cloud.db.models import Cabinet
 from cloud.dispatcher import Dispatcher
+from cloud.domain import cabinet_settings
 from cloud.domain.fleet import publish_config
 from cloud.influx import InfluxSink
 from cloud.ingest.worker import IngestWorker
@@ -36,6 +37,22 @@ def influx_sink(settings: CloudSettings) -> InfluxSink | None:
         return None
     return InfluxSink(
         settings.influx_url, settings.influx_token or "", settings.influx_org, settings.influx_bucket
+    )
+
+
+def ingest_worker(
+    context: CloudContext, mqtt_url: str, share_group: str | None, name: str = "ingest"
+) -> IngestWorker:
+    """An ingest worker wired from the context: `cloud serve` and `cloud ingest` run the same one."""
+    return IngestWorker(
+        mqtt_url=mqtt_url,
+        factory=context.factory,
+        share_group=share_group,
+        command_ttl=context.signer.ttl * 2,
+        name=name,
+        influx=influx_sink(context.settings),
+        username=context.settings.mqtt_username,
+        password=context.settings.mqtt_password,
     )
 
 
@@ -66,16 +83,7 @@ class CloudRuntime:
             self.broker = EmbeddedBroker(self.settings.embedded_mqtt_port, BROKER_HOST).start()
             share = None  # amqtt has no shared subscriptions
         self.context = CloudContext.build(self.settings, self.mqtt_url)
-        self.ingest = IngestWorker(
-            mqtt_url=self.mqtt_url,
-            factory=self.context.factory,
-            share_group=share,
-            command_ttl=self.context.signer.ttl * 2,
-            thresholds=self.settings.thresholds,
-            influx=influx_sink(self.settings),
-            username=self.settings.mqtt_username,
-            password=self.settings.mqtt_password,
-        ).start()
+        self.ingest = ingest_worker(self.context, self.mqtt_url, share).start()
         self.context.workers.append(self.ingest)
         context = self.context
         self.dispatcher = Dispatcher(context.factory, context.publisher, context.payments).start()
@@ -114,9 +122,11 @@ class CloudRuntime:
             threading.Event().wait(0.02)
 
     def push_configs(self) -> None:
-        """Every cabinet's signed config, through the outbox: the broker may have lost its retained copy."""
+        """This cloud's fleet defaults in force, then every cabinet's signed config through the outbox
+        (the broker may have lost its retained copy)."""
         assert self.context is not None
         with transaction(self.context.factory) as db:
+            cabinet_settings.install_fleet_defaults(db, self.settings.fleet)
             for cabinet in db.scalars(select(Cabinet)):
                 publish_config(db, cabinet, self.context.signer)
         self.context.outbox_committed()

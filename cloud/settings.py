@@ -1,15 +1,25 @@
-"""Cloud settings (pydantic-settings, `VF_*` variables), read once per process."""
+"""Cloud settings, read once per process: a TOML file < `VF_*` variables < the command line's flags.
+
+Fleet defaults of the per-cabinet settings are `fleet` (`VF_FLEET__HOLD_FEN=3000`, `[fleet]` in the
+file); stores and cabinets override them from the ops pages (cloud.domain.cabinet_settings).
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from limits import parse_many
-from pydantic import field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
-from cloud.domain.telemetry import Thresholds
+from protocols.mqtt.schemas import CabinetSettings
 
 # Sign-in rate limits ("N/period;M/period" in the `limits` notation).
 RATE_SETTINGS = (
@@ -25,8 +35,10 @@ RATE_SETTINGS = (
 
 
 class CloudSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VF_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="VF_", env_nested_delimiter="__", extra="ignore")
 
+    # production: no key is minted, no placeholder secret accepted, no one-time code shown on a page
+    env: Literal["development", "production"] = "development"
     db: str = "sqlite:///var/vendfleet.db"
     mqtt: str | None = None  # None: embed an amqtt broker (the demo default)
     mqtt_username: str | None = None  # the broker's `cloud` user in production
@@ -37,15 +49,13 @@ class CloudSettings(BaseSettings):
     base_url: str | None = None  # what the QR codes point at; defaults to http://host:port
     key_dir: Path = Path("var/keys")
     share_group: str | None = "cloud"  # shared subscriptions; None for brokers without them
-    hold_fen: int = 5000  # funds held when a resident opens a door
     command_ttl_s: int = 60
     token_ttl_s: int = 7 * 24 * 3600
     # Development: the one-time code is shown on the page instead of only in the log.
     dev_show_otp: bool = False
-    chilled_max_c: float = 8.0
-    warm_grace_s: float = 600.0  # chilled goods may be warm this long before an alarm
-    silence_s: float = 60.0  # no telemetry for this long: the cabinet is offline
-    outbox_backlog: int = 100
+    # Defaults for every cabinet (hold, alarm rules, timings): `cloud serve` writes them to the database at
+    # its start and re-publishes what changed; ingest workers read them there.
+    fleet: CabinetSettings = CabinetSettings()
     # Sign-in abuse. Rates in `limits` notation over moving windows, several joined by ";".
     # The counts live in `throttle_storage`: this process's memory, or `redis://host:6379` to
     # share them between API processes. The client address is the one uvicorn reports (behind
@@ -73,15 +83,62 @@ class CloudSettings(BaseSettings):
         parse_many(rates)  # a typo fails at start, not on the first sign-in
         return rates
 
+    @model_validator(mode="after")
+    def _fit_for_production(self) -> CloudSettings:
+        if self.env == "production":
+            problems = [f"{name} is a placeholder" for name, value in self._secrets() if _placeholder(value)]
+            missing = [name for name in KEY_FILES if not (self.key_dir / name).is_file()]
+            if missing:
+                names = ", ".join(missing)
+                problems.append(f"no signing key: {names} missing in {self.key_dir} (VF_KEY_DIR)")
+            if self.dev_show_otp:
+                problems.append("dev_show_otp shows one-time codes on the page")
+            if problems:
+                raise ValueError("refusing to run in production: " + "; ".join(problems))
+        return self
+
+    def _secrets(self) -> list[tuple[str, str | None]]:
+        return [
+            ("the database password", urlsplit(self.db).password),
+            ("mqtt_password", self.mqtt_password),
+            ("influx_token", self.influx_token),
+        ]
+
     @property
-    def thresholds(self) -> Thresholds:
-        return Thresholds(
-            self.chilled_max_c,
-            timedelta(seconds=self.warm_grace_s),
-            self.outbox_backlog,
-            timedelta(seconds=self.silence_s),
-        )
+    def production(self) -> bool:
+        return self.env == "production"
 
     @property
     def public_url(self) -> str:
         return self.base_url or f"http://{self.host}:{self.port}"
+
+
+KEY_FILES = ("private.pem", "public.pem", "token.secret")  # cloud.commands.CloudKeys
+PLACEHOLDERS = ("change-me", "changeme", "secret", "password")  # what example files ship
+
+
+def _placeholder(value: str | None) -> bool:
+    return value is not None and value.lower().startswith(PLACEHOLDERS)
+
+
+def load_settings(config_file: Path | None = None, **flags: Any) -> CloudSettings:
+    """The settings of this process: the file, then `VF_*` variables, then the flags actually given
+    (a flag left out is None and does not hide the variable)."""
+    given = {k: v for k, v in flags.items() if v is not None}
+
+    class _WithFile(CloudSettings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
+            if config_file is not None:
+                sources += (TomlConfigSettingsSource(settings_cls, toml_file=config_file),)
+            return sources
+
+    return CloudSettings.model_validate(_WithFile(**given).model_dump())

@@ -30,7 +30,7 @@ def run(
     tls_cert: Path | None = typer.Option(None),
     tls_key: Path | None = typer.Option(None),
     planogram: Path | None = typer.Option(None, help="Standalone: a config payload file"),
-    config: Path | None = typer.Option(None, help="TOML settings file"),
+    config: Path | None = typer.Option(None, envvar="VF_CONFIG", help="TOML settings file"),
     metrics_port: int | None = typer.Option(None, help="Serve Prometheus metrics on 127.0.0.1:PORT"),
     log_level: str = typer.Option("INFO"),
 ) -> None:

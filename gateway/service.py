@@ -124,15 +124,9 @@ class GatewayService:
         return self.config.planogram if self.config else None
 
     def timing(self) -> CabinetSettings:
-        """The cloud's settings once it sent a config; the local ones until then."""
-        if self.config:
-            return self.config.settings
-        return CabinetSettings(
-            telemetry_interval_s=self.s.telemetry_interval_s,
-            door_open_timeout_s=self.s.door_open_timeout_s,
-            left_open_after_s=self.s.left_open_after_s,
-            settle_timeout_s=self.s.settle_timeout_s,
-        )
+        """The settings of the config applied (the cloud's, or a local commissioning file's); the
+        fleet defaults before any config came."""
+        return self.config.settings if self.config else CabinetSettings()
 
     def _load_config(self) -> Config | None:
         stored = get_meta(self._db, "config")

@@ -257,6 +257,7 @@ class SessionRunner:
                 noise=NOISE,
                 mode=session.mode,
                 faulty=unusable,
+                min_confidence=self._timing().min_confidence,
             )
         self._emit(lambda seq, eid: self._result(seq, eid, session, final, basket, now))
         self._fire(session, Trigger.SETTLED, now)

@@ -52,12 +52,8 @@ class GatewaySettings(BaseSettings):
     offline_telemetry_bucket_s: float = 60.0
     offline_telemetry_max: int = 1440
 
-    # Door sessions (the cloud's config may override these)
-    door_open_timeout_s: float = 30.0
-    left_open_after_s: float = 120.0
-    settle_timeout_s: float = 10.0
+    # Door sessions: their timings come with the cloud's config (protocols CabinetSettings)
     baseline_timeout_s: float = 3.0
-    telemetry_interval_s: float = 10.0
 
     @model_validator(mode="after")
     def _username_is_the_cabinet(self) -> GatewaySettings:

@@ -30,11 +30,7 @@ FAST_GATEWAY_ENV = {
     "VF_POLL_FAST_S": "0.05",
     "VF_POLL_IDLE_S": "0.1",
     "VF_SENSORS_IDLE_S": "0.5",
-    "VF_DOOR_OPEN_TIMEOUT_S": "4",
-    "VF_LEFT_OPEN_AFTER_S": "30",
-    "VF_SETTLE_TIMEOUT_S": "6",
     "VF_EVACK_TIMEOUT_S": "2",
-    "VF_TELEMETRY_INTERVAL_S": "1",
     "VF_SCAN_ADDRESSES": "[16, 32, 33, 48]",
 }
 

@@ -156,8 +156,8 @@ def test_cloud_serve_with_embedded_broker_stops_on_signal(tmp_path: Path, sig: i
             assert_stops_cleanly(proc, sig, tmp_path / "c.log")
 
 
-def _live_session(tmp_path: Path) -> tuple[str, str]:
-    """Seed the demo fleet, add a live session for a resident; that session's id and a token."""
+def _live_session(tmp_path: Path) -> str:
+    """Seed the demo fleet, add a live session for a resident; that session's id."""
     db = f"sqlite:///{tmp_path / 'cloud.db'}"
     subprocess.run(
         [VENDFLEET, "cloud", "seed", str(DEMO_FIXTURE), "--db", db], check=True, capture_output=True
@@ -173,17 +173,31 @@ def _live_session(tmp_path: Path) -> tuple[str, str]:
         )
         session.add(live)
     engine.dispose()
-    argv = [VENDFLEET, "cloud", "token", "--user", "13800138000", "--db", db]
+    return "s-live"
+
+
+def _token(tmp_path: Path) -> str:
+    """The resident's token, signed with the keys of the cloud serving from tmp_path."""
+    argv = [
+        VENDFLEET,
+        "cloud",
+        "token",
+        "--user",
+        "13800138000",
+        "--db",
+        f"sqlite:///{tmp_path / 'cloud.db'}",
+    ]
     token = subprocess.run([*argv, "--key-dir", str(tmp_path / "keys")], check=True, capture_output=True)
-    return "s-live", token.stdout.decode().strip()
+    return token.stdout.decode().strip()
 
 
 def test_cloud_serve_stops_with_a_stream_open(tmp_path: Path, mosquitto: MosquittoServer) -> None:
     """A live SSE stream (a resident watching the visit) must not keep the server up."""
-    session_id, token = _live_session(tmp_path)
+    session_id = _live_session(tmp_path)
     port = free_port()
     with started(_serve_argv(tmp_path, port, ["--mqtt", mosquitto.url]), tmp_path / "c.log") as proc:
         wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), STARTUP_S, "cloud healthz")
+        token = _token(tmp_path)  # the cloud's keys exist once it runs
         streaming = threading.Event()
 
         def hold_stream() -> None:

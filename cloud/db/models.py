@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -37,6 +38,7 @@ class Store(Base):
     name_en: Mapped[str] = mapped_column(String(128))
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # overrides for its cabinets
     cabinets: Mapped[list[Cabinet]] = relationship(back_populates="store")
 
 
@@ -56,7 +58,17 @@ class Cabinet(Base):
     acked_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     config_version: Mapped[int] = mapped_column(Integer, default=0)  # the newest config we signed
     config_applied: Mapped[int | None] = mapped_column(Integer, nullable=True)  # what the gateway reports
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # overrides for this cabinet
     store: Mapped[Store] = relationship(back_populates="cabinets")
+
+
+class FleetSettings(Base):
+    """The fleet defaults in force (one row): what the cloud's own settings say, written at its start."""
+
+    __tablename__ = "fleet_settings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    values: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class Product(Base):

@@ -14,6 +14,7 @@ from cloud import NotFound
 from cloud.db.models import Alarm, Cabinet, PlanogramLane, User
 from cloud.domain import ledger
 from cloud.domain.auth import require_role
+from cloud.domain.cabinet_settings import effective_settings
 
 log = structlog.get_logger("cloud.alarms")
 KINDS = {
@@ -130,7 +131,8 @@ def listed(
 
 
 def check_stock(db: Session, cabinet: Cabinet) -> None:
-    """A lane at a fifth of its capacity or less is low (a pick list will ask for it)."""
+    """A lane at its cabinet's low-stock share of capacity or less is low (a pick list will ask for it)."""
+    share = effective_settings(db, cabinet).low_stock_fraction
     capacity = {
         (r.channel, r.lane): r.capacity
         for r in db.scalars(select(PlanogramLane).where(PlanogramLane.cabinet_id == cabinet.id))
@@ -139,7 +141,7 @@ def check_stock(db: Session, cabinet: Cabinet) -> None:
         cap = capacity.get((lane.channel, lane.lane))
         if cap is None:
             continue
-        low = lane.count <= max(1, cap // 5)
+        low = lane.count <= max(1, int(cap * share + 1e-9))  # a float share may land a hair below
         set_alarm(
             db,
             cabinet,

@@ -15,7 +15,8 @@ from cloud.commands import CommandSigner
 from cloud.db.models import Cabinet, PlanogramLane, Product, Store, User
 from cloud.domain import ledger, outbox, store_inventory
 from cloud.domain.auth import hash_password
-from protocols.mqtt.schemas import CabinetSettings, Config
+from cloud.domain.cabinet_settings import effective_settings
+from protocols.mqtt.schemas import Config
 from protocols.planogram import Channel, Lane, Planogram
 from protocols.planogram_lint import check_planogram
 
@@ -59,15 +60,16 @@ def _lane(row: PlanogramLane) -> Lane:
     )
 
 
-def config_payload(db: Session, cabinet: Cabinet, settings: CabinetSettings | None = None) -> Config:
-    """The retained `config` for a cabinet (unsigned): its planogram, linted as the gateway lints it."""
+def config_payload(db: Session, cabinet: Cabinet) -> Config:
+    """The retained `config` for a cabinet (unsigned): its planogram, linted as the gateway lints it,
+    and its settings."""
     plan = planogram(db, cabinet)
     check_planogram(plan)
     return Config(
         version=max(1, cabinet.config_version),
         cabinet_id=cabinet.code,
         planogram=plan,
-        settings=settings or CabinetSettings(),
+        settings=effective_settings(db, cabinet),
     )
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session as Db
 from cloud import Forbidden, NotFound, Refused
 from cloud.commands import CommandSigner
 from cloud.db.models import Cabinet, PlanogramLane, Session, User
-from cloud.domain import alarms, baskets, ledger, outbox, payments, restock, restock_check
+from cloud.domain import alarms, baskets, cabinet_settings, ledger, outbox, payments, restock, restock_check
 from cloud.domain.auth import in_store, require_role, require_store
 from cloud.domain.fleet import cabinet_by_code
 from cloud.domain.payments import PaymentOrder, PaymentProvider
@@ -36,7 +36,7 @@ def open_session(
     mode: str,
     signer: CommandSigner,
     provider: PaymentProvider,
-    hold_fen: int,
+    hold_fen: int | None = None,
 ) -> Session:
     """Refuse with a reason, or hold funds and queue the signed unlock (sent once this commits)."""
     require_role(user, "resident" if mode == "resident" else "staff")
@@ -49,6 +49,8 @@ def open_session(
         raise Refused("this cabinet is offline right now; please try again later", code="cabinet_offline")
     if door not in doors_of(db, cabinet):
         raise Refused(f"this cabinet has no door {door}", code="no_such_door", door=door)
+    if hold_fen is None:
+        hold_fen = cabinet_settings.effective_settings(db, cabinet).hold_fen
     session_id = uuid.uuid4().hex[:16]
     command = signer.unlock(cabinet.code, door, session_id, mode)  # type: ignore[arg-type]
     session = Session(

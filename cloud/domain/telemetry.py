@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from cloud.db.models import Cabinet, CabinetTelemetry, PlanogramLane, Product, TemperatureMinute
 from cloud.domain import alarms
-from protocols.mqtt.schemas import Telemetry
+from cloud.domain.cabinet_settings import effective_settings
+from protocols.mqtt.schemas import CabinetSettings, Telemetry
 
 ROLLUP_DAYS = 7
+SILENCE_FLOOR_S = 30.0  # no cabinet's silence limit is shorter (CabinetSettings.silence_s): a healthy
+# fleet reporting every 10 s never reaches the per-cabinet check below
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    chilled_max_c: float = 8.0  # chilled goods above this are at risk
-    grace: timedelta = timedelta(minutes=10)  # how long they may be warm before an alarm
-    outbox_backlog: int = 100  # events waiting on a gateway
-    silence: timedelta = timedelta(seconds=60)  # no telemetry for this long: offline
-
-
-def record(db: Session, cabinet: Cabinet, sample: Telemetry, thresholds: Thresholds) -> None:
+def record(db: Session, cabinet: Cabinet, sample: Telemetry) -> None:
+    """Keep the sample and judge it by the cabinet's own alarm settings."""
     now = datetime.now(UTC)
+    rules = effective_settings(db, cabinet)
     cabinet.last_seen = now
     if not cabinet.online:
         cabinet.online = True
@@ -35,11 +31,11 @@ def record(db: Session, cabinet: Cabinet, sample: Telemetry, thresholds: Thresho
         db.add(latest)
     latest.received_at, latest.payload = now, sample.model_dump(mode="json")
     _roll_up(db, cabinet, sample)
-    _temperature_rule(db, cabinet, latest, sample, thresholds)
+    _temperature_rule(db, cabinet, latest, sample, rules)
     alarms.set_alarm(
         db,
         cabinet,
-        sample.outbox_depth > thresholds.outbox_backlog,
+        sample.outbox_depth > rules.outbox_backlog,
         "outbox_backlog",
         detail=f"{sample.outbox_depth} events waiting on the gateway",
     )
@@ -81,7 +77,7 @@ def _roll_up(db: Session, cabinet: Cabinet, sample: Telemetry) -> None:
 
 
 def _temperature_rule(
-    db: Session, cabinet: Cabinet, latest: CabinetTelemetry, sample: Telemetry, t: Thresholds
+    db: Session, cabinet: Cabinet, latest: CabinetTelemetry, sample: Telemetry, t: CabinetSettings
 ) -> None:
     readings = [v for v in sample.temperatures_c if v is not None]
     if not readings or not holds_chilled(db, cabinet):
@@ -92,7 +88,7 @@ def _temperature_rule(
         alarms.resolve(db, cabinet, "temperature_high")
         return
     latest.warm_since = latest.warm_since or sample.ts
-    if sample.ts - latest.warm_since >= t.grace:
+    if sample.ts - latest.warm_since >= timedelta(seconds=t.warm_grace_s):
         alarms.raise_alarm(
             db,
             cabinet,
@@ -109,13 +105,15 @@ def holds_chilled(db: Session, cabinet: Cabinet) -> bool:
     return found is not None
 
 
-def sweep(db: Session, thresholds: Thresholds) -> None:
-    """Cabinets gone silent are offline; old roll-ups go."""
+def sweep(db: Session) -> None:
+    """Cabinets gone silent (each by its own silence limit) are offline; old roll-ups go."""
     now = datetime.now(UTC)
-    silent = db.scalars(select(Cabinet).where(Cabinet.online, Cabinet.last_seen < now - thresholds.silence))
-    for cabinet in silent:
-        cabinet.online = False
-        alarms.raise_alarm(
-            db, cabinet, "offline", detail=f"no telemetry for {int(thresholds.silence.total_seconds())} s"
-        )
+    quiet = select(Cabinet).options(joinedload(Cabinet.store))
+    quiet = quiet.where(Cabinet.online, Cabinet.last_seen < now - timedelta(seconds=SILENCE_FLOOR_S))
+    for cabinet in db.scalars(quiet):
+        silence = effective_settings(db, cabinet).silence_s
+        assert cabinet.last_seen is not None
+        if cabinet.last_seen < now - timedelta(seconds=silence):
+            cabinet.online = False
+            alarms.raise_alarm(db, cabinet, "offline", detail=f"no telemetry for {int(silence)} s")
     db.execute(delete(TemperatureMinute).where(TemperatureMinute.minute < now - timedelta(days=ROLLUP_DAYS)))

@@ -22,7 +22,6 @@ from cloud.db.models import Cabinet
 from cloud.domain import ingest, sessions, telemetry
 from cloud.domain.fleet import cabinet_by_code
 from cloud.domain.ingest import Event
-from cloud.domain.telemetry import Thresholds
 from cloud.influx import InfluxSink
 from cloud.mqtt import Publisher, new_client
 from protocols import ProtocolError
@@ -65,7 +64,6 @@ class IngestWorker:
         share_group: str | None,
         command_ttl: timedelta,
         name: str = "ingest",
-        thresholds: Thresholds | None = None,
         influx: InfluxSink | None = None,
         username: str | None = None,
         password: str | None = None,
@@ -86,7 +84,6 @@ class IngestWorker:
         self._subscribed = threading.Event()
         self._client.on_subscribe = lambda *a: self._subscribed.set()
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
-        self._thresholds = thresholds or Thresholds()
         self._influx = influx
         self._attempts: dict[str, int] = {}
         self._batch_max = batch_max
@@ -191,7 +188,7 @@ class IngestWorker:
         cabinets: dict[str, Cabinet] = {}
         for code, sample in batch.samples:
             cabinet = cabinets.get(code) or cabinets.setdefault(code, cabinet_by_code(db, code))
-            telemetry.record(db, cabinet, sample, self._thresholds)
+            telemetry.record(db, cabinet, sample)
             batch.stores[code] = cabinet.store.code
 
     def _after_commit(self, batch: Batch) -> None:
@@ -216,7 +213,7 @@ class IngestWorker:
         with transaction(self._factory) as db:
             sessions.expire_stale(db, self._ttl)
             sessions.hand_unchosen_to_ops(db, sessions.CHOOSE_WAIT)
-            telemetry.sweep(db, self._thresholds)
+            telemetry.sweep(db)
 
     def _guarded(self, what: str, work: Callable[[], object]) -> None:
         """No exception may end the worker's thread: log it, count it, go on with the next message."""

@@ -25,7 +25,6 @@ def open_door(context: CloudContext, user: User, cabinet_code: str, door: int, m
             mode=mode,
             signer=context.signer,
             provider=context.payments,
-            hold_fen=context.settings.hold_fen,
         )
         view = SessionView.of(session)
     context.outbox_committed()

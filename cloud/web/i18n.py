@@ -59,3 +59,36 @@ def pick_language(query: str | None, accept_language: str | None) -> str:
         if tag.startswith("zh"):
             return "zh-CN"
     return "zh-CN"
+
+
+# The settings page (templates/settings.html): a label per CabinetSettings field, its refusals by code.
+SETTINGS_TEXTS: dict[str, dict[str, str]] = {
+    "zh-CN": {
+        "settings": "设置", "settings_for": "设置对象", "store": "门店", "setting": "设置项",
+        "fleet_default": "全网默认", "inherited": "继承值", "override": "本级设置", "in_force": "生效值",
+        "save": "保存", "saved": "已保存，新配置已下发到柜子",
+        "settings_help": "留空即继承：柜子设置优先于门店设置，门店设置优先于全网默认。",
+        "set_door_open_timeout_s": "开锁后未开门超时（秒）", "set_left_open_after_s": "门未关告警（秒）",
+        "set_settle_timeout_s": "关门后称重稳定超时（秒）", "set_telemetry_interval_s": "遥测间隔（秒）",
+        "set_min_confidence": "识别最低置信度", "set_max_take": "每货道单次最多取件数",
+        "set_hold_fen": "开门预授权金额（分）", "set_chilled_max_c": "冷藏温度上限（°C）",
+        "set_warm_grace_s": "超温宽限（秒）", "set_silence_s": "无遥测判定离线（秒）",
+        "set_outbox_backlog": "网关积压事件告警数", "set_low_stock_fraction": "缺货比例（占容量）",
+        "err_invalid_setting": "设置 {name} 无效：{reason}", "err_unknown_setting": "未知设置：{names}",
+    },
+    "en": {
+        "settings": "Settings", "settings_for": "Settings of", "store": "Store", "setting": "Setting",
+        "fleet_default": "Fleet default", "inherited": "Inherited", "override": "Set here", "in_force": "In force",
+        "save": "Save", "saved": "Saved; the new config is on its way to the cabinets",
+        "settings_help": "Leave a field empty to inherit: a cabinet's setting beats its store's, a store's beats the fleet default.",
+        "set_door_open_timeout_s": "Unlocked but not opened after (s)", "set_left_open_after_s": "Door left open alarm after (s)",
+        "set_settle_timeout_s": "Scales settle within (s)", "set_telemetry_interval_s": "Telemetry every (s)",
+        "set_min_confidence": "Least confidence to charge", "set_max_take": "Most pieces per lane per visit",
+        "set_hold_fen": "Hold when a door opens (fen)", "set_chilled_max_c": "Chilled goods up to (°C)",
+        "set_warm_grace_s": "Warm for this long before an alarm (s)", "set_silence_s": "Offline after silence of (s)",
+        "set_outbox_backlog": "Gateway backlog alarm at (events)", "set_low_stock_fraction": "Low stock at (share of capacity)",
+        "err_invalid_setting": "Setting {name} is invalid: {reason}", "err_unknown_setting": "Unknown settings: {names}",
+    },
+}  # fmt: skip
+for _language, _texts in SETTINGS_TEXTS.items():
+    TEXTS[_language].update(_texts)

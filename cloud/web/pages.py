@@ -70,6 +70,14 @@ def picklist_page(
     return _page(request, "picklist.html", lang, accept_language, store_id=store_id)
 
 
+@router.get("/ops/settings", response_class=HTMLResponse, responses=documented(422))
+def settings_page(
+    request: Request, lang: str | None = None, accept_language: str | None = Header(None)
+) -> HTMLResponse:
+    """Ops: the fleet's default settings, and each store's and cabinet's overrides."""
+    return _page(request, "settings.html", lang, accept_language)
+
+
 @router.get("/ops", response_class=HTMLResponse, responses=documented(422))
 @router.get("/ops/{view}", response_class=HTMLResponse, responses=documented(422))
 @router.get("/ops/cabinets/{code}", response_class=HTMLResponse, responses=documented(422))

@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    model_validator,
 )
 
 from protocols import ProtocolError
@@ -263,14 +264,36 @@ class Ack(Payload):
 
 
 class CabinetSettings(_Model):
-    poll_idle_ms: int = Field(ge=50, le=600_000, default=1000)
-    poll_open_ms: int = Field(ge=20, le=60_000, default=200)
+    """What the cloud decides for one cabinet: fleet defaults, overridden per store, then per cabinet.
+
+    Carried in the signed `config` (its `version` goes up with every change), so the gateway and the
+    cloud read the same values: the gateway its session timings, the cloud its alarm rules and hold."""
+
+    # Door sessions (gateway)
+    door_open_timeout_s: Seconds = 30.0  # unlocked but never opened: the session ends
+    left_open_after_s: Seconds = 120.0  # open this long: a `left_open` alarm
+    settle_timeout_s: Seconds = 10.0  # after the door shuts, the scales have this long to settle
     telemetry_interval_s: Seconds = 10.0
-    door_open_timeout_s: Seconds = 30.0
-    left_open_after_s: Seconds = 120.0
-    settle_timeout_s: Seconds = 10.0
-    min_confidence: float = Field(gt=0, le=1, default=0.95)
-    setpoint_c: Celsius | None = None
+    min_confidence: float = Field(gt=0, le=1, default=0.95)  # below it, a basket is ambiguous (reviewed)
+    max_take: int = Field(ge=1, le=200, default=6)  # pieces of one lane a resident may take in a visit
+    # Money (cloud)
+    hold_fen: int = Field(ge=0, le=1_000_000, default=5000)  # held when a resident opens a door
+    # Alarms (cloud)
+    chilled_max_c: Celsius = 8.0  # chilled goods above this are at risk …
+    warm_grace_s: Seconds = 600.0  # … for this long before an alarm
+    silence_s: float = Field(ge=30, le=86_400, default=60.0)  # no telemetry for this long: offline
+    outbox_backlog: Count = 100  # events waiting on the gateway before an alarm
+    low_stock_fraction: float = Field(ge=0, le=1, default=0.2)  # a lane at this share of capacity is low
+
+    @model_validator(mode="after")
+    def _heard_before_silent(self) -> CabinetSettings:
+        # A cabinet reporting less often than the silence limit would be taken offline between samples.
+        if self.silence_s <= self.telemetry_interval_s:
+            interval = self.telemetry_interval_s
+            raise ValueError(
+                f"silence_s ({self.silence_s:g}) must exceed telemetry_interval_s ({interval:g})"
+            )
+        return self
 
 
 class Config(Payload):

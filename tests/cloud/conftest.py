@@ -64,7 +64,7 @@ def factory(db_url: str, request: pytest.FixtureRequest) -> Iterator[sessionmake
 
 @pytest.fixture(scope="session")
 def cloud_keys(tmp_path_factory: pytest.TempPathFactory) -> CloudKeys:
-    return CloudKeys.load_or_create(tmp_path_factory.mktemp("cloud-keys"))
+    return CloudKeys.load(tmp_path_factory.mktemp("cloud-keys"), mint=True)
 
 
 @pytest.fixture

@@ -170,6 +170,15 @@ MATRIX: dict[str, Row] = {
     "POST /api/v1/sessions/{session_id}/review": Row(
         OPS, "/api/v1/sessions/{session_id}/review", {"dismiss": True}, in_review
     ),
+    # -- per-cabinet settings: ops of the store -------------------------------------------
+    "GET /api/v1/settings": Row(OPS, "/api/v1/settings"),
+    "PUT /api/v1/stores/{store_id}/settings": Row(
+        OPS, "/api/v1/stores/{store_id}/settings", {"hold_fen": 3000}
+    ),
+    "GET /api/v1/cabinets/{code}/settings": Row(OPS, "/api/v1/cabinets/XH-0001/settings"),
+    "PUT /api/v1/cabinets/{code}/settings": Row(
+        OPS, "/api/v1/cabinets/XH-0001/settings", {"chilled_max_c": 6.0}
+    ),
     # -- pages -----------------------------------------------------------------------------
     "GET /c/{code}": Row(ALL_200, "/c/XH-0001"),
     "GET /s/{code}": Row(ALL_200, "/s/XH-0001"),
@@ -177,6 +186,7 @@ MATRIX: dict[str, Row] = {
     "GET /ops": Row(ALL_200, "/ops"),
     "GET /ops/{view}": Row(ALL_200, "/ops/alarms"),
     "GET /ops/cabinets/{code}": Row(ALL_200, "/ops/cabinets/XH-0001"),
+    "GET /ops/settings": Row(ALL_200, "/ops/settings"),
 }
 
 

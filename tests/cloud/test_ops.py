@@ -11,15 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud.db.engine import transaction
 from cloud.db.models import Alarm, Cabinet, TemperatureMinute, User
 from cloud.domain import alarms, ingest, ledger, telemetry
-from cloud.domain.telemetry import Thresholds
 from cloud.influx import InfluxSink
 from protocols.mqtt.schemas import AlarmEvent, DoorReading, Status, Telemetry
 from tests.servers import VictoriaMetricsServer
 
 T0 = datetime.now(UTC).replace(second=0, microsecond=0)
-RULES = Thresholds(
-    chilled_max_c=8.0, grace=timedelta(minutes=10), outbox_backlog=100, silence=timedelta(seconds=60)
-)
 
 
 def sample(minutes: float, temp: float, depth: int = 0) -> Telemetry:
@@ -36,7 +32,7 @@ def feed(factory: sessionmaker[Session], code: str, samples: list[Telemetry]) ->
         with transaction(factory) as db:
             cabinet = db.scalar(select(Cabinet).where(Cabinet.code == code))
             assert cabinet is not None
-            telemetry.record(db, cabinet, s, RULES)
+            telemetry.record(db, cabinet, s)  # the fleet defaults: 8 °C, 10 min, 100, 60 s
 
 
 def alarm_states(factory: sessionmaker[Session], kind: str) -> list[str]:
@@ -87,8 +83,8 @@ def test_silence_means_offline(factory: sessionmaker[Session]) -> None:
         cabinet = db.scalar(select(Cabinet).where(Cabinet.code == "XH-0001"))
         assert cabinet is not None
         cabinet.last_seen = datetime.now(UTC) - timedelta(minutes=5)
-        telemetry.sweep(db, RULES)
-        telemetry.sweep(db, RULES)
+        telemetry.sweep(db)
+        telemetry.sweep(db)
     assert alarm_states(factory, "offline") == ["open"]
 
 
