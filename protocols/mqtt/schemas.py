@@ -131,9 +131,23 @@ class LaneDelta(_Model):
     delta: Delta  # negative: taken out; positive: put in
 
 
+class LaneMove(_Model):
+    """Pieces that left their lane but not the cabinet: found on another shelf of the same door.
+
+    Never charged and never in `lanes` (which carry only what crossed the door); the pieces still
+    count as stock of their lane, misplaced until staff tidy them."""
+
+    channel: BusIndex
+    lane: BusIndex
+    sku: str = Field(min_length=1, max_length=64)
+    to_channel: BusIndex
+    count: int = Field(ge=1, le=10_000)
+
+
 class BasketCandidate(_Model):
     lanes: list[LaneDelta] = Field(max_length=256)
     probability: float = Field(ge=0, le=1)
+    moves: list[LaneMove] = Field(default=[], max_length=64)
 
 
 class ChannelInference(_Model):
@@ -168,6 +182,7 @@ class SessionResult(EventBase):
     confidence: float = Field(ge=0, le=1, default=1.0)
     ambiguous: bool = False
     candidates: list[BasketCandidate] = Field(default=[], max_length=64)
+    moves: list[LaneMove] = Field(default=[], max_length=64)  # of the answer in `lanes`
 
 
 class DoorEvent(EventBase):
@@ -269,7 +284,14 @@ class CabinetSettings(_Model):
     left_open_after_s: Seconds = 120.0
     settle_timeout_s: Seconds = 10.0
     min_confidence: float = Field(gt=0, le=1, default=0.95)
+    max_take: int = Field(ge=1, le=50, default=6)  # pieces one resident may take: the lint's limit
     setpoint_c: Celsius | None = None
+
+
+class LaneStock(_Model):
+    channel: BusIndex
+    lane: BusIndex
+    count: Count
 
 
 class Config(Payload):
@@ -279,6 +301,9 @@ class Config(Payload):
     cabinet_id: CabinetId | None = None  # None only in a local commissioning file
     planogram: Planogram
     settings: CabinetSettings = CabinetSettings()
+    # Pieces per lane as the cloud's ledger knew them when it signed this config (optional): the
+    # gateway starts from these and follows its own definite results (see gateway.stock).
+    stock: list[LaneStock] = Field(default=[], max_length=4096)
     signature: str = ""
 
 
