@@ -98,7 +98,9 @@ class World:
             c.channel: LoadCell(
                 door=c.door,
                 tray_g=c.tray_g,
-                pieces={lane.lane: [piece_weight(rng, lane.sku) for _ in range(lane.count)] for lane in c.lanes},
+                pieces={
+                    lane.lane: [piece_weight(rng, lane.sku) for _ in range(lane.count)] for lane in c.lanes
+                },
                 skus={lane.lane: lane.sku for lane in c.lanes},
                 drift_sign=rng.choice((-1.0, 1.0)),
             )

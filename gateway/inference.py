@@ -182,7 +182,9 @@ def _local_hypotheses(
             for leaf in _search(lanes, low, high, delta_g - extra, window):
                 sigma = math.sqrt(variance + leaf.spread)
                 z = (delta_g - extra - leaf.grams) / sigma
-                score = -0.5 * z * z - math.log(sigma) + prior + leaf.pieces * LOG_PIECE + leaf.puts * put_cost
+                score = (
+                    -0.5 * z * z - math.log(sigma) + prior + leaf.pieces * LOG_PIECE + leaf.puts * put_cost
+                )
                 found.append(_Local(leaf.counts, foreign, score, abs(z)))
     found.sort(key=lambda h: -h.score)
     return [h for h in found[:MAX_LOCAL] if h.score >= found[0].score - CUT]
@@ -215,7 +217,9 @@ def _feasible(shelves: Sequence[Channel], chosen: Sequence[_Local]) -> bool:
     return all(removed[sku] >= n for sku, n in placed.items())
 
 
-def _door_hypotheses(locals_: Sequence[list[_Local]], shelves: Sequence[Channel]) -> list[tuple[float, tuple[_Local, ...]]]:
+def _door_hypotheses(
+    locals_: Sequence[list[_Local]], shelves: Sequence[Channel]
+) -> list[tuple[float, tuple[_Local, ...]]]:
     """Feasible combinations of the shelves' hypotheses within CUT of the best conceivable one."""
     best_rest = [0.0] * (len(locals_) + 1)
     for i in range(len(locals_) - 1, -1, -1):
@@ -239,7 +243,9 @@ def _door_hypotheses(locals_: Sequence[list[_Local]], shelves: Sequence[Channel]
     return out
 
 
-def _explain(shelves: Sequence[Channel], chosen: Sequence[_Local]) -> tuple[tuple[LaneChange, ...], tuple[Move, ...]]:
+def _explain(
+    shelves: Sequence[Channel], chosen: Sequence[_Local]
+) -> tuple[tuple[LaneChange, ...], tuple[Move, ...]]:
     """What crossed the door per lane, and which pieces only moved to another shelf."""
     taken: dict[tuple[int, int], int] = {}
     lanes_of: dict[str, list[tuple[Channel, Lane]]] = {}
@@ -286,14 +292,14 @@ def infer_basket(
     ]
     deltas = {c.channel: final_g[c.channel] - baseline_g[c.channel] for c in shelves}
     locals_ = [
-        _local_hypotheses(
-            c, deltas[c.channel], _strangers(c, shelves), noise=noise, mode=mode, stock=stock
-        )
+        _local_hypotheses(c, deltas[c.channel], _strangers(c, shelves), noise=noise, mode=mode, stock=stock)
         for c in shelves
     ]
     door = _door_hypotheses(locals_, shelves) if all(locals_) else []
     broken = tuple(
-        ChannelInference(c.channel, final_g.get(c.channel, 0.0) - baseline_g.get(c.channel, 0.0), "fault", 0.0, (), ())
+        ChannelInference(
+            c.channel, final_g.get(c.channel, 0.0) - baseline_g.get(c.channel, 0.0), "fault", 0.0, (), ()
+        )
         for c in planogram.channels
         if c.channel in faulty
     )
@@ -331,7 +337,11 @@ def _decide(
         mine = best_hypothesis[i]
         marginal = sum(math.exp(s - top) for s, chosen in door if chosen[i] == mine) / total
         outcome: Outcome = (
-            "unexplained" if mine.z > UNEXPLAINED_SIGMAS else "ok" if marginal >= min_confidence else "ambiguous"
+            "unexplained"
+            if mine.z > UNEXPLAINED_SIGMAS
+            else "ok"
+            if marginal >= min_confidence
+            else "ambiguous"
         )
         own = tuple(x for x in best.changes if x.channel == c.channel) if outcome == "ok" else ()
         channels.append(ChannelInference(c.channel, deltas[c.channel], outcome, marginal, own, candidates))

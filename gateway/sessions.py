@@ -16,8 +16,8 @@ from gateway.door_session import DoorSession, SessionStore, State, Trigger
 from gateway.inference import BasketInference, Move, infer_basket
 from gateway.outbox import EventBuilder
 from gateway.settings import GatewaySettings
-from gateway.stock import StockBook
 from gateway.snapshot import Snapshot, Weight
+from gateway.stock import StockBook
 from protocols.mqtt.schemas import (
     BasketCandidate,
     CabinetSettings,
@@ -375,4 +375,6 @@ def _lane(change: Any) -> LaneDelta:
 
 
 def _move(move: Move) -> LaneMove:
-    return LaneMove(channel=move.channel, lane=move.lane, sku=move.sku, to_channel=move.to_channel, count=move.count)
+    return LaneMove(
+        channel=move.channel, lane=move.lane, sku=move.sku, to_channel=move.to_channel, count=move.count
+    )

@@ -108,14 +108,18 @@ class Shop:
 LAYOUT = load_layout("chilled-4shelf")
 
 
-def readings(s: Session, planogram: Planogram, rng: random.Random) -> tuple[dict[int, float], dict[int, float]]:
+def readings(
+    s: Session, planogram: Planogram, rng: random.Random
+) -> tuple[dict[int, float], dict[int, float]]:
     """Baseline and final as the load cells report them: gain, zero offset, noise on each reading."""
     baseline, final = {}, {}
     for c in planogram.channels:
         gross = 3000.0 + rng.uniform(0, 2000)
         gain = s.gain.get(c.channel, 1.0)
         baseline[c.channel] = gain * gross + rng.gauss(0, NOISE_G)
-        final[c.channel] = gain * (gross + s.grams[c.channel]) + s.offset.get(c.channel, 0.0) + rng.gauss(0, NOISE_G)
+        final[c.channel] = (
+            gain * (gross + s.grams[c.channel]) + s.offset.get(c.channel, 0.0) + rng.gauss(0, NOISE_G)
+        )
     return baseline, final
 
 
@@ -195,12 +199,17 @@ def naive(planogram: Planogram, baseline: dict[int, float], final: dict[int, flo
     counts: Counter[str] = Counter()
     for c in planogram.channels:
         delta = final[c.channel] - baseline[c.channel]
-        ranges = [range(0, ln.capacity + 1) if mode == "restock" else range(-ln.capacity, 1) for ln in c.lanes]
+        ranges = [
+            range(0, ln.capacity + 1) if mode == "restock" else range(-ln.capacity, 1) for ln in c.lanes
+        ]
         best = min(
             itertools.product(*ranges),
-            key=lambda n: (abs(delta - sum(k * ln.unit_weight_g for k, ln in zip(n, c.lanes))), sum(map(abs, n))),
+            key=lambda n: (
+                abs(delta - sum(k * ln.unit_weight_g for k, ln in zip(n, c.lanes, strict=True))),
+                sum(map(abs, n)),
+            ),
         )
-        for k, ln in zip(best, c.lanes):
+        for k, ln in zip(best, c.lanes, strict=True):
             counts[ln.sku] += k
     return frozenset((sku, n) for sku, n in counts.items() if n)
 
@@ -254,13 +263,27 @@ def measure(case: str, make: Callable[[Shop], Session], sessions: int, seed: int
 
 
 def print_accuracy(tallies: list[Tally]) -> None:
-    table = Table(title=f"weight inference accuracy, {tallies[0].sessions:,} sessions per case (chilled-4shelf)")
-    for column in ("case", "exact", "resident chose", "flagged", "wrong charge", "naive exact", "naive wrong", "ms/session"):
+    table = Table(
+        title=f"weight inference accuracy, {tallies[0].sessions:,} sessions per case (chilled-4shelf)"
+    )
+    for column in (
+        "case",
+        "exact",
+        "resident chose",
+        "flagged",
+        "wrong charge",
+        "naive exact",
+        "naive wrong",
+        "ms/session",
+    ):
         table.add_column(column, justify="left" if column == "case" else "right")
     for t in tallies:
         table.add_row(
             t.case,
-            *(f"{100 * t.rate(n):.2f} %" for n in (t.exact, t.chose, t.flagged, t.wrong, t.naive_exact, t.naive_wrong)),
+            *(
+                f"{100 * t.rate(n):.2f} %"
+                for n in (t.exact, t.chose, t.flagged, t.wrong, t.naive_exact, t.naive_wrong)
+            ),
             f"{t.ms_per_session:.2f}",
         )
     Console().print(table)
@@ -269,8 +292,8 @@ def print_accuracy(tallies: list[Tally]) -> None:
     ok = typical_exact >= TARGET_EXACT_TYPICAL and worst.rate(worst.wrong) <= TARGET_WRONG
     print(
         f"targets: exact on typical ≥ {100 * TARGET_EXACT_TYPICAL:.1f} % (is {100 * typical_exact:.2f} %), "
-        f"wrong charges ≤ {100 * TARGET_WRONG:.1f} % in every case (worst {100 * worst.rate(worst.wrong):.2f} %, "
-        f"{worst.case}): {'HOLD' if ok else 'MISSED'}"
+        f"wrong charges ≤ {100 * TARGET_WRONG:.1f} % in every case "
+        f"(worst {100 * worst.rate(worst.wrong):.2f} %, {worst.case}): {'HOLD' if ok else 'MISSED'}"
     )
 
 
@@ -283,4 +306,12 @@ def run() -> list[Figure]:
     final = {0: 3000 - 2 * 209 - 570.0, 1: 4000 - 350.0, 2: 2000.0, 3: 2500 - 149.0}
     noise = NoiseModel()
     us = per_op_us(lambda: infer_basket(planogram, baseline, final, noise=noise), 200)
-    return [Figure("infer a 4-shelf door (joint, with moves)", "µs", us, "load cells settling after the door", SETTLE_S * 1e6)]
+    return [
+        Figure(
+            "infer a 4-shelf door (joint, with moves)",
+            "µs",
+            us,
+            "load cells settling after the door",
+            SETTLE_S * 1e6,
+        )
+    ]

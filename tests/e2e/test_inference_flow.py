@@ -66,7 +66,9 @@ def bearer(runtime: CloudRuntime) -> dict[str, str]:
         return {"Authorization": f"Bearer {runtime.context.tokens.issue(user.id)}"}
 
 
-def visit(runtime: CloudRuntime, api: httpx.Client, sim: SimProcess, moves: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+def visit(
+    runtime: CloudRuntime, api: httpx.Client, sim: SimProcess, moves: list[tuple[str, dict[str, Any]]]
+) -> dict[str, Any]:
     """Open the door through the cloud, move pieces by hand, close; the session once final."""
     headers = bearer(runtime)
     opened = api.post("/api/v1/cabinets/XH-0001/sessions", headers=headers, json={})

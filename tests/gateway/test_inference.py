@@ -222,7 +222,8 @@ def test_the_chosen_answer_must_itself_explain_the_weight() -> None:
         ),
     )
     result = infer_channel(twins, 13.0, noise=NOISE, min_confidence=0.6)
-    assert result.candidates[0].changes == () and result.candidates[0].probability > 0.6
+    assert result.candidates[0].changes == ()
+    assert result.candidates[0].probability > 0.6
     assert result.outcome == "unexplained"
     assert result.changes == ()
     # The sandwich shelf that gained a milk while losing a sandwich (+19 g) is not "no change" either.

@@ -1,8 +1,13 @@
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from firmware_sim.layout import layout_names, load_layout, planogram_of
+from protocols.mqtt.schemas import Config, encode
 from protocols.planogram import Channel, Lane, Planogram
 from protocols.planogram_lint import NoiseModel, PlanogramRejected, check_planogram, lint_planogram
+from tests.sim_fixture import VENDFLEET
 
 
 def lane(n: int, sku: str, grams: float, tolerance: float) -> Lane:
@@ -67,3 +72,18 @@ def test_a_planned_restock_is_checked_up_to_the_load() -> None:
         for p in problems
     )
     assert lint_planogram(planogram, restock={(2, 0): 4, (2, 1): 0}) == []
+
+
+def test_the_cli_explains_a_rejected_shelf(tmp_path: Path) -> None:
+    planogram = shelf(lane(0, "ham-sandwich", 190, 6), lane(1, "tuna-onigiri", 112, 5))
+    path = tmp_path / "config.json"
+    path.write_bytes(encode(Config(version=1, planogram=planogram)))
+    done = subprocess.run([VENDFLEET, "gateway", "lint", str(path)], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert (
+        "taking 5 × tuna-onigiri (560 g ±25) cannot be told from 3 × ham-sandwich (570 g ±18)" in done.stdout
+    )
+    relaxed = subprocess.run(
+        [VENDFLEET, "gateway", "lint", str(path), "--max-take", "4"], capture_output=True
+    )
+    assert relaxed.returncode == 0
