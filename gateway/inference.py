@@ -28,8 +28,13 @@ WINDOW_SIGMAS = 6.0  # candidates further than this from the observation are not
 UNEXPLAINED_SIGMAS = 4.0  # the answer this far off on any shelf: a foreign object or a scale fault
 LOG_PIECE = math.log(0.5)  # prior: each moved piece makes a basket less likely (gently: 6 is no rarity)
 LOG_PUT = math.log(0.02)  # prior, resident mode: putting in a piece that was not taken
-LOG_MISPLACE = math.log(0.05)  # prior: a piece left on another shelf of the door
+LOG_MISPLACE = math.log(0.06)  # prior: a piece left on another shelf of the door (tuned by the bench)
 MAX_MISPLACED = 1  # pieces of other shelves' products one shelf may have gained in a session
+MAX_MOVES = 1  # pieces left on another shelf in one session
+# Resident mode: "something else happened" (a swap, a foreign object, a scale off) is always a
+# hypothesis, this much less likely than nothing happening. An answer that needs a chain of
+# unlikely events to fit the weights loses to it, however alone it is in fitting them.
+LOG_OTHER = math.log(1e-6)
 CUT = 12.0  # hypotheses this many nats below the best carry no weight worth counting
 MAX_LOCAL = 24  # per shelf, the best this many hypotheses enter the door's search
 MAX_CANDIDATES = 5
@@ -209,6 +214,8 @@ def _feasible(shelves: Sequence[Channel], chosen: Sequence[_Local]) -> bool:
     placed: Counter[str] = Counter()
     for h in chosen:
         placed.update(dict(h.foreign))
+    if placed.total() > MAX_MOVES:
+        return False
     removed: Counter[str] = Counter()
     for channel, h in zip(shelves, chosen, strict=True):
         for lane, c in zip(channel.lanes, h.counts, strict=True):
@@ -308,7 +315,9 @@ def infer_basket(
             ChannelInference(c.channel, deltas[c.channel], "unexplained", 0.0, (), ()) for c in shelves
         )
         return BasketInference(_in_order(planogram, unexplained + broken), (), 0.0, True, ())
-    return _decide(planogram, shelves, deltas, door, broken, min_confidence)
+    # "Something else" scores as nothing moved on a perfectly quiet scale, times LOG_OTHER.
+    other = len(shelves) * -math.log(noise.sigma([])) + LOG_OTHER if mode == "resident" else None
+    return _decide(planogram, shelves, deltas, door, broken, min_confidence, other)
 
 
 def _decide(
@@ -318,10 +327,11 @@ def _decide(
     door: list[tuple[float, tuple[_Local, ...]]],
     broken: tuple[ChannelInference, ...],
     min_confidence: float,
+    other: float | None,
 ) -> BasketInference:
     door.sort(key=lambda item: -item[0])
     top = door[0][0]
-    total = sum(math.exp(s - top) for s, _ in door)
+    total = sum(math.exp(s - top) for s, _ in door) + (0.0 if other is None else math.exp(other - top))
     merged: dict[tuple[tuple[LaneChange, ...], tuple[Move, ...]], float] = {}
     for s, chosen in door:  # hypotheses that charge and move the same are one candidate
         key = _explain(shelves, chosen)

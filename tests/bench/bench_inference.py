@@ -286,7 +286,7 @@ def print_accuracy(tallies: list[Tally]) -> None:
             ),
             f"{t.ms_per_session:.2f}",
         )
-    Console().print(table)
+    Console(width=150).print(table)
     typical_exact = tallies[0].rate(tallies[0].exact)
     worst = max(tallies, key=lambda t: t.rate(t.wrong))
     ok = typical_exact >= TARGET_EXACT_TYPICAL and worst.rate(worst.wrong) <= TARGET_WRONG
