@@ -333,13 +333,15 @@ def _decide(
     top = door[0][0]
     total = sum(math.exp(s - top) for s, _ in door) + (0.0 if other is None else math.exp(other - top))
     merged: dict[tuple[tuple[LaneChange, ...], tuple[Move, ...]], float] = {}
+    likeliest: dict[tuple[tuple[LaneChange, ...], tuple[Move, ...]], tuple[_Local, ...]] = {}
     for s, chosen in door:  # hypotheses that charge and move the same are one candidate
         key = _explain(shelves, chosen)
         merged[key] = merged.get(key, 0.0) + math.exp(s - top) / total
+        likeliest.setdefault(key, chosen)  # best first: the first seen is the likeliest reading
     ranked = sorted(merged.items(), key=lambda item: -item[1])
     candidates = tuple(Candidate(ch, p, mv) for (ch, mv), p in ranked[:MAX_CANDIDATES])
-    best_hypothesis = door[0][1]
     best = candidates[0]
+    best_hypothesis = likeliest[(best.changes, best.moves)]
     explained = all(h.z <= UNEXPLAINED_SIGMAS for h in best_hypothesis)
     sure = explained and best.probability >= min_confidence and not broken
     channels = []
