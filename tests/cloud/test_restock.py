@@ -188,7 +188,7 @@ def test_a_lane_changes_product_during_a_restock(factory: sessionmaker[Session])
         planogram_changes.request_change(
             db,
             cabinet_code="XH-0001",
-            channel=0,
+            channel=1,
             lane=1,
             sku="genki-480",
             capacity=8,
@@ -202,7 +202,7 @@ def test_a_lane_changes_product_during_a_restock(factory: sessionmaker[Session])
         for c in plan["cabinets"]
         if c["code"] == "XH-0001"
         for ln in c["lanes"]
-        if ln["channel"] == 0 and ln["lane"] == 1
+        if ln["channel"] == 1 and ln["lane"] == 1
     )
     assert (lane["sku"], lane["load"], lane["pull"], lane["pull_sku"]) == ("genki-480", 5, 6, "nongfu-550")
     with transaction(factory) as db:
@@ -214,7 +214,7 @@ def test_a_lane_changes_product_during_a_restock(factory: sessionmaker[Session])
         sid = restock_visit(db, cabinet, staff)
         with pytest.raises(Refused, match="pull all 6 old pieces"):
             restock.confirm_restock(
-                db, session_id=sid, actor=staff, counts=[{"channel": 0, "lane": 1, "delta": 5, "pulled": 4}]
+                db, session_id=sid, actor=staff, counts=[{"channel": 1, "lane": 1, "delta": 5, "pulled": 4}]
             )
     with transaction(factory) as db:
         staff = db.scalar(select(User).where(User.name == "staff"))
@@ -223,15 +223,15 @@ def test_a_lane_changes_product_during_a_restock(factory: sessionmaker[Session])
         assert cabinet is not None
         sid = restock_visit(db, cabinet, staff)
         _, changed = restock.confirm_restock(
-            db, session_id=sid, actor=staff, counts=[{"channel": 0, "lane": 1, "delta": 5, "pulled": 6}]
+            db, session_id=sid, actor=staff, counts=[{"channel": 1, "lane": 1, "delta": 5, "pulled": 6}]
         )
         assert changed
         lane_stock = {(s.channel, s.lane): (s.sku, s.count) for s in ledger.stock(db, cabinet.id)}
-        assert lane_stock[(0, 1)] == ("genki-480", 5)
+        assert lane_stock[(1, 1)] == ("genki-480", 5)
         after = store_inventory.on_hand(db, cabinet.store_id)
         assert after["nongfu-550"] == before["nongfu-550"] + 6
         assert after["genki-480"] == before["genki-480"] - 5
         config = config_payload(db, cabinet)
         assert config.version == 2
-        assert config.planogram.channels[0].lanes[1].sku == "genki-480"
+        assert config.planogram.channels[1].lanes[1].sku == "genki-480"
         assert ledger.reconcile(db, cabinet.id) == []

@@ -98,6 +98,25 @@ def charged_right(view: dict[str, Any], truth: dict[str, int]) -> None:
     assert truth in baskets
 
 
+def test_water_taken_where_a_milk_was_left_is_never_charged_as_a_coke(
+    runtime: CloudRuntime, cabinet: tuple[httpx.Client, SimProcess]
+) -> None:
+    # The case: shelf 1 reads -361 g, one coke alone (350 g) would do; the truth is a water
+    # (570 g) taken and a milk (209 g) left in its place. 11 g apart: review, or the water.
+    api, sim = cabinet
+    view = visit(
+        runtime,
+        api,
+        sim,
+        [
+            ("/take", {"channel": 1, "sku": "nongfu-550", "count": 1}),
+            ("/take", {"channel": 0, "sku": "bright-milk-200", "count": 1}),
+            ("/put", {"channel": 1, "sku": "bright-milk-200", "count": 1}),
+        ],
+    )
+    charged_right(view, {"nongfu-550": 1})
+
+
 def test_a_milk_left_on_another_shelf_is_not_charged(
     runtime: CloudRuntime, cabinet: tuple[httpx.Client, SimProcess]
 ) -> None:
@@ -107,14 +126,14 @@ def test_a_milk_left_on_another_shelf_is_not_charged(
         api,
         sim,
         [
-            ("/take", {"channel": 0, "sku": "nongfu-550", "count": 1}),
+            ("/take", {"channel": 1, "sku": "coke-330", "count": 1}),
             ("/take", {"channel": 0, "sku": "bright-milk-200", "count": 1}),
-            ("/put", {"channel": 1, "sku": "bright-milk-200", "count": 1}),  # left on the coke shelf
+            ("/put", {"channel": 2, "sku": "bright-milk-200", "count": 1}),  # left by the onigiri
         ],
     )
-    charged_right(view, {"nongfu-550": 1})
+    charged_right(view, {"coke-330": 1})
     assert view["status"] == "settled"
-    assert view["amount_fen"] == 200
+    assert view["amount_fen"] == 350
 
 
 def test_five_onigiri_are_charged_as_five_onigiri(
