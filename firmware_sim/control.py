@@ -56,6 +56,8 @@ def state(cabinet: Cabinet) -> dict[str, Any]:
                         {"lane": lane, "sku": cell.skus[lane], "count": len(pieces)}
                         for lane, pieces in sorted(cell.pieces.items())
                     ],
+                    # Pieces left on this shelf though it has no lane for them (a misplaced product).
+                    "loose": [{"sku": sku, "count": len(p)} for sku, p in sorted(cell.loose.items()) if p],
                 }
                 for number, cell in sorted(w.cells.items())
             ],

@@ -58,12 +58,19 @@ class LoadCell:
     tray_g: float
     pieces: dict[int, list[float]]  # lane → weights of the pieces on it
     skus: dict[int, str]
+    loose: dict[str, list[float]] = field(default_factory=dict)  # pieces left here without a lane, by sku
     settle_until: float = 0.0
     drift_sign: float = 1.0
     dead: bool = False
 
     def true_grams(self) -> float:
-        return self.tray_g + sum(sum(p) for p in self.pieces.values())
+        placed = [*self.pieces.values(), *self.loose.values()]
+        return self.tray_g + sum(sum(p) for p in placed)
+
+    def pile(self, sku: str) -> list[float]:
+        """Where pieces of `sku` lie on this shelf: its lane, or loose if it has none."""
+        lane = next((n for n, s in self.skus.items() if s == sku), None)
+        return self.pieces[lane] if lane is not None else self.loose.setdefault(sku, [])
 
 
 @dataclass
@@ -91,7 +98,9 @@ class World:
             c.channel: LoadCell(
                 door=c.door,
                 tray_g=c.tray_g,
-                pieces={lane.lane: [_piece(rng, lane.sku) for _ in range(lane.count)] for lane in c.lanes},
+                pieces={
+                    lane.lane: [piece_weight(rng, lane.sku) for _ in range(lane.count)] for lane in c.lanes
+                },
                 skus={lane.lane: lane.sku for lane in c.lanes},
                 drift_sign=rng.choice((-1.0, 1.0)),
             )
@@ -214,8 +223,8 @@ class World:
 
     def take(self, channel: int, sku: str, count: int) -> None:
         with self.lock:
-            cell, lane = self._reachable_lane(channel, sku)
-            pieces = cell.pieces[lane]
+            cell = self._reachable(channel)
+            pieces = cell.pile(sku)
             if count > len(pieces):
                 raise WorldError(f"channel {channel} has {len(pieces)} × {sku}, cannot take {count}")
             for _ in range(count):
@@ -224,24 +233,24 @@ class World:
             cell.settle_until = self.now() + SETTLE_S
 
     def put(self, channel: int, sku: str, count: int) -> None:
-        """Put pieces back (the very ones taken, if any) or load new ones."""
+        """Put pieces back (the very ones taken, if any) or load new ones; on a shelf without a
+        lane for `sku` they lie loose, and its load cell simply weighs them."""
         with self.lock:
-            cell, lane = self._reachable_lane(channel, sku)
+            cell = self._reachable(channel)
+            if sku not in catalog():
+                raise WorldError(f"no product {sku}")
             held = self.hand.get(sku, [])
             for _ in range(count):
-                cell.pieces[lane].append(held.pop() if held else _piece(self.rng, sku))
+                cell.pile(sku).append(held.pop() if held else piece_weight(self.rng, sku))
             cell.settle_until = self.now() + SETTLE_S
 
-    def _reachable_lane(self, channel: int, sku: str) -> tuple[LoadCell, int]:
+    def _reachable(self, channel: int) -> LoadCell:
         cell = self.cells.get(channel)
         if cell is None:
             raise WorldError(f"no scale channel {channel}")
         if not self.doors[cell.door].open:
             raise WorldError(f"door {cell.door} of channel {channel} is closed")
-        lane = next((n for n, s in cell.skus.items() if s == sku), None)
-        if lane is None:
-            raise WorldError(f"channel {channel} has no lane for {sku}")
-        return cell, lane
+        return cell
 
     # -- sensors ---------------------------------------------------------------------------
 
@@ -255,7 +264,7 @@ class World:
         return cell.true_grams() + drift + noise, not settling
 
 
-def _piece(rng: random.Random, sku: str) -> float:
+def piece_weight(rng: random.Random, sku: str) -> float:
     """One piece's weight: products vary within their stated tolerance."""
     product = catalog()[sku]
     spread = product.tolerance_g

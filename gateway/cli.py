@@ -1,4 +1,4 @@
-"""`vendfleet gateway run` and `vendfleet ctl unlock`."""
+"""`vendfleet gateway run`, `vendfleet gateway lint` and `vendfleet ctl unlock`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import typer
 from gateway.ctl import unlock_command
 from gateway.service import GatewayService
 from gateway.settings import load_settings
+from protocols.mqtt.schemas import Config, parse
+from protocols.planogram_lint import lint_planogram
 from protocols.runtime.logs import configure
 from protocols.runtime.shutdown import exit_stopped, stop_requested
 
@@ -53,3 +55,18 @@ def run(
         metrics_port=metrics_port,
     )
     exit_stopped(GatewayService(settings).run(stop))
+
+
+@app.command()
+def lint(
+    config: Path = typer.Argument(..., exists=True, dir_okay=False, help="A `config` JSON (planogram file)"),
+    max_take: int | None = typer.Option(None, help="Pieces one resident may take (default: the config's)"),
+) -> None:
+    """Say which counts one shelf cannot tell apart, as the gateway and the cloud would refuse them."""
+    parsed = parse(Config, config.read_bytes())
+    problems = lint_planogram(parsed.planogram, max_take=max_take or parsed.settings.max_take)
+    for problem in problems:
+        typer.echo(problem.message)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo("every shelf tells its baskets apart")

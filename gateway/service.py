@@ -22,6 +22,7 @@ from gateway.replay_guard import SqliteReplayGuard
 from gateway.sessions import Refused, SessionRunner
 from gateway.settings import GatewaySettings
 from gateway.snapshot import Snapshot, Weight
+from gateway.stock import StockBook
 from protocols import ProtocolError
 from protocols.mqtt.schemas import (
     Ack,
@@ -98,6 +99,8 @@ class GatewayService:
         )
         self.link.report_config(self._cloud_version())
         self.alarms = Alarms(self._emit_alarm)
+        self.stock = StockBook(self._db)
+        self.stock.follow(self.config)
         self.sessions = SessionRunner(
             settings=settings,
             bus=self.bus,
@@ -109,6 +112,7 @@ class GatewayService:
             timing=self.timing,
             next_tag=lambda: next_counter(self._db, "session_tag"),
             on_done=self._session_done,
+            stock=self.stock,
         )
         self._sent: dict[int, float] = {}  # seq → monotonic time of the last publish
         self._started = time.monotonic()
@@ -134,7 +138,7 @@ class GatewayService:
             return parse(Config, stored)
         if self.s.planogram:
             config = parse(Config, self.s.planogram.read_bytes())
-            check_planogram(config.planogram)
+            check_planogram(config.planogram, max_take=config.settings.max_take)
             return config
         return None
 
@@ -142,9 +146,10 @@ class GatewayService:
         config = verify_config(raw, self._cloud_key, self.s.cabinet_id)
         if self.config and config.version <= self.config.version and get_meta(self._db, "config"):
             return
-        check_planogram(config.planogram)
+        check_planogram(config.planogram, max_take=config.settings.max_take)
         set_meta(self._db, "config", raw.decode())
         self.config = config
+        self.stock.follow(config)
         log.info("config applied", version=config.version, channels=len(config.planogram.channels))
         self.link.report_config(self._cloud_version())
 

@@ -13,10 +13,11 @@ import structlog
 from gateway.alarms import Alarms
 from gateway.bus import BoardInfo, BusMaster
 from gateway.door_session import DoorSession, SessionStore, State, Trigger
-from gateway.inference import BasketInference, infer_basket
+from gateway.inference import BasketInference, Move, infer_basket
 from gateway.outbox import EventBuilder
 from gateway.settings import GatewaySettings
 from gateway.snapshot import Snapshot, Weight
+from gateway.stock import StockBook
 from protocols.mqtt.schemas import (
     BasketCandidate,
     CabinetSettings,
@@ -24,6 +25,7 @@ from protocols.mqtt.schemas import (
     ChannelReading,
     DoorEvent,
     LaneDelta,
+    LaneMove,
     SessionResult,
     UnlockAction,
 )
@@ -71,6 +73,7 @@ class SessionRunner:
         timing: Callable[[], CabinetSettings],
         next_tag: Callable[[], int],
         on_done: Callable[[DoorSession], None],
+        stock: StockBook,
     ) -> None:
         self._s = settings
         self._bus = bus
@@ -82,6 +85,7 @@ class SessionRunner:
         self._timing = timing
         self._next_tag = next_tag
         self._on_done = on_done
+        self._stock = stock
         self.live: dict[int, DoorSession] = store.load_all()
         if self.live:
             log.info("resuming sessions", sessions={d: s.state.value for d, s in self.live.items()})
@@ -256,9 +260,11 @@ class SessionRunner:
                 {c: w.grams for c, w in final.items()},
                 noise=NOISE,
                 mode=session.mode,
+                stock=self._stock.known(),
                 faulty=unusable,
                 min_confidence=self._timing().min_confidence,
             )
+            self._stock.settle(basket)
         self._emit(lambda seq, eid: self._result(seq, eid, session, final, basket, now))
         self._fire(session, Trigger.SETTLED, now)
 
@@ -308,9 +314,14 @@ class SessionRunner:
             confidence=basket.confidence,
             ambiguous=basket.ambiguous,
             candidates=[
-                BasketCandidate(lanes=[_lane(c) for c in cand.changes], probability=cand.probability)
+                BasketCandidate(
+                    lanes=[_lane(c) for c in cand.changes],
+                    probability=cand.probability,
+                    moves=[_move(m) for m in cand.moves],
+                )
                 for cand in basket.candidates
             ],
+            moves=[_move(m) for m in basket.moves],
         )
 
     def _not_opened(self, session: DoorSession, now: datetime) -> None:
@@ -361,3 +372,9 @@ def _s(seconds: float) -> timedelta:
 
 def _lane(change: Any) -> LaneDelta:
     return LaneDelta(channel=change.channel, lane=change.lane, sku=change.sku, delta=change.delta)
+
+
+def _move(move: Move) -> LaneMove:
+    return LaneMove(
+        channel=move.channel, lane=move.lane, sku=move.sku, to_channel=move.to_channel, count=move.count
+    )

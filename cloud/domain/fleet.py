@@ -16,7 +16,7 @@ from cloud.db.models import Cabinet, PlanogramLane, Product, Store, User
 from cloud.domain import ledger, outbox, store_inventory
 from cloud.domain.auth import hash_password
 from cloud.domain.cabinet_settings import effective_settings
-from protocols.mqtt.schemas import Config
+from protocols.mqtt.schemas import Config, LaneStock
 from protocols.planogram import Channel, Lane, Planogram
 from protocols.planogram_lint import check_planogram
 
@@ -63,13 +63,18 @@ def _lane(row: PlanogramLane) -> Lane:
 def config_payload(db: Session, cabinet: Cabinet) -> Config:
     """The retained `config` for a cabinet (unsigned): its planogram, linted as the gateway lints it,
     and its settings."""
-    plan = planogram(db, cabinet)
-    check_planogram(plan)
+    plan, settings = planogram(db, cabinet), effective_settings(db, cabinet)
+    check_planogram(plan, max_take=settings.max_take)
     return Config(
         version=max(1, cabinet.config_version),
         cabinet_id=cabinet.code,
         planogram=plan,
-        settings=effective_settings(db, cabinet),
+        settings=settings,
+        # The gateway's first bound on what can be taken (it then follows its own definite results).
+        stock=[
+            LaneStock(channel=s.channel, lane=s.lane, count=max(0, s.count))
+            for s in ledger.stock(db, cabinet.id)
+        ],
     )
 
 

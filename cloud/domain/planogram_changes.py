@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from cloud import NotFound, Refused
 from cloud.db.models import Cabinet, PlanogramChange, PlanogramLane, Product, User
 from cloud.domain.auth import require_role, require_store
+from cloud.domain.cabinet_settings import effective_settings
 from cloud.domain.fleet import cabinet_by_code, planogram
 from protocols.planogram import Channel
 from protocols.planogram_lint import PlanogramRejected, check_planogram
@@ -34,7 +35,7 @@ def request_change(
     product = db.scalar(select(Product).where(Product.sku == sku))
     if product is None:
         raise NotFound(f"no product {sku!r}")
-    _lint_with(db, cabinet, channel, lane, product)
+    _lint_with(db, cabinet, channel, lane, product, capacity or row.capacity)
     for old in pending(db, cabinet.id).values():
         if (old.channel, old.lane) == (channel, lane):
             db.delete(old)  # the newest request for a lane wins
@@ -65,7 +66,9 @@ def _lane(db: Session, cabinet: Cabinet, channel: int, lane: int) -> PlanogramLa
     return row
 
 
-def _lint_with(db: Session, cabinet: Cabinet, channel: int, lane: int, product: Product) -> None:
+def _lint_with(
+    db: Session, cabinet: Cabinet, channel: int, lane: int, product: Product, capacity: int
+) -> None:
     current = planogram(db, cabinet)
     channels = []
     for ch in current.channels:
@@ -85,7 +88,13 @@ def _lint_with(db: Session, cabinet: Cabinet, channel: int, lane: int, product: 
         )
         channels.append(Channel(channel=ch.channel, door=ch.door, lanes=lanes))
     try:
-        check_planogram(current.model_copy(update={"channels": tuple(channels)}))
+        # Residents may take up to max_take pieces, and the restock loads the whole lane (its capacity).
+        max_take = effective_settings(db, cabinet).max_take
+        check_planogram(
+            current.model_copy(update={"channels": tuple(channels)}),
+            max_take=max_take,
+            restock={(channel, lane): capacity},
+        )
     except PlanogramRejected as exc:
         raise Refused(str(exc)) from None
 

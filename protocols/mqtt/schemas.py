@@ -133,9 +133,23 @@ class LaneDelta(_Model):
     delta: Delta  # negative: taken out; positive: put in
 
 
+class LaneMove(_Model):
+    """Pieces that left their lane but not the cabinet: found on another shelf of the same door.
+
+    Never charged and never in `lanes` (which carry only what crossed the door); the pieces still
+    count as stock of their lane, misplaced until staff tidy them."""
+
+    channel: BusIndex
+    lane: BusIndex
+    sku: str = Field(min_length=1, max_length=64)
+    to_channel: BusIndex
+    count: int = Field(ge=1, le=10_000)
+
+
 class BasketCandidate(_Model):
     lanes: list[LaneDelta] = Field(max_length=256)
     probability: float = Field(ge=0, le=1)
+    moves: list[LaneMove] = Field(default=[], max_length=64)
 
 
 class ChannelInference(_Model):
@@ -170,6 +184,7 @@ class SessionResult(EventBase):
     confidence: float = Field(ge=0, le=1, default=1.0)
     ambiguous: bool = False
     candidates: list[BasketCandidate] = Field(default=[], max_length=64)
+    moves: list[LaneMove] = Field(default=[], max_length=64)  # of the answer in `lanes`
 
 
 class DoorEvent(EventBase):
@@ -275,7 +290,7 @@ class CabinetSettings(_Model):
     settle_timeout_s: Seconds = 10.0  # after the door shuts, the scales have this long to settle
     telemetry_interval_s: Seconds = 10.0
     min_confidence: float = Field(gt=0, le=1, default=0.95)  # below it, a basket is ambiguous (reviewed)
-    max_take: int = Field(ge=1, le=200, default=6)  # pieces of one lane a resident may take in a visit
+    max_take: int = Field(ge=1, le=50, default=6)  # pieces one resident may take: the lint's limit
     # Money (cloud)
     hold_fen: int = Field(ge=0, le=1_000_000, default=5000)  # held when a resident opens a door
     # Alarms (cloud)
@@ -296,6 +311,12 @@ class CabinetSettings(_Model):
         return self
 
 
+class LaneStock(_Model):
+    channel: BusIndex
+    lane: BusIndex
+    count: Count
+
+
 class Config(Payload):
     """Signed by the cloud like a command: a planogram decides what residents are charged."""
 
@@ -303,6 +324,9 @@ class Config(Payload):
     cabinet_id: CabinetId | None = None  # None only in a local commissioning file
     planogram: Planogram
     settings: CabinetSettings = CabinetSettings()
+    # Pieces per lane as the cloud's ledger knew them when it signed this config (optional): the
+    # gateway starts from these and follows its own definite results (see gateway.stock).
+    stock: list[LaneStock] = Field(default=[], max_length=4096)
     signature: str = ""
 
 

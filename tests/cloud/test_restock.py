@@ -90,7 +90,7 @@ def test_round_from_the_ledger_asks_for_what_went_missing(factory: sessionmaker[
         cabinet = db.scalar(select(Cabinet).where(Cabinet.code == "XH-0001"))
         assert cabinet is not None
         sell(db, cabinet, 1, 0, "coke-330", 3, NOW - timedelta(hours=5))
-        sell(db, cabinet, 0, 1, "jianai-yogurt-135", 2, NOW - timedelta(hours=2))
+        sell(db, cabinet, 3, 1, "jianai-yogurt-135", 2, NOW - timedelta(hours=2))
     with factory() as db:
         plan_json = restock.restock_round(db, 1, now=NOW).as_json()
     loads = {
@@ -304,8 +304,8 @@ def test_counts_outside_the_lane_are_refused_unless_a_reason_is_given(
         with pytest.raises(Refused, match="would hold 15 of 12") as refused:
             restock.confirm_restock(db, session_id=sid, actor=staff, counts=over, signer=signer)
         assert refused.value.code == "outside_capacity"
-        under = [{"channel": 0, "lane": 1, "delta": -9}]  # 8 yogurt
-        with pytest.raises(Refused, match="would hold -1 of 12"):
+        under = [{"channel": 0, "lane": 1, "delta": -7}]  # 6 sandwiches
+        with pytest.raises(Refused, match="would hold -1 of 8"):
             restock.confirm_restock(db, session_id=sid, actor=staff, counts=under, signer=signer)
         restock.confirm_restock(
             db, session_id=sid, actor=staff, counts=over, signer=signer, reason="the lane was refitted longer"

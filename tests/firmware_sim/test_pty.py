@@ -257,3 +257,19 @@ def test_faults_spec() -> None:
     )
     with pytest.raises(ValueError, match="unknown fault"):
         parse_spec("gremlins=1")
+
+
+def test_a_product_put_on_a_shelf_without_its_lane_is_weighed_there() -> None:
+    # Issue #12: a misplaced product must be possible in the simulator, or nothing can test it.
+    with sim_cabinet("ambient-lanes") as sim:
+        assert sim.post("/doors/0/open", {"force": True}).status_code == 200
+        before = sim.state()["channels"]
+        assert sim.post("/take", {"channel": 1, "sku": "coke-330", "count": 1}).status_code == 200
+        assert sim.post("/put", {"channel": 0, "sku": "coke-330", "count": 1}).status_code == 200
+        after = sim.state()["channels"]
+        assert after[0]["loose"] == [{"sku": "coke-330", "count": 1}]
+        assert after[0]["lanes"] == before[0]["lanes"]
+        assert 346 <= after[0]["grams"] - before[0]["grams"] <= 354  # the very coke taken, within ±4 g
+        assert sim.post("/take", {"channel": 0, "sku": "coke-330", "count": 1}).status_code == 200
+        assert sim.state()["channels"][0]["loose"] == []
+        assert sim.post("/put", {"channel": 0, "sku": "no-such-thing", "count": 1}).status_code == 409

@@ -82,13 +82,13 @@ def test_unlock_take_close_reports_one_session_result(
         cloud.send("CAB-A", command)
         wait_until(lambda: cloud.ack_for(command.command_id), 5, "the ack")
         assert cloud.ack_for(command.command_id)[0].status == "accepted"
-        shop(sim, [(0, "bright-milk-200", 2), (0, "jianai-yogurt-135", 1)])
+        shop(sim, [(0, "bright-milk-200", 2), (0, "ham-sandwich", 1)])
         wait_until(lambda: cloud.of_kind("session_result"), 15, "the session result")
         time.sleep(1)
         (result,) = cloud.of_kind("session_result")
         assert result.session_id == "s-1"
         assert not result.ambiguous
-        assert lanes_of(result) == {(0, 0, "bright-milk-200", -2), (0, 1, "jianai-yogurt-135", -1)}
+        assert lanes_of(result) == {(0, 0, "bright-milk-200", -2), (0, 1, "ham-sandwich", -1)}
         assert [e.action for e in cloud.of_kind("door")] == ["opened", "closed"]
         assert all(e.session_id == "s-1" for e in cloud.of_kind("door"))
         statuses = [a.status for a in cloud.ack_for(command.command_id)]
@@ -208,11 +208,11 @@ def test_corrupted_line_costs_retries_not_a_wrong_basket(
             command = unlock_command("CAB-E", keys, session_id=f"noisy-{n}")
             cloud.send("CAB-E", command)
             wait_until(lambda c=command: cloud.ack_for(c.command_id), 5, "the ack")
-            shop(sim, [(3, "genki-480", 1), (1, "nongfu-550", 1)])
+            shop(sim, [(2, "genki-480", 1), (1, "nongfu-550", 1)])
             wait_until(lambda n=n: len(cloud.of_kind("session_result")) > n, 15, "the result")
         for result in cloud.of_kind("session_result"):
             assert not result.ambiguous
-            assert lanes_of(result) == {(3, 1, "genki-480", -1), (1, 1, "nongfu-550", -1)}
+            assert lanes_of(result) == {(2, 0, "genki-480", -1), (1, 1, "nongfu-550", -1)}
 
 
 def test_dead_scale_channel_is_an_alarm_never_a_confident_basket(
@@ -227,7 +227,7 @@ def test_dead_scale_channel_is_an_alarm_never_a_confident_basket(
         command = unlock_command("CAB-F", keys, session_id="dead")
         cloud.send("CAB-F", command)
         wait_until(lambda: cloud.ack_for(command.command_id), 5, "the ack")
-        shop(sim, [(2, "ham-sandwich", 1)])
+        shop(sim, [(2, "tuna-onigiri", 1)])
         wait_until(lambda: cloud.of_kind("session_result"), 20, "the result")
         (result,) = cloud.of_kind("session_result")
         assert result.ambiguous
