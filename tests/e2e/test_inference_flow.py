@@ -81,19 +81,23 @@ def visit(
 
     def final() -> dict[str, Any] | None:
         view = api.get(f"/api/v1/sessions/{session_id}", headers=headers).json()
-        return view if view["status"] in ("settled", "review") else None
+        return view if view["phase"] != "live" else None
 
-    wait_until(final, 25, "the session settled or in review")
+    wait_until(final, 25, "the session settled, offered to the resident or in review")
     view = final()
     assert view is not None
     return view
 
 
 def charged_right(view: dict[str, Any], truth: dict[str, int]) -> None:
-    """Settled with exactly the truth, or in review with the truth among the candidates."""
+    """Settled with exactly the truth, or the truth among the baskets offered to the resident (or ops)."""
     if view["status"] == "settled":
         assert {i["sku"]: i["count"] for i in view["items"]} == truth
         return
+    if view["status"] == "choose":
+        assert truth in [{i["sku"]: i["count"] for i in offer["items"]} for offer in view["offers"]]
+        return
+    assert view["status"] == "review", view["status"]
     baskets = [{lane["sku"]: -lane["delta"] for lane in c["lanes"]} for c in view["candidates"]]
     assert truth in baskets
 
