@@ -13,14 +13,14 @@ from functools import partial
 
 import paho.mqtt.client as mqtt
 import structlog
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
-from cloud import CloudError, metrics
+from cloud import CloudError, NotFound, metrics
 from cloud.db.engine import transaction
 from cloud.db.models import Cabinet
 from cloud.domain import ingest, sessions, telemetry
-from cloud.domain.fleet import cabinet_by_code
 from cloud.domain.ingest import Event
 from cloud.domain.payments import PaymentProvider
 from cloud.domain.telemetry import Thresholds
@@ -191,11 +191,11 @@ class IngestWorker:
                 batch.latencies.append(latency)
         if batch.events:
             batch.acked, batch.fresh = ingest.store_events(db, batch.events, self._payments)
-        cabinets: dict[str, Cabinet] = {}
-        for code, sample in batch.samples:
-            cabinet = cabinets.get(code) or cabinets.setdefault(code, cabinet_by_code(db, code))
-            telemetry.record(db, cabinet, sample, self._thresholds)
-            batch.stores[code] = cabinet.store.code
+        if batch.samples:
+            cabinets = _cabinets(db, {code for code, _ in batch.samples})
+            known = [(cabinets[code], sample) for code, sample in batch.samples if code in cabinets]
+            telemetry.record_many(db, known, self._thresholds)
+            batch.stores = {code: cabinet.store.code for code, cabinet in cabinets.items()}
 
     def _after_commit(self, batch: Batch) -> None:
         for latency in batch.latencies:
@@ -272,3 +272,12 @@ class IngestWorker:
             self._attempts.clear()  # bounded memory; a poison event just gets a few more tries
         self._attempts[event_id] = self._attempts.get(event_id, 0) + 1
         return self._attempts[event_id] < MAX_ATTEMPTS
+
+
+def _cabinets(db: Session, codes: set[str]) -> dict[str, Cabinet]:
+    """The senders of a batch's telemetry with their stores, in one query; unknown senders raise."""
+    query = select(Cabinet).where(Cabinet.code.in_(codes)).options(joinedload(Cabinet.store))
+    found = {c.code: c for c in db.scalars(query)}
+    if codes - found.keys():
+        raise NotFound(f"telemetry from unknown cabinets {sorted(codes - found.keys())!r}")
+    return found
