@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from cloud import NotFound
 from cloud.db.models import Alarm, Cabinet, CabinetTelemetry, PlanogramLane, Product, Store, User
@@ -264,49 +264,61 @@ def _in_state(state: FleetState | None) -> list[Any]:
 def fleet_page(db: Session, q: FleetQuery) -> FleetPage:
     """One page of cabinets with their open alarms and latest sample, and the counts of the whole scope.
 
-    A handful of queries whatever the fleet's size: counts are aggregates, and the per-cabinet reads
-    (alarms, telemetry) are for the page's cabinets only."""
+    Three queries whatever the fleet's size: the counts (aggregates), the page (joined to its store and
+    latest sample), and the open alarms of the page's cabinets."""
     scope = _in_scope(q)
-    matching = select(Cabinet).where(*scope, *_in_state(q.state))
-    total = db.scalar(select(func.count()).select_from(matching.subquery())) or 0
-    cabinets = list(
-        db.scalars(
-            matching.options(joinedload(Cabinet.store))
-            .order_by(Cabinet.code)
-            .offset((q.page - 1) * q.page_size)
-            .limit(q.page_size)
-        )
-    )
-    ids = [c.id for c in cabinets]
+    matching = [*scope, *_in_state(q.state)]
+    counts = _counts(db, scope, matching)
+    page = db.execute(
+        select(Cabinet, Store.code, CabinetTelemetry.payload)
+        .join(Store, Cabinet.store_id == Store.id)
+        .outerjoin(CabinetTelemetry, CabinetTelemetry.cabinet_id == Cabinet.id)
+        .where(*matching)
+        .order_by(Cabinet.code)
+        .offset((q.page - 1) * q.page_size)
+        .limit(q.page_size)
+    ).all()
     kinds: dict[int, set[str]] = {}
+    ids = [cabinet.id for cabinet, _, _ in page]
     for cabinet_id, kind in db.execute(
         select(Alarm.cabinet_id, Alarm.kind).where(Alarm.state != "resolved", Alarm.cabinet_id.in_(ids))
     ):
         kinds.setdefault(cabinet_id, set()).add(kind)
-    telemetry = select(CabinetTelemetry.cabinet_id, CabinetTelemetry.payload)
-    latest = {
-        cabinet_id: payload
-        for cabinet_id, payload in db.execute(telemetry.where(CabinetTelemetry.cabinet_id.in_(ids)))
-    }
-    rows = [FleetRow(c, c.store.code, sorted(kinds.get(c.id, ())), latest.get(c.id, {})) for c in cabinets]
-    return FleetPage(_counts(db, scope), total, rows)
+    rows = [FleetRow(c, store, sorted(kinds.get(c.id, ())), payload or {}) for c, store, payload in page]
+    total = counts.pop("total")
+    return FleetPage(counts, total, rows)
 
 
-def _counts(db: Session, scope: list[Any]) -> dict[str, int]:
-    cabinets, online = db.execute(
-        select(func.count(), func.count().filter(Cabinet.online)).select_from(Cabinet).where(*scope)
-    ).one()
-    open_alarms = select(Alarm.kind).join(Cabinet).where(Alarm.state != "resolved", *scope)
-    alarmed = db.scalar(select(func.count()).select_from(open_alarms.subquery())) or 0
-    low = open_alarms.where(Alarm.kind == "low_stock").with_only_columns(
-        func.count(Alarm.cabinet_id.distinct())
+def _counts(db: Session, scope: list[Any], matching: list[Any]) -> dict[str, int]:
+    """The scope's counts and the filter's total, in one statement of scalar subqueries."""
+    open_alarms = (
+        select(func.count()).select_from(Alarm).join(Cabinet).where(Alarm.state != "resolved", *scope)
     )
+    low = (
+        select(func.count(Alarm.cabinet_id.distinct()))
+        .join(Cabinet)
+        .where(Alarm.state != "resolved", Alarm.kind == "low_stock", *scope)
+    )
+    cabinets = select(func.count()).select_from(Cabinet).where(*scope)
+    online = select(func.count()).select_from(Cabinet).where(Cabinet.online, *scope)
+    total = select(func.count()).select_from(Cabinet).where(*matching)
+    row = db.execute(
+        select(
+            cabinets.scalar_subquery(),
+            online.scalar_subquery(),
+            open_alarms.scalar_subquery(),
+            low.scalar_subquery(),
+            total.scalar_subquery(),
+        )
+    ).one()
+    n, up, alarmed, low_stock, matched = (int(v or 0) for v in row)
     return {
-        "cabinets": cabinets,
-        "online": online,
-        "offline": cabinets - online,
+        "cabinets": n,
+        "online": up,
+        "offline": n - up,
         "alarms": alarmed,
-        "low_stock": db.scalar(low) or 0,
+        "low_stock": low_stock,
+        "total": matched,
     }
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
@@ -161,12 +162,14 @@ def fleet(
     )
 
 
-@router.get("/fleet/map", responses=documented(401, 403, 422))
+@router.get("/fleet/map", responses=documented(401, 403, 422), response_model=FleetMap)
 def fleet_map(
     db: SessionDep, user: CurrentUser, state: FleetState | None = None, store: StoreFilter = None
-) -> FleetMap:
+) -> Response:
     """Every cabinet of the caller's scope where it stands and how it is, in a few bytes each."""
-    return FleetMap(points=fleet_points(db, _fleet_query(user, store, state)))
+    points = fleet_points(db, _fleet_query(user, store, state))
+    # Built from typed rows already: skip re-validating ten thousand tuples on the way out.
+    return Response(json.dumps({"points": points}, separators=(",", ":")), media_type="application/json")
 
 
 @router.get("/cabinets/{code}/telemetry", responses=documented(401, 403, 404, 422))
