@@ -209,8 +209,7 @@ class IngestWorker:
         self.telemetry += len(batch.samples)
         metrics.TELEMETRY.inc(len(batch.samples))
         if self._influx is not None:
-            for code, sample in batch.samples:
-                self._influx.write(code, batch.stores[code], sample)
+            self._influx.write_many([(code, batch.stores[code], sample) for code, sample in batch.samples])
         # Only now, committed, may the gateways forget their events.
         for code, seq in batch.acked.items():
             self._publisher.publish(code, Channel.EVACK, EvAck(seq=seq))
