@@ -193,6 +193,8 @@ class Fleet:
     def run(self) -> FleetReport:
         """Play the fleet for duration_s, then wait (up to settle_s) for every event to be acknowledged."""
         start = time.monotonic()
+        self.report = FleetReport(self.options.cabinets, self.report.connected, 0.0)
+        self._timers.clear()  # a second run plays afresh
         for n, cabinet in enumerate(self._cabinets):  # telemetry spread over the interval
             phase = self.options.telemetry_s * n / max(1, len(self._cabinets))
             self._at(start + phase, partial(self._telemetry, cabinet))

@@ -189,10 +189,17 @@ def _contiguous(db: Db, cabinet: Cabinet) -> int:
 
 
 def on_status(db: Db, cabinet_code: str, status: Status) -> None:
-    cabinet = cabinet_by_code(db, cabinet_code)
-    cabinet.online = status.state == "online"
+    apply_status(db, cabinet_by_code(db, cabinet_code), status)
+
+
+def apply_status(db: Db, cabinet: Cabinet, status: Status) -> None:
+    online = status.state == "online"
+    # Online and told so again (a reconnect, a fleet's birth storm): nothing to resolve, so no query.
+    unchanged = online and cabinet.online
+    cabinet.online = online
     cabinet.last_seen = datetime.now(UTC)
-    alarms.set_alarm(db, cabinet, not cabinet.online, "offline", detail="the gateway's last will")
+    if not unchanged:
+        alarms.set_alarm(db, cabinet, not online, "offline", detail="the gateway's last will")
 
 
 def on_ack(db: Db, cabinet_code: str, ack: Ack, payments: PaymentProvider) -> float | None:

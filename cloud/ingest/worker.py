@@ -183,8 +183,10 @@ class IngestWorker:
                 batch.samples.append((code, parse(Telemetry, payload)))
 
     def _apply(self, db: Session, batch: Batch) -> None:
-        for code, status in batch.statuses:
-            ingest.on_status(db, code, status)
+        if batch.statuses:
+            cabinets = _cabinets(db, {code for code, _ in batch.statuses})
+            for code, status in batch.statuses:
+                ingest.apply_status(db, cabinets[code], status)
         for code, ack in batch.acks:
             latency = ingest.on_ack(db, code, ack, self._payments)
             if latency is not None:
@@ -274,7 +276,7 @@ class IngestWorker:
 
 
 def _cabinets(db: Session, codes: set[str]) -> dict[str, Cabinet]:
-    """The senders of a batch's telemetry with their stores, in one query; unknown senders raise."""
+    """The senders of a batch's statuses or telemetry with their stores, in one query; unknown ones raise."""
     query = select(Cabinet).where(Cabinet.code.in_(codes)).options(joinedload(Cabinet.store))
     found = {c.code: c for c in db.scalars(query)}
     if codes - found.keys():
