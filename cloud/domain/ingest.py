@@ -48,7 +48,7 @@ def store_events(
         _apply(db, cabinet, event, payments)
         if isinstance(event, SessionResult):
             alarms.check_stock(db, cabinet)
-    return {code: _advance(db, cabinet) for code, cabinet in cabinets.items()}, fresh
+    return _advance_all(db, cabinets), fresh
 
 
 def dead_letter(db: Db, cabinet_code: str, event: Event, error: str) -> int:
@@ -141,9 +141,27 @@ def _record(
 
 
 def _advance(db: Db, cabinet: Cabinet) -> int:
+    return _advance_all(db, {cabinet.code: cabinet})[cabinet.code]
+
+
+def _advance_all(db: Db, cabinets: dict[str, Cabinet]) -> dict[str, int]:
+    """Each cabinet's highest seq with every seq up to it stored (shared subscriptions reorder).
+
+    One query for the whole batch: the stored seqs above each cabinet's acknowledged one."""
     db.flush()
-    cabinet.acked_seq = _contiguous(db, cabinet)
-    return cabinet.acked_seq
+    by_id = {cabinet.id: cabinet for cabinet in cabinets.values()}
+    above: dict[int, list[int]] = {}
+    rows = db.execute(
+        select(ProcessedEvent.cabinet_id, ProcessedEvent.seq)
+        .join(Cabinet, Cabinet.id == ProcessedEvent.cabinet_id)
+        .where(ProcessedEvent.cabinet_id.in_(by_id), ProcessedEvent.seq > Cabinet.acked_seq)
+        .order_by(ProcessedEvent.cabinet_id, ProcessedEvent.seq)
+    )
+    for cabinet_id, seq in rows:
+        above.setdefault(cabinet_id, []).append(seq)
+    for cabinet_id, cabinet in by_id.items():
+        cabinet.acked_seq = _contiguous(cabinet.acked_seq, above.get(cabinet_id, []))
+    return {code: cabinet.acked_seq for code, cabinet in cabinets.items()}
 
 
 def _apply(db: Db, cabinet: Cabinet, event: Event, payments: PaymentProvider) -> None:
@@ -173,14 +191,8 @@ def _gateway_alarm(db: Db, cabinet: Cabinet, event: AlarmEvent) -> None:
         alarms.resolve(db, cabinet, kind, key, at=event.ts)
 
 
-def _contiguous(db: Db, cabinet: Cabinet) -> int:
-    """Highest seq such that every seq up to it is stored (shared subscriptions reorder)."""
-    stored = db.scalars(
-        select(ProcessedEvent.seq)
-        .where(ProcessedEvent.cabinet_id == cabinet.id, ProcessedEvent.seq > cabinet.acked_seq)
-        .order_by(ProcessedEvent.seq)
-    )
-    high = cabinet.acked_seq
+def _contiguous(high: int, stored: list[int]) -> int:
+    """The highest seq reached from `high` by the stored seqs (ascending) without a gap."""
     for seq in stored:
         if seq != high + 1:
             break

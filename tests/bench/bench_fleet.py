@@ -7,6 +7,7 @@ events each); then the same connections play several times that rate to find whe
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -77,7 +78,10 @@ def run() -> list[Figure]:
         populate(db_url, options)
         with tempfile.TemporaryDirectory() as keys:
             argv = [VENDFLEET, "cloud", "ingest", "--db", db_url, "--mqtt", broker.url, "--key-dir", keys]
-            worker = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            # Telemetry each minute: a cabinet is silent after three missed samples, not one late one.
+            env = {**os.environ, "VF_SILENCE_S": "180"}
+            with open(Path(keys) / "ingest.log", "wb") as log:
+                worker = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
             time.sleep(4)
             fleet = Fleet(options)
             start = time.monotonic()
@@ -94,6 +98,8 @@ def run() -> list[Figure]:
             for multiple in MULTIPLES:
                 fleet.options = replace(options, rate=options.rate * multiple, duration_s=15, settle_s=20)
                 steps[multiple] = fleet.run()
+            alarms = (Path(keys) / "ingest.log").read_text().count('"alarm"')
+            print(f"worker log: {alarms} alarm lines", file=sys.stderr)
     finally:
         if fleet is not None:
             fleet.close()
