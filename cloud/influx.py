@@ -61,7 +61,13 @@ class InfluxSink:
         log.error("influx write failed", error=str(exc))
 
     def write(self, cabinet: str, store: str, sample: Telemetry) -> None:
-        self._write.write(bucket=self._bucket, record=lines(cabinet, store, sample))
+        self.write_many([(cabinet, store, sample)])
+
+    def write_many(self, samples: list[tuple[str, str, Telemetry]]) -> None:
+        """One call per ingest batch; the client's own thread batches and sends (never the caller's)."""
+        records = [line for cabinet, store, sample in samples for line in lines(cabinet, store, sample)]
+        if records:
+            self._write.write(bucket=self._bucket, record=records)
 
     def close(self) -> None:
         self._write.close()  # type: ignore[no-untyped-call]  # flushes what is batched

@@ -1,6 +1,9 @@
-"""`vendfleet sim`: run a simulated cabinet, print the planogram of a layout."""
+"""`vendfleet sim`: run a simulated cabinet, print the planogram of a layout, play a fleet over MQTT."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import typer
 
@@ -43,3 +46,27 @@ def planogram(layout: str = typer.Option(..., help="Layout name or JSON file")) 
     """Print the planogram of a layout as the `config` payload the cloud would send."""
     config = Config(version=1, planogram=planogram_of(load_layout(layout)))
     print(encode(config).decode())
+
+
+@app.command()
+def fleet(
+    cabinets: int = typer.Option(100, help="How many cabinets, each its own MQTT connection"),
+    mqtt: str = typer.Option(..., help="Broker URL"),
+    rate: float = typer.Option(40.0, help="Visits per cabinet per day (a visit: door opened, closed)"),
+    duration: float = typer.Option(60.0, help="Seconds to play"),
+    hour: int | None = typer.Option(None, min=0, max=23, help="Play this local hour all along"),
+    prefix: str = typer.Option("SIM-", help="Cabinet codes are PREFIX00000, PREFIX00001, …"),
+    telemetry: float = typer.Option(60.0, help="Seconds between a cabinet's telemetry samples"),
+    fixture: Path | None = typer.Option(None, help="Write the cloud's seed fixture here and exit"),
+) -> None:
+    """Play many cabinets over MQTT as their gateways do; print events sent, acked, resent and ack latency."""
+    from firmware_sim.fleet import FleetOptions, play, seed_fixture  # paho only here
+
+    options = FleetOptions(
+        cabinets=cabinets, mqtt_url=mqtt, rate=rate, duration_s=duration, hour=hour, prefix=prefix,
+        telemetry_s=telemetry,
+    )  # fmt: skip
+    if fixture is not None:
+        fixture.write_text(json.dumps(seed_fixture(options), ensure_ascii=False))
+        return
+    print(json.dumps(play(options)), flush=True)

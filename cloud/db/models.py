@@ -46,7 +46,7 @@ class Cabinet(Base):
     __tablename__ = "cabinets"
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)  # in the QR and the MQTT topics
-    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"))
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), index=True)
     name: Mapped[str] = mapped_column(String(128))
     layout: Mapped[str] = mapped_column(String(64))
     lat: Mapped[float] = mapped_column(Float)

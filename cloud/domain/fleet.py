@@ -1,18 +1,19 @@
-"""Stores, cabinets, products and planograms: seeding, and the `config` each cabinet gets."""
+"""Stores, cabinets, products and planograms: seeding, the `config` each cabinet gets, the fleet listing."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cloud import NotFound
 from cloud.commands import CommandSigner
-from cloud.db.models import Cabinet, PlanogramLane, Product, Store, User
+from cloud.db.models import Alarm, Cabinet, CabinetTelemetry, PlanogramLane, Product, Store, User
 from cloud.domain import ledger, outbox, store_inventory
 from cloud.domain.auth import hash_password
 from cloud.domain.cabinet_settings import effective_settings
@@ -211,3 +212,136 @@ def _upsert_user(db: Session, u: dict[str, Any], stores: dict[str, Store]) -> No
     if u.get("password"):
         values["password_hash"] = hash_password(u["password"])
     _upsert(db, User, "name", values)
+
+
+# -- the fleet at a glance ----------------------------------------------------------------------
+
+FleetState = Literal["ok", "offline", "alarm", "low_stock", "maintenance"]
+
+
+@dataclass(frozen=True)
+class FleetQuery:
+    """Which cabinets: the caller's scope (None: all stores), a store code, a state, and a page of them."""
+
+    scope_store_id: int | None = None
+    store: str | None = None
+    state: FleetState | None = None
+    page: int = 1
+    page_size: int = 100
+
+
+@dataclass(frozen=True)
+class FleetRow:
+    cabinet: Cabinet
+    store_code: str
+    alarms: list[str]
+    latest: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FleetPage:
+    counts: dict[str, int]
+    total: int  # cabinets matching the filter, over every page
+    rows: list[FleetRow]
+
+
+def _open_alarms() -> Any:
+    return select(Alarm.cabinet_id).where(Alarm.state != "resolved")
+
+
+def _in_scope(q: FleetQuery) -> list[Any]:
+    where: list[Any] = []
+    if q.scope_store_id is not None:
+        where.append(Cabinet.store_id == q.scope_store_id)
+    if q.store is not None:
+        where.append(Cabinet.store_id.in_(select(Store.id).where(Store.code == q.store)))
+    return where
+
+
+def _in_state(state: FleetState | None) -> list[Any]:
+    alarmed = Cabinet.id.in_(_open_alarms())
+    match state:
+        case "ok":
+            return [Cabinet.online, ~alarmed]
+        case "offline":
+            return [~Cabinet.online]
+        case "alarm":
+            return [Cabinet.online, alarmed]
+        case "low_stock":
+            return [Cabinet.id.in_(_open_alarms().where(Alarm.kind == "low_stock"))]
+        case "maintenance":
+            return [Cabinet.state == "maintenance"]
+    return []
+
+
+def fleet_page(db: Session, q: FleetQuery) -> FleetPage:
+    """One page of cabinets with their open alarms and latest sample, and the counts of the whole scope.
+
+    Three queries whatever the fleet's size: the counts (aggregates), the page (joined to its store and
+    latest sample), and the open alarms of the page's cabinets."""
+    scope = _in_scope(q)
+    matching = [*scope, *_in_state(q.state)]
+    counts = _counts(db, scope, matching)
+    page = db.execute(
+        select(Cabinet, Store.code, CabinetTelemetry.payload)
+        .join(Store, Cabinet.store_id == Store.id)
+        .outerjoin(CabinetTelemetry, CabinetTelemetry.cabinet_id == Cabinet.id)
+        .where(*matching)
+        .order_by(Cabinet.code)
+        .offset((q.page - 1) * q.page_size)
+        .limit(q.page_size)
+    ).all()
+    kinds: dict[int, set[str]] = {}
+    ids = [cabinet.id for cabinet, _, _ in page]
+    for cabinet_id, kind in db.execute(
+        select(Alarm.cabinet_id, Alarm.kind).where(Alarm.state != "resolved", Alarm.cabinet_id.in_(ids))
+    ):
+        kinds.setdefault(cabinet_id, set()).add(kind)
+    rows = [FleetRow(c, store, sorted(kinds.get(c.id, ())), payload or {}) for c, store, payload in page]
+    total = counts.pop("total")
+    return FleetPage(counts, total, rows)
+
+
+def _counts(db: Session, scope: list[Any], matching: list[Any]) -> dict[str, int]:
+    """The scope's counts and the filter's total, in one statement of scalar subqueries."""
+    open_alarms = (
+        select(func.count()).select_from(Alarm).join(Cabinet).where(Alarm.state != "resolved", *scope)
+    )
+    low = (
+        select(func.count(Alarm.cabinet_id.distinct()))
+        .join(Cabinet)
+        .where(Alarm.state != "resolved", Alarm.kind == "low_stock", *scope)
+    )
+    cabinets = select(func.count()).select_from(Cabinet).where(*scope)
+    online = select(func.count()).select_from(Cabinet).where(Cabinet.online, *scope)
+    total = select(func.count()).select_from(Cabinet).where(*matching)
+    row = db.execute(
+        select(
+            cabinets.scalar_subquery(),
+            online.scalar_subquery(),
+            open_alarms.scalar_subquery(),
+            low.scalar_subquery(),
+            total.scalar_subquery(),
+        )
+    ).one()
+    n, up, alarmed, low_stock, matched = (int(v or 0) for v in row)
+    return {
+        "cabinets": n,
+        "online": up,
+        "offline": n - up,
+        "alarms": alarmed,
+        "low_stock": low_stock,
+        "total": matched,
+    }
+
+
+def fleet_points(db: Session, q: FleetQuery) -> list[tuple[str, float, float, str]]:
+    """Every cabinet of the scope as (code, lat, lon, ok|offline|alarm): what a clustered map needs."""
+    alarmed = set(db.scalars(_open_alarms()))
+    query = select(Cabinet.id, Cabinet.code, Cabinet.lat, Cabinet.lon, Cabinet.online).where(
+        *_in_scope(q), *_in_state(q.state)
+    )
+    return [
+        (code, lat, lon, "offline" if not online else "alarm" if cabinet_id in alarmed else "ok")
+        for cabinet_id, code, lat, lon, online in db.execute(query.order_by(Cabinet.code))
+    ]

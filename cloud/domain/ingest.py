@@ -45,7 +45,7 @@ def store_events(db: Db, batch: list[tuple[str, Event]]) -> tuple[dict[str, int]
         _apply(db, cabinet, event)
         if isinstance(event, SessionResult):
             alarms.check_stock(db, cabinet)
-    return {code: _advance(db, cabinet) for code, cabinet in cabinets.items()}, fresh
+    return _advance_all(db, cabinets), fresh
 
 
 def dead_letter(db: Db, cabinet_code: str, event: Event, error: str) -> int:
@@ -138,9 +138,27 @@ def _record(
 
 
 def _advance(db: Db, cabinet: Cabinet) -> int:
+    return _advance_all(db, {cabinet.code: cabinet})[cabinet.code]
+
+
+def _advance_all(db: Db, cabinets: dict[str, Cabinet]) -> dict[str, int]:
+    """Each cabinet's highest seq with every seq up to it stored (shared subscriptions reorder).
+
+    One query for the whole batch: the stored seqs above each cabinet's acknowledged one."""
     db.flush()
-    cabinet.acked_seq = _contiguous(db, cabinet)
-    return cabinet.acked_seq
+    by_id = {cabinet.id: cabinet for cabinet in cabinets.values()}
+    above: dict[int, list[int]] = {}
+    rows = db.execute(
+        select(ProcessedEvent.cabinet_id, ProcessedEvent.seq)
+        .join(Cabinet, Cabinet.id == ProcessedEvent.cabinet_id)
+        .where(ProcessedEvent.cabinet_id.in_(by_id), ProcessedEvent.seq > Cabinet.acked_seq)
+        .order_by(ProcessedEvent.cabinet_id, ProcessedEvent.seq)
+    )
+    for cabinet_id, seq in rows:
+        above.setdefault(cabinet_id, []).append(seq)
+    for cabinet_id, cabinet in by_id.items():
+        cabinet.acked_seq = _contiguous(cabinet.acked_seq, above.get(cabinet_id, []))
+    return {code: cabinet.acked_seq for code, cabinet in cabinets.items()}
 
 
 def _apply(db: Db, cabinet: Cabinet, event: Event) -> None:
@@ -170,14 +188,8 @@ def _gateway_alarm(db: Db, cabinet: Cabinet, event: AlarmEvent) -> None:
         alarms.resolve(db, cabinet, kind, key, at=event.ts)
 
 
-def _contiguous(db: Db, cabinet: Cabinet) -> int:
-    """Highest seq such that every seq up to it is stored (shared subscriptions reorder)."""
-    stored = db.scalars(
-        select(ProcessedEvent.seq)
-        .where(ProcessedEvent.cabinet_id == cabinet.id, ProcessedEvent.seq > cabinet.acked_seq)
-        .order_by(ProcessedEvent.seq)
-    )
-    high = cabinet.acked_seq
+def _contiguous(high: int, stored: list[int]) -> int:
+    """The highest seq reached from `high` by the stored seqs (ascending) without a gap."""
     for seq in stored:
         if seq != high + 1:
             break
@@ -186,10 +198,17 @@ def _contiguous(db: Db, cabinet: Cabinet) -> int:
 
 
 def on_status(db: Db, cabinet_code: str, status: Status) -> None:
-    cabinet = cabinet_by_code(db, cabinet_code)
-    cabinet.online = status.state == "online"
+    apply_status(db, cabinet_by_code(db, cabinet_code), status)
+
+
+def apply_status(db: Db, cabinet: Cabinet, status: Status) -> None:
+    online = status.state == "online"
+    # Online and told so again (a reconnect, a fleet's birth storm): nothing to resolve, so no query.
+    unchanged = online and cabinet.online
+    cabinet.online = online
     cabinet.last_seen = datetime.now(UTC)
-    alarms.set_alarm(db, cabinet, not cabinet.online, "offline", detail="the gateway's last will")
+    if not unchanged:
+        alarms.set_alarm(db, cabinet, not online, "offline", detail="the gateway's last will")
     if status.config_version is not None:
         outbox.config_applied(db, cabinet, status.config_version)
 

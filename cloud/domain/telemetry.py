@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -17,20 +18,60 @@ SILENCE_FLOOR_S = 30.0  # no cabinet's silence limit is shorter (CabinetSettings
 # fleet reporting every 10 s never reaches the per-cabinet check below
 
 
-def record(db: Session, cabinet: Cabinet, sample: Telemetry) -> None:
+@dataclass
+class Stored:
+    """The rows a batch of samples writes to, read in one query each (not one per sample)."""
+
+    latest: dict[int, CabinetTelemetry] = field(default_factory=dict)
+    minutes: dict[tuple[int, int, datetime], TemperatureMinute] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, db: Session, samples: list[tuple[Cabinet, Telemetry]]) -> Stored:
+        ids = {cabinet.id for cabinet, _ in samples}
+        minutes = {_minute(sample) for _, sample in samples}
+        rows = db.scalars(
+            select(TemperatureMinute).where(
+                TemperatureMinute.cabinet_id.in_(ids), TemperatureMinute.minute.in_(minutes)
+            )
+        )
+        latest = db.scalars(select(CabinetTelemetry).where(CabinetTelemetry.cabinet_id.in_(ids)))
+        return cls(
+            latest={row.cabinet_id: row for row in latest},
+            minutes={(r.cabinet_id, r.probe, r.minute): r for r in rows},
+        )
+
+
+def record_many(db: Session, samples: list[tuple[Cabinet, Telemetry]]) -> None:
+    """A batch of samples: existing rows read once, new and changed ones written in one flush."""
+    stored = Stored.load(db, samples)
+    seen: set[int] = set()
+    # The rules query only their own cabinet's rows, so the session needs flushing only before a
+    # cabinet's second sample, not before every query (autoflush made that a round trip per query).
+    with db.no_autoflush:
+        for cabinet, sample in samples:
+            if cabinet.id in seen:
+                db.flush()
+                seen.clear()
+            seen.add(cabinet.id)
+            record(db, cabinet, sample, stored)
+
+
+def record(db: Session, cabinet: Cabinet, sample: Telemetry, stored: Stored | None = None) -> None:
     """Keep the sample and judge it by the cabinet's own alarm settings."""
+    stored = stored or Stored.load(db, [(cabinet, sample)])
     now = datetime.now(UTC)
     rules = effective_settings(db, cabinet)
     cabinet.last_seen = now
     if not cabinet.online:
         cabinet.online = True
         alarms.resolve(db, cabinet, "offline")
-    latest = db.get(CabinetTelemetry, cabinet.id)
+    latest = stored.latest.get(cabinet.id)
     if latest is None:
         latest = CabinetTelemetry(cabinet_id=cabinet.id, received_at=now, payload={})
+        stored.latest[cabinet.id] = latest
         db.add(latest)
     latest.received_at, latest.payload = now, sample.model_dump(mode="json")
-    _roll_up(db, cabinet, sample)
+    _roll_up(db, cabinet, sample, stored)
     _temperature_rule(db, cabinet, latest, sample, rules)
     alarms.set_alarm(
         db,
@@ -41,32 +82,29 @@ def record(db: Session, cabinet: Cabinet, sample: Telemetry) -> None:
     )
 
 
-def _roll_up(db: Session, cabinet: Cabinet, sample: Telemetry) -> None:
-    minute = sample.ts.replace(second=0, microsecond=0)
+def _minute(sample: Telemetry) -> datetime:
+    return sample.ts.replace(second=0, microsecond=0)
+
+
+def _roll_up(db: Session, cabinet: Cabinet, sample: Telemetry, stored: Stored) -> None:
+    minute = _minute(sample)
     door_open = any(d.open for d in sample.doors)
     for probe, value in enumerate(sample.temperatures_c):
         if value is None:
             continue
-        row = db.scalar(
-            select(TemperatureMinute).where(
-                TemperatureMinute.cabinet_id == cabinet.id,
-                TemperatureMinute.probe == probe,
-                TemperatureMinute.minute == minute,
-            )
-        )
+        row = stored.minutes.get((cabinet.id, probe, minute))
         if row is None:
-            db.add(
-                TemperatureMinute(
-                    cabinet_id=cabinet.id,
-                    probe=probe,
-                    minute=minute,
-                    min_c=value,
-                    max_c=value,
-                    sum_c=value,
-                    samples=1,
-                    door_open=door_open,
-                )
+            stored.minutes[cabinet.id, probe, minute] = row = TemperatureMinute(
+                cabinet_id=cabinet.id,
+                probe=probe,
+                minute=minute,
+                min_c=value,
+                max_c=value,
+                sum_c=value,
+                samples=1,
+                door_open=door_open,
             )
+            db.add(row)
         else:
             row.min_c, row.max_c = min(row.min_c, value), max(row.max_c, value)
             row.sum_c, row.samples, row.door_open = (

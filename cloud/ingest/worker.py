@@ -13,14 +13,14 @@ from functools import partial
 
 import paho.mqtt.client as mqtt
 import structlog
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
-from cloud import CloudError, metrics
+from cloud import CloudError, NotFound, metrics
 from cloud.db.engine import transaction
 from cloud.db.models import Cabinet
 from cloud.domain import ingest, sessions, telemetry
-from cloud.domain.fleet import cabinet_by_code
 from cloud.domain.ingest import Event
 from cloud.influx import InfluxSink
 from cloud.mqtt import Publisher, new_client
@@ -177,19 +177,21 @@ class IngestWorker:
                 batch.samples.append((code, parse(Telemetry, payload)))
 
     def _apply(self, db: Session, batch: Batch) -> None:
-        for code, status in batch.statuses:
-            ingest.on_status(db, code, status)
+        if batch.statuses:
+            cabinets = _cabinets(db, {code for code, _ in batch.statuses})
+            for code, status in batch.statuses:
+                ingest.apply_status(db, cabinets[code], status)
         for code, ack in batch.acks:
             latency = ingest.on_ack(db, code, ack)
             if latency is not None:
                 batch.latencies.append(latency)
         if batch.events:
             batch.acked, batch.fresh = ingest.store_events(db, batch.events)
-        cabinets: dict[str, Cabinet] = {}
-        for code, sample in batch.samples:
-            cabinet = cabinets.get(code) or cabinets.setdefault(code, cabinet_by_code(db, code))
-            telemetry.record(db, cabinet, sample)
-            batch.stores[code] = cabinet.store.code
+        if batch.samples:
+            cabinets = _cabinets(db, {code for code, _ in batch.samples})
+            known = [(cabinets[code], sample) for code, sample in batch.samples if code in cabinets]
+            telemetry.record_many(db, known)
+            batch.stores = {code: cabinet.store.code for code, cabinet in cabinets.items()}
 
     def _after_commit(self, batch: Batch) -> None:
         for latency in batch.latencies:
@@ -203,8 +205,7 @@ class IngestWorker:
         self.telemetry += len(batch.samples)
         metrics.TELEMETRY.inc(len(batch.samples))
         if self._influx is not None:
-            for code, sample in batch.samples:
-                self._influx.write(code, batch.stores[code], sample)
+            self._influx.write_many([(code, batch.stores[code], sample) for code, sample in batch.samples])
         # Only now, committed, may the gateways forget their events.
         for code, seq in batch.acked.items():
             self._publisher.publish(code, Channel.EVACK, EvAck(seq=seq))
@@ -267,3 +268,12 @@ class IngestWorker:
             self._attempts.clear()  # bounded memory; a poison event just gets a few more tries
         self._attempts[event_id] = self._attempts.get(event_id, 0) + 1
         return self._attempts[event_id] < MAX_ATTEMPTS
+
+
+def _cabinets(db: Session, codes: set[str]) -> dict[str, Cabinet]:
+    """The senders of a batch's statuses or telemetry with their stores, in one query; unknown ones raise."""
+    query = select(Cabinet).where(Cabinet.code.in_(codes)).options(joinedload(Cabinet.store))
+    found = {c.code: c for c in db.scalars(query)}
+    if codes - found.keys():
+        raise NotFound(f"telemetry from unknown cabinets {sorted(codes - found.keys())!r}")
+    return found

@@ -154,6 +154,7 @@ MATRIX: dict[str, Row] = {
     "GET /api/v1/alarms": Row(STORE_STAFF_AND_OPS, "/api/v1/alarms", query={"cabinet": "XH-0001"}),
     "POST /api/v1/alarms/{alarm_id}/ack": Row(OPS, "/api/v1/alarms/{alarm_id}/ack"),
     "GET /api/v1/fleet": Row(OPS, "/api/v1/fleet"),
+    "GET /api/v1/fleet/map": Row(OPS, "/api/v1/fleet/map"),
     "GET /api/v1/cabinets/{code}/telemetry": Row(STORE_STAFF_AND_OPS, "/api/v1/cabinets/XH-0001/telemetry"),
     "GET /api/v1/cabinets/{code}/sessions": Row(OPS, "/api/v1/cabinets/XH-0001/sessions"),
     "POST /api/v1/sessions/{session_id}/choice": Row(

@@ -37,6 +37,7 @@ CAB = "XH-0002"
 VISITS = 20
 DOOR_EVENTS = 1200
 VENDFLEET = str(Path(sys.executable).parent / "vendfleet")
+REPO = Path(__file__).parents[2]
 
 
 class Outbox:
@@ -121,11 +122,86 @@ def worker_process() -> Iterator[list[subprocess.Popen[bytes]]]:
             proc.wait()
 
 
-def start_worker(db_url: str, mosquitto: MosquittoServer, tmp_path: Path) -> subprocess.Popen[bytes]:
-    argv = [VENDFLEET, "cloud", "ingest", "--db", db_url, "--mqtt", mosquitto.url]
+def start_worker(
+    db_url: str, mosquitto: MosquittoServer, tmp_path: Path, command: list[str] | None = None
+) -> subprocess.Popen[bytes]:
+    argv = [*(command or [VENDFLEET, "cloud", "ingest"]), "--db", db_url, "--mqtt", mosquitto.url]
     argv += ["--share-group", f"kill{uuid.uuid4().hex[:6]}", "--key-dir", str(tmp_path / "keys")]
     with (tmp_path / "ingest.log").open("ab") as log:
-        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ), cwd=REPO)
+
+
+def snapshot(factory: sessionmaker[Session]) -> tuple[dict[tuple[int, int], int], int | None]:
+    with factory() as db:
+        cabinet = db.scalar(select(Cabinet).where(Cabinet.code == CAB))
+        assert cabinet is not None
+        stock = {(s.channel, s.lane): s.count for s in ledger.stock(db, cabinet.id)}
+        return stock, db.scalar(select(User.balance_fen).where(User.name == "陈静"))
+
+
+def assert_once_each(
+    factory: sessionmaker[Session],
+    total: int,
+    visits: list[str],
+    taken: LaneDelta,
+    price: int,
+    before: tuple[dict[tuple[int, int], int], int | None],
+) -> None:
+    """Every event stored once, every visit charged once: the stock ledger and the balance agree."""
+    stock, balance = before
+    assert balance is not None
+    deliver_payments(factory)  # the cloud's dispatcher would, right after each batch
+    with factory() as db:
+        cabinet = db.scalar(select(Cabinet).where(Cabinet.code == CAB))
+        assert cabinet is not None
+        stored = (
+            select(func.count()).select_from(ProcessedEvent).where(ProcessedEvent.cabinet_id == cabinet.id)
+        )
+        assert db.scalar(stored) == total
+        captures = db.scalar(select(func.count()).select_from(Payment).where(Payment.kind == "capture"))
+        assert captures == len(visits)
+        assert db.scalar(select(User.balance_fen).where(User.name == "陈静")) == balance - len(visits) * price
+        after = {(s.channel, s.lane): s.count for s in ledger.stock(db, cabinet.id)}
+        key = (taken.channel, taken.lane)
+        assert after[key] == stock[key] - len(visits)
+        assert all(sessions.get_session(db, sid).status == "settled" for sid in visits)
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize("point", ["before_commit", "before_evack"])
+def test_a_worker_killed_inside_a_batch_of_charges_loses_nothing_and_charges_once(
+    point: str,
+    factory: sessionmaker[Session],
+    signer: CommandSigner,
+    db_url: str,
+    mosquitto: MosquittoServer,
+    tmp_path: Path,
+    worker_process: list[subprocess.Popen[bytes]],
+) -> None:
+    """Killed with a batch's SQL sent but not committed, or committed but not yet acknowledged."""
+    visits, taken, price = open_visits(factory, signer)
+    before = snapshot(factory)
+    outbox = Outbox(mosquitto.port, event_stream(visits, taken))
+    total = len(outbox.events)
+    marker = tmp_path / "killed-with"
+    crashing = [sys.executable, "-m", "tests.cloud.crashing_ingest", point, str(marker), "--"]
+    try:
+        worker_process.append(start_worker(db_url, mosquitto, tmp_path, crashing))
+        deadline = time.monotonic() + 150
+        while outbox.acked < total and time.monotonic() < deadline:
+            outbox.send_unacked()
+            time.sleep(0.3)
+            if len(worker_process) == 1 and worker_process[0].poll() is not None:
+                assert worker_process[0].returncode == -signal.SIGKILL, (tmp_path / "ingest.log").read_text()
+                worker_process.append(start_worker(db_url, mosquitto, tmp_path))
+        assert len(worker_process) == 2, "the worker never met a batch of several events with a charge"
+        assert int(marker.read_text()) > 1
+        assert outbox.acked == total, f"{outbox.acked} of {total} acknowledged"
+    finally:
+        outbox.close()
+    assert_once_each(factory, total, visits, taken, price, before)
 
 
 @pytest.mark.timeout(240)  # three worker processes start in turn

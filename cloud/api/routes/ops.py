@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from cloud.api.deps import CurrentUser, SessionDep
@@ -15,7 +17,7 @@ from cloud.api.types import CabinetCode, CabinetFilter, Hours, Limit, RowId
 from cloud.db.models import Alarm, Cabinet, CabinetTelemetry, Session, TemperatureMinute, User
 from cloud.domain import alarms
 from cloud.domain.auth import in_store, require_role, require_store
-from cloud.domain.fleet import cabinet_by_code
+from cloud.domain.fleet import FleetQuery, FleetRow, FleetState, cabinet_by_code, fleet_page, fleet_points
 from cloud.usecases.views import ReviewView
 
 router = APIRouter(prefix="/api/v1", tags=["ops"])
@@ -67,38 +69,107 @@ def acknowledge(alarm_id: RowId, db: SessionDep, user: CurrentUser) -> dict[str,
     return alarm_view(alarms.acknowledge(db, alarm_id=alarm_id, user=user))
 
 
-@router.get("/fleet", responses=documented(401, 403))
-def fleet(db: SessionDep, user: CurrentUser) -> dict[str, Any]:
-    """Every cabinet of the caller's store with its state, latest readings and open alarms, and the counts."""
+class FleetCabinet(BaseModel):
+    """A cabinet as the fleet table shows it (the fields of `cabinet_view`, and its live state)."""
+
+    id: int
+    code: str
+    name: str
+    store_id: int
+    store_code: str
+    layout: str
+    online: bool
+    state: str
+    lat: float
+    lon: float
+    last_seen: str | None
+    status: Literal["ok", "offline", "alarm"]
+    alarms: list[str]
+    temperature_c: float | None
+    door_open: bool
+    low_stock: bool
+    outbox_depth: int | None
+
+
+class FleetCounts(BaseModel):
+    cabinets: int
+    online: int
+    offline: int
+    alarms: int  # open alarms (one cabinet may have several)
+    low_stock: int
+
+
+class Fleet(BaseModel):
+    counts: FleetCounts  # over the caller's scope and `store`, whatever `state` and page
+    total: int  # cabinets matching the filter
+    page: int
+    page_size: int
+    cabinets: list[FleetCabinet]
+
+
+class FleetMap(BaseModel):
+    """Every cabinet of the filter as [code, lat, lon, ok|offline|alarm]: compact, for a clustered map."""
+
+    points: list[list[str | float]] = Field(description="[code, lat, lon, state] per cabinet")
+
+
+StoreFilter = Annotated[str | None, Query(min_length=1, max_length=32, description="a store code")]
+Page = Annotated[int, Query(ge=1, le=1_000_000)]
+PageSize = Annotated[int, Query(ge=1, le=500)]
+
+
+def _fleet_query(
+    user: User, store: str | None, state: FleetState | None, page: int = 1, size: int = 1
+) -> FleetQuery:
     require_role(user, "ops")
-    open_alarms: dict[int, list[str]] = {}
-    for a in alarms.listed(db, "open", limit=10_000):
-        open_alarms.setdefault(a.cabinet_id, []).append(a.kind)
-    latest = {t.cabinet_id: t.payload for t in db.scalars(select(CabinetTelemetry))}
-    rows = []
-    cabinets = [c for c in db.scalars(select(Cabinet).order_by(Cabinet.code)) if in_store(user, c.store_id)]
-    for c in cabinets:
-        sample: dict[str, Any] = latest.get(c.id, {})
-        temps = [t for t in sample.get("temperatures_c", []) if t is not None]
-        kinds = open_alarms.get(c.id, [])
-        rows.append(
-            {
-                **cabinet_view(c),
-                "alarms": sorted(set(kinds)),
-                "temperature_c": max(temps) if temps else None,
-                "door_open": any(d["open"] for d in sample.get("doors", [])),
-                "low_stock": "low_stock" in kinds,
-                "outbox_depth": sample.get("outbox_depth"),
-            }
-        )
-    counts = {
-        "cabinets": len(rows),
-        "online": sum(r["online"] for r in rows),
-        "offline": sum(not r["online"] for r in rows),
-        "alarms": sum(len(open_alarms.get(c.id, [])) for c in cabinets),
-        "low_stock": sum(r["low_stock"] for r in rows),
-    }
-    return {"counts": counts, "cabinets": rows}
+    scope = None if user.role == "admin" else user.store_id
+    return FleetQuery(scope_store_id=scope, store=store, state=state, page=page, page_size=size)
+
+
+def _fleet_row(row: FleetRow) -> FleetCabinet:
+    sample, c = row.latest, row.cabinet
+    temps = [t for t in sample.get("temperatures_c", []) if t is not None]
+    status: Literal["ok", "offline", "alarm"] = "offline" if not c.online else "alarm" if row.alarms else "ok"
+    return FleetCabinet(
+        **cabinet_view(c),
+        store_code=row.store_code,
+        status=status,
+        alarms=row.alarms,
+        temperature_c=max(temps) if temps else None,
+        door_open=any(d["open"] for d in sample.get("doors", [])),
+        low_stock="low_stock" in row.alarms,
+        outbox_depth=sample.get("outbox_depth"),
+    )
+
+
+@router.get("/fleet", responses=documented(401, 403, 422))
+def fleet(
+    db: SessionDep,
+    user: CurrentUser,
+    state: FleetState | None = None,
+    store: StoreFilter = None,
+    page: Page = 1,
+    page_size: PageSize = 100,
+) -> Fleet:
+    """A page of the caller's cabinets (by code): state, latest readings, open alarms; and the counts."""
+    found = fleet_page(db, _fleet_query(user, store, state, page, page_size))
+    return Fleet(
+        counts=FleetCounts(**found.counts),
+        total=found.total,
+        page=page,
+        page_size=page_size,
+        cabinets=[_fleet_row(r) for r in found.rows],
+    )
+
+
+@router.get("/fleet/map", responses=documented(401, 403, 422), response_model=FleetMap)
+def fleet_map(
+    db: SessionDep, user: CurrentUser, state: FleetState | None = None, store: StoreFilter = None
+) -> Response:
+    """Every cabinet of the caller's scope where it stands and how it is, in a few bytes each."""
+    points = fleet_points(db, _fleet_query(user, store, state))
+    # Built from typed rows already: skip re-validating ten thousand tuples on the way out.
+    return Response(json.dumps({"points": points}, separators=(",", ":")), media_type="application/json")
 
 
 @router.get("/cabinets/{code}/telemetry", responses=documented(401, 403, 404, 422))

@@ -1,0 +1,186 @@
+"""HTTP open → the lock's pulse, through the whole system, against the sum of its unavoidable parts.
+
+The path: resident's POST (hold committed on PostgreSQL) → signed command over Mosquitto → gateway
+(verifies, persists the session, takes the baseline, sends UNLOCK) → simulated lock board. The pulse
+is seen by polling the simulator's physical state. The floor, in the same run: a minimal FastAPI
+endpoint committing one row, plus an MQTT QoS 1 round trip, plus the UNLOCK frame's time on the wire.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import paho.mqtt.client as mqtt
+import uvicorn
+import yaml
+from fastapi import FastAPI
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import text
+
+import cloud
+from cloud.db.engine import make_engine, session_factory, transaction
+from cloud.db.migrate import upgrade
+from cloud.domain.auth import LogSender
+from cloud.domain.fleet import seed
+from cloud.domain.sessions import FINAL
+from cloud.runtime import CloudRuntime
+from cloud.settings import CloudSettings
+from protocols.serial import message_frame
+from protocols.serial.commands import Unlock
+from protocols.serial.frame import encode_frame
+from tests.bench.report import Figure
+from tests.harness import gateway_process, wait_until
+from tests.servers import MosquittoServer, PostgresServer, free_port
+from tests.sim_fixture import sim_cabinet
+
+ROUNDS = 25
+FLOOR_ROUNDS = 200
+PHONE = "13800138000"
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000
+
+
+def one_row_endpoint(db_url: str) -> float:
+    """p99 (ms) of a bare FastAPI POST that commits one row on the same PostgreSQL."""
+    engine = make_engine(db_url)
+    with engine.begin() as db:
+        db.execute(text("CREATE TABLE IF NOT EXISTS bench_rows (id SERIAL PRIMARY KEY, at TIMESTAMPTZ)"))
+    factory = session_factory(engine)
+    app = FastAPI()
+
+    @app.post("/row")
+    def row() -> dict[str, bool]:
+        with transaction(factory) as db:
+            db.execute(text("INSERT INTO bench_rows (at) VALUES (now())"))
+        return {"ok": True}
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    times = []
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        wait_until(lambda: _answers(client), 10, "the bare endpoint")
+        for _ in range(FLOOR_ROUNDS):
+            start = time.perf_counter()
+            client.post("/row").raise_for_status()
+            times.append(time.perf_counter() - start)
+    server.should_exit = True
+    thread.join(5)
+    engine.dispose()
+    return _p99(times)
+
+
+def _answers(client: httpx.Client) -> bool:
+    try:
+        return client.post("/row").status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def mqtt_round_trip(port: int) -> float:
+    """p99 (ms) of QoS 1 there and back through the broker (a command out, its ack home)."""
+    back = threading.Event()
+    a = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    b = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    a.on_message = lambda c, u, m: back.set()
+    b.on_message = lambda c, u, m: c.publish("bench/pong", m.payload, qos=1)
+    for client, sub in ((a, "bench/pong"), (b, "bench/ping")):
+        client.on_socket_open = lambda c, u, s: s.setsockopt(6, 1, 1)  # TCP_NODELAY, as ours set it
+        client.connect("127.0.0.1", port)
+        client.subscribe(sub, qos=1)
+        client.loop_start()
+    time.sleep(0.5)
+    times = []
+    for _ in range(FLOOR_ROUNDS):
+        back.clear()
+        start = time.perf_counter()
+        a.publish("bench/ping", b"x" * 300, qos=1)
+        back.wait(5)
+        times.append(time.perf_counter() - start)
+    for client in (a, b):
+        client.loop_stop()
+        client.disconnect()
+    return _p99(times)
+
+
+def wire_ms() -> float:
+    frame = encode_frame(message_frame(0x10, 1, Unlock(0, 500, 1)))
+    return len(frame) * 10 / 115_200 * 1000  # 8N1: ten bits a byte
+
+
+def open_to_pulse(db_url: str, broker: MosquittoServer, tmp: Path) -> float:
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    with transaction(session_factory(engine)) as db:
+        seed(db, yaml.safe_load((Path(cloud.__file__).parent / "fixtures" / "demo.yaml").read_text()))
+    engine.dispose()
+    settings = CloudSettings(db=db_url, mqtt=broker.url, port=0, key_dir=tmp / "cloud-keys")
+    runtime = CloudRuntime(settings).start()
+    assert runtime.context is not None
+    keys = tmp / "gateway-keys"
+    keys.mkdir()
+    (keys / "public.pem").write_bytes(runtime.context.keys.public_pem)
+    times = []
+    try:
+        with (
+            httpx.Client(base_url=runtime.url, timeout=10) as api,
+            sim_cabinet("chilled-4shelf", seed=5) as sim,
+            gateway_process("XH-0001", sim.serial, broker.url, tmp / "gw", keys),
+        ):
+            wait_until(lambda: api.get("/api/v1/cabinets/XH-0001").json()["online"], 20, "the cabinet online")
+            api.post("/api/v1/auth/otp/request", json={"phone": PHONE}).raise_for_status()
+            sender = runtime.context.otp_sender
+            assert isinstance(sender, LogSender)
+            signed = api.post("/api/v1/auth/otp/verify", json={"phone": PHONE, "code": sender.sent[PHONE]})
+            headers = {"Authorization": f"Bearer {signed.raise_for_status().json()['token']}"}
+            for _ in range(ROUNDS):
+                start = time.perf_counter()
+                opened = api.post("/api/v1/cabinets/XH-0001/sessions", json={"door": 0}, headers=headers)
+                session_id = opened.raise_for_status().json()["session_id"]
+                while sim.state()["doors"][0]["locked"] and time.perf_counter() - start < 10:
+                    time.sleep(0.001)  # the cloud runs in this process: leave it the interpreter
+                times.append(time.perf_counter() - start)
+                sim.post("/doors/0/open")
+                sim.post("/doors/0/close")  # an empty visit; the next may begin once it is settled
+                path = f"/api/v1/sessions/{session_id}"
+                wait_until(lambda p=path: _status(api, p, headers) in FINAL, 30, "the visit settled")
+    finally:
+        runtime.stop()
+    print(f"open → pulse: p50 {sorted(times)[len(times) // 2] * 1000:.0f} ms", file=sys.stderr)
+    return _p99(times)
+
+
+def _status(api: httpx.Client, path: str, headers: dict[str, str]) -> str:
+    return str(api.get(path, headers=headers).json()["status"])
+
+
+def run() -> list[Figure]:
+    broker = MosquittoServer().start()
+    postgres = PostgresServer().start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            measured = open_to_pulse(postgres.create_database("bench_unlock"), broker, Path(tmp))
+            endpoint = one_row_endpoint(postgres.create_database("bench_floor"))
+            round_trip = mqtt_round_trip(broker.port)
+    finally:
+        postgres.cleanup()
+        broker.cleanup()
+    floor = endpoint + round_trip + wire_ms()
+    return [
+        Figure(
+            "HTTP open → lock pulse p99 (target ≤ 2 × floor)",
+            "ms",
+            measured,
+            f"bare FastAPI commit {endpoint:.0f} + MQTT QoS 1 there and back {round_trip:.0f} + wire",
+            floor,
+        )
+    ]
