@@ -42,6 +42,7 @@ def record(db: Session, cabinet: Cabinet, sample: Telemetry, thresholds: Thresho
         sample.outbox_depth > thresholds.outbox_backlog,
         "outbox_backlog",
         detail=f"{sample.outbox_depth} events waiting on the gateway",
+        params={"events": sample.outbox_depth},
     )
 
 
@@ -99,6 +100,7 @@ def _temperature_rule(
             "temperature_high",
             detail=f"{warmest:.1f} °C above {t.chilled_max_c:.1f} °C since {latest.warm_since:%H:%M} UTC",
             evidence={"temperatures_c": sample.temperatures_c, "warm_since": latest.warm_since.isoformat()},
+            params={"temperature_c": warmest, "max_c": t.chilled_max_c, "since": f"{latest.warm_since:%FT%TZ}"},
         )
 
 
@@ -115,7 +117,8 @@ def sweep(db: Session, thresholds: Thresholds) -> None:
     silent = db.scalars(select(Cabinet).where(Cabinet.online, Cabinet.last_seen < now - thresholds.silence))
     for cabinet in silent:
         cabinet.online = False
+        silence_s = int(thresholds.silence.total_seconds())
         alarms.raise_alarm(
-            db, cabinet, "offline", detail=f"no telemetry for {int(thresholds.silence.total_seconds())} s"
+            db, cabinet, "offline", detail=f"no telemetry for {silence_s} s", params={"silence_s": silence_s}
         )
     db.execute(delete(TemperatureMinute).where(TemperatureMinute.minute < now - timedelta(days=ROLLUP_DAYS)))

@@ -67,5 +67,5 @@ def test_alarms_and_offline_on_the_ops_pages(
         page.screenshot(path=str(tmp_path / "fleet.png"), full_page=True)
         kinds = {a["kind"] for a in api.get("/api/v1/alarms?state=open").json()}
         assert {"offline", "forced_open"} <= kinds
-        metrics = api.get("/metrics/").text
+        metrics = api.get("/metrics").text
         assert "vendfleet_alarms_open" in metrics
