@@ -100,7 +100,10 @@ def _temperature_rule(
             "temperature_high",
             detail=f"{warmest:.1f} °C above {t.chilled_max_c:.1f} °C since {latest.warm_since:%H:%M} UTC",
             evidence={"temperatures_c": sample.temperatures_c, "warm_since": latest.warm_since.isoformat()},
-            params={"temperature_c": warmest, "max_c": t.chilled_max_c, "since": f"{latest.warm_since:%FT%TZ}"},
+            params={
+                "temperature_c": warmest, "max_c": t.chilled_max_c,
+                "since": f"{latest.warm_since:%FT%TZ}",
+            },
         )
 
 
