@@ -42,6 +42,9 @@ class CloudSettings(BaseSettings):
     token_ttl_s: int = 7 * 24 * 3600
     # Development: the one-time code is shown on the page instead of only in the log.
     dev_show_otp: bool = False
+    # The maps' base layer, a Leaflet tile URL ("https://tile.openstreetmap.org/{z}/{x}/{y}.png", or a
+    # Chinese provider's in production); empty: no base map (offline), positions on a plain grid.
+    map_tile_url: str = ""
     chilled_max_c: float = 8.0
     warm_grace_s: float = 600.0  # chilled goods may be warm this long before an alarm
     silence_s: float = 60.0  # no telemetry for this long: the cabinet is offline
