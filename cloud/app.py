@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Response
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -23,7 +23,8 @@ FAVICON = f"{VENDOR}/swagger-ui/favicon-32x32.png"
 
 
 def create_app(context: CloudContext) -> FastAPI:
-    # The docs pages are ours: FastAPI's defaults load Swagger UI and ReDoc from a CDN (blank offline).
+    # The docs page is ours: FastAPI's default loads Swagger UI from a CDN (blank offline). No ReDoc: its
+    # bundle fetches a logo from its CDN whatever the options.
     app = FastAPI(title="vendfleet cloud", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.context = context
     for module in (health, auth, cabinets, sessions, restock, ops, pages):
@@ -53,16 +54,6 @@ def _docs(app: FastAPI) -> None:
     @app.get("/docs/oauth2-redirect", include_in_schema=False)
     def oauth2_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
-
-    @app.get("/redoc", include_in_schema=False)
-    def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url="/openapi.json",
-            title=title,
-            redoc_js_url=f"{VENDOR}/redoc/redoc.standalone.js",
-            redoc_favicon_url=FAVICON,
-            with_google_fonts=False,
-        )
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus() -> Response:

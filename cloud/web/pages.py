@@ -65,7 +65,9 @@ def resident_page(
     """The page the cabinet's QR code opens."""
     cabinet = cabinet_by_code(db, code)
     dev_otp = context.settings.dev_show_otp
-    return _page(request, "resident.html", lang, accept_language, db, context, cabinet=cabinet, dev_otp=dev_otp)
+    return _page(
+        request, "resident.html", lang, accept_language, db, context, cabinet=cabinet, dev_otp=dev_otp
+    )
 
 
 @router.get("/s/{code}", response_class=HTMLResponse, responses=documented(404, 422))

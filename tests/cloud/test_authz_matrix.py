@@ -94,7 +94,6 @@ MATRIX: dict[str, Row] = {
     "GET /openapi.json": Row(ALL_200, "/openapi.json"),
     "GET /docs": Row(ALL_200, "/docs"),
     "GET /docs/oauth2-redirect": Row(ALL_200, "/docs/oauth2-redirect"),
-    "GET /redoc": Row(ALL_200, "/redoc"),
     "POST /api/v1/auth/otp/request": Row(ALL_200, "/api/v1/auth/otp/request", {"phone": "13600136000"}),
     "POST /api/v1/auth/otp/verify": Row(
         (401,) * 7, "/api/v1/auth/otp/verify", {"phone": "13500135000", "code": "000000"}

@@ -1,4 +1,4 @@
-"""/docs and /redoc work with no network (their assets are the app's own); /metrics answers 200 directly."""
+"""/docs works with no network (their assets are the app's own); /metrics answers 200 directly."""
 
 from __future__ import annotations
 
@@ -30,15 +30,13 @@ def offline_page(browser: Any, base_url: str) -> tuple[Any, list[str]]:
     return context.new_page(), outside
 
 
-def test_swagger_ui_and_redoc_render_offline(cloud_runtime: CloudRuntime, browser: Any) -> None:
+def test_swagger_ui_renders_offline(cloud_runtime: CloudRuntime, browser: Any) -> None:
     page, outside = offline_page(browser, cloud_runtime.url)
     try:
         page.goto(f"{cloud_runtime.url}/docs")
         page.wait_for_selector(".swagger-ui .opblock-summary-path", timeout=20_000)
         assert page.locator(".swagger-ui .opblock").count() > 20  # every operation listed
         assert page.locator(".swagger-ui .info .title").inner_text().startswith("vendfleet cloud")
-        page.goto(f"{cloud_runtime.url}/redoc")
-        page.wait_for_selector("[role=navigation] label", timeout=20_000)  # ReDoc's menu of operations
         assert outside == []
     finally:
         page.context.close()

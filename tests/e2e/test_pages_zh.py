@@ -30,31 +30,9 @@ PHONE = "13800138000"
 DESKTOP = {"viewport": {"width": 1280, "height": 900}, "locale": "zh-CN"}
 
 # Latin that belongs on a zh-CN page: cabinet codes, session ids, units, the brand and the language switch.
-ALLOWED = re.compile(
-    r"^(vendfleet|English|CSV|[A-Z]{2}-\d{4}|[0-9a-f]{16}|\d+(ml|g)|°C|C|g)$"
-)
-# Visible text nodes (SVG text too) and the attributes a person reads; words with Latin letters not allowed.
-FIND_ENGLISH = """(allowed) => {
-  const ok = new RegExp(allowed);
-  const found = [];
-  const check = (text, where) => {
-    for (const word of text.split(/[\\s·,，、:：()（）\\/→×+−%]+/)) {
-      if (/[A-Za-z]/.test(word) && !ok.test(word)) found.push(`${word} ← ${where}: ${text.trim().slice(0, 80)}`);
-    }
-  };
-  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  while (walker.nextNode()) {
-    const parent = walker.currentNode.parentElement;
-    if (!parent || parent.closest("script, style, [hidden]") || !parent.checkVisibility()) continue;
-    check(walker.currentNode.textContent, parent.tagName.toLowerCase() + (parent.id ? "#" + parent.id : ""));
-  }
-  for (const el of document.querySelectorAll("[placeholder], [title], [aria-label], option")) {
-    for (const name of ["placeholder", "title", "aria-label"]) if (el.getAttribute(name)) check(el.getAttribute(name), name);
-    if (el.tagName === "OPTION") check(el.textContent, "option");
-  }
-  check(document.title, "title");
-  return found;
-}"""
+ALLOWED = re.compile(r"^(vendfleet|English|CSV|[A-Z]{2}-\d{4}|[0-9a-f]{16}|\d+(ml|g)|°C|C|g)$")
+# Visible text nodes (SVG too), the attributes a person reads; words with Latin letters not allowed.
+FIND_ENGLISH = (Path(__file__).parent / "find_english.js").read_text()
 
 
 def english_on(page: Any) -> list[str]:
@@ -88,18 +66,28 @@ def raise_every_other_kind(runtime: CloudRuntime) -> None:
     assert runtime.context is not None
     with runtime.context.factory() as db:
         c3, c4, c5 = (db.scalar(select(Cabinet).where(Cabinet.code == f"XH-000{n}")) for n in (3, 4, 5))
-        assert c3 and c4 and c5
+        assert c3
+        assert c4
+        assert c5
         since = "2026-01-01T08:00:00Z"
         temp = {"temperature_c": 9.3, "max_c": 8.0, "since": since}
         alarms.raise_alarm(db, c3, "temperature_high", detail="warm", params=temp)
         alarms.raise_alarm(db, c3, "offline", detail="silent", params={"silence_s": 60})
         alarms.raise_alarm(db, c4, "offline", detail="will", params={"last_will": True})
-        alarms.raise_alarm(db, c3, "low_stock", "1-0", detail="low", params={"sku": "coke-330", "count": 1, "capacity": 8})
+        alarms.raise_alarm(
+            db, c3, "low_stock", "1-0", detail="low", params={"sku": "coke-330", "count": 1, "capacity": 8}
+        )
         alarms.raise_alarm(db, c3, "outbox_backlog", detail="backlog", params={"events": 120})
         alarms.raise_alarm(db, c4, "left_open", "0", detail="left", params={"alarm": "left_open", "door": 0})
-        alarms.raise_alarm(db, c4, "board_fault", "3", detail="board", params={"alarm": "board_fault", "board": 3})
-        alarms.raise_alarm(db, c5, "board_fault", "serial_lost", detail="serial", params={"alarm": "serial_lost"})
-        alarms.raise_alarm(db, c5, "board_fault", "0", detail="lock", params={"alarm": "lock_fault", "door": 0})
+        alarms.raise_alarm(
+            db, c4, "board_fault", "3", detail="board", params={"alarm": "board_fault", "board": 3}
+        )
+        alarms.raise_alarm(
+            db, c5, "board_fault", "serial_lost", detail="serial", params={"alarm": "serial_lost"}
+        )
+        alarms.raise_alarm(
+            db, c5, "board_fault", "0", detail="lock", params={"alarm": "lock_fault", "door": 0}
+        )
         alarms.raise_alarm(db, c5, "foreign_session", "abc", detail="foreign")
         dead = {"seq": 7, "event": "door", "error": "boom"}
         alarms.raise_alarm(db, c5, "ingest_dead_letter", "7", detail="dead", params=dead)
@@ -142,7 +130,9 @@ def test_every_page_in_chinese(
         assert sim.post("/take", {"channel": 1, "sku": "coke-330", "count": 1}).status_code == 200
         assert sim.post("/take", {"channel": 2, "sku": "ham-sandwich", "count": 1}).status_code == 200
         assert sim.post("/doors/0/close").status_code == 200
-        page.wait_for_function("document.querySelector('#status').textContent.includes('人工核对')", timeout=30_000)
+        page.wait_for_function(
+            "document.querySelector('#status').textContent.includes('人工核对')", timeout=30_000
+        )
         assert english_on(page) == []
         (review,) = api.get("/api/v1/reviews").json()
 
@@ -168,7 +158,8 @@ def test_every_page_in_chinese(
         # The receipt is the first thing on the page, clear of the fixed button.
         receipt, stock = page.locator("#receipt").bounding_box(), page.locator("#stock").bounding_box()
         footer = page.locator("footer").bounding_box()
-        assert receipt["y"] < stock["y"] and receipt["y"] + receipt["height"] < footer["y"]
+        assert receipt["y"] < stock["y"]
+        assert receipt["y"] + receipt["height"] < footer["y"]
         assert english_on(page) == []
         page.screenshot(path=str(out / "resident-receipt.png"), full_page=True)
 
@@ -193,7 +184,9 @@ def test_every_page_in_chinese(
         sim.post("/doors/0/open", {"force": True})  # a forced door: an alarm from the gateway
         wait_until(lambda: api.get("/api/v1/alarms?kind=forced_open").json(), 15, "the forced_open alarm")
         raise_every_other_kind(cloud_runtime)
-        wait_until(lambda: api.get("/api/v1/cabinets/XH-0001/telemetry").json()["minutes"], 60, "temperatures")
+        wait_until(
+            lambda: api.get("/api/v1/cabinets/XH-0001/telemetry").json()["minutes"], 60, "temperatures"
+        )
 
         with desktop(browser) as ops_page:
             ops_page.goto(f"{url}/staff/stores/{store_id}/picklist")
@@ -227,5 +220,7 @@ def test_every_page_in_chinese(
             ops_page.select_option("select[name=kind]", "board_fault")
             wait_until(lambda: ops_page.locator("#alarm-table tbody tr").count() == 3, 10, "the kind filter")
             ops_page.select_option("select[name=cabinet]", "XH-0005")
-            wait_until(lambda: ops_page.locator("#alarm-table tbody tr").count() == 2, 10, "the cabinet filter")
+            wait_until(
+                lambda: ops_page.locator("#alarm-table tbody tr").count() == 2, 10, "the cabinet filter"
+            )
             assert english_on(ops_page) == []
