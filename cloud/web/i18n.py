@@ -142,6 +142,8 @@ PHRASES: dict[str, tuple[str, str]] = {
     "doors_closed": ("门已关", "Doors closed"),
     "connection": ("连接", "Connection"),
     "legend": ("图例", "Legend"),
+    "zoom_in": ("放大", "Zoom in"),
+    "zoom_out": ("缩小", "Zoom out"),
     "base_map_offline": ("底图不可用，仅显示位置", "Base map unavailable: positions only"),
     "store_marker": ("门店", "Store"),
     "candidate": ("{items}（可能性 {percent}%）", "{items} ({percent}%)"),
@@ -171,6 +173,9 @@ PHRASES: dict[str, tuple[str, str]] = {
     "why_lock_fault": ("门锁 {door} 故障", "Lock of door {door} failed"),
     "why_scale_fault": ("秤 {channel} 故障", "Scale {channel} faulty"),
     "why_foreign_session": ("收到关于其他柜子会话的消息", "A message about another cabinet's session"),
+    "event_door": ("开关门", "door"),
+    "event_session_result": ("结算结果", "session result"),
+    "event_alarm": ("告警", "alarm"),
     "why_ingest_dead_letter": ("事件 {seq}（{event}）无法处理", "Event {seq} ({event}) could not be applied"),
     # API refusals by code (cloud/__init__.py); params fill the blanks, *_fen as yuan
     "err_error": ("出错了，请重试", "Something went wrong; please try again"),

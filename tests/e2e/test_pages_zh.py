@@ -34,6 +34,14 @@ ALLOWED = re.compile(r"^(vendfleet|English|CSV|[A-Z]{2}-\d{4}|[0-9a-f]{16}|\d+(m
 # Visible text nodes (SVG too), the attributes a person reads; words with Latin letters not allowed.
 FIND_ENGLISH = (Path(__file__).parent / "find_english.js").read_text()
 
+# An ECharts chart in the element with data in its first series, and a legend.
+CHARTED = """(selector) => {
+  const element = document.querySelector(selector);
+  const chart = element && echarts.getInstanceByDom(element);
+  const option = chart && chart.getOption();
+  return Boolean(option && option.legend.length && option.series[0].data.length);
+}"""
+
 
 def english_on(page: Any) -> list[str]:
     return list(page.evaluate(FIND_ENGLISH, ALLOWED.pattern))
@@ -48,10 +56,14 @@ def shots(tmp_path: Path) -> Path:
 @contextmanager
 def desktop(browser: Any) -> Iterator[Any]:
     context = browser.new_context(**DESKTOP)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
     try:
-        yield context.new_page()
+        yield page
     finally:
         context.close()
+    assert errors == []  # no script failed on any page
 
 
 def sign_in_staff(page: Any, name: str, password: str) -> None:
@@ -139,7 +151,7 @@ def test_every_page_in_chinese(
         with desktop(browser) as ops_page:
             ops_page.goto(f"{url}/ops/reviews")
             sign_in_staff(ops_page, "ops", "ops-demo")
-            ops_page.wait_for_selector("#review-table .weights svg")
+            ops_page.wait_for_function(CHARTED, arg="#review-table .weights")
             assert english_on(ops_page) == []
 
         taken = [
@@ -204,8 +216,8 @@ def test_every_page_in_chinese(
             ops_page.screenshot(path=str(out / "ops-fleet.png"), full_page=True)
 
             ops_page.goto(f"{url}/ops/cabinets/XH-0001")
-            ops_page.wait_for_selector("#chart svg path")
-            ops_page.wait_for_selector("#sessions .weights svg")
+            ops_page.wait_for_function(CHARTED, arg="#chart")  # probes, the limit, door shading
+            ops_page.wait_for_function(CHARTED, arg="#sessions .weights")
             assert english_on(ops_page) == []
             ops_page.screenshot(path=str(out / "ops-cabinet.png"), full_page=True)
 

@@ -16,6 +16,7 @@ function fmt(key, params = {}) {
   return text.replace(/\{(\w+)\}/g, (whole, name) => {
     const value = params[name];
     if (value == null) return "";
+    if (texts[`${name}_${value}`] != null) return texts[`${name}_${value}`];  // a word: event_door …
     if (name.endsWith("_fen")) return yuan(value);
     if (name.endsWith("_c") && typeof value === "number") return value.toFixed(1);
     if (name === "since" || name === "time") return when(value);

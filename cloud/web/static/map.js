@@ -3,7 +3,8 @@ const STATE_COLOURS = { ok: "#1e9e5a", alarm: "#d68910", offline: "#c0392b" };
 const WORST = ["ok", "alarm", "offline"];
 
 function baseMap(element) {
-  const map = L.map(element, { zoomSnap: 0.5, attributionControl: Boolean(pageData.tiles) });
+  const map = L.map(element, { maxZoom: 19, zoomSnap: 0.5, zoomControl: false, attributionControl: Boolean(pageData.tiles) });
+  L.control.zoom({ zoomInTitle: texts.zoom_in, zoomOutTitle: texts.zoom_out }).addTo(map);
   if (pageData.tiles) {
     const tiles = L.tileLayer(pageData.tiles, { maxZoom: 19, attribution: "© OpenStreetMap" }).addTo(map);
     let failed = 0;  // offline or blocked: fall back to the grid and say so

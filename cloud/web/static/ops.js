@@ -34,13 +34,16 @@ async function fleet() {
 }
 
 function drawFleet(cabinets) {
-  if (!fleetMap) {
+  const placed = cabinets.filter((cab) => cab.lat != null);
+  if (!placed.length) return;
+  if (!fleetMap) {  // the view first: the clusters need a zoom to group by
     fleetMap = baseMap($("map"));
+    fleetMap.fitBounds(L.latLngBounds(placed.map((cab) => [cab.lat, cab.lon])), { padding: [40, 40] });
     legend(fleetMap, Object.entries(STATE_COLOURS).map(([state, colour]) => [colour, t["state_" + state]]));
     fleetLayer = stateClusters().addTo(fleetMap);
   }
   fleetLayer.clearLayers();
-  fleetLayer.addLayers(cabinets.filter((cab) => cab.lat != null).map((cab) => {
+  fleetLayer.addLayers(placed.map((cab) => {
     const marker = L.circleMarker([cab.lat, cab.lon], { radius: 9, color: "white", weight: 2, fillOpacity: 1,
       fillColor: STATE_COLOURS[cab.state], state: cab.state, className: `cabinet-dot cabinet-${cab.code} state-${cab.state}` });
     const temperature = cab.temperature_c != null ? ` · ${cab.temperature_c.toFixed(1)} °C` : "";
@@ -48,10 +51,6 @@ function drawFleet(cabinets) {
     marker.on("click", () => { location.href = `/ops/cabinets/${cab.code}`; });
     return marker;
   }));
-  if (!drawn.fitted && cabinets.length) {
-    fleetMap.fitBounds(L.latLngBounds(cabinets.map((cab) => [cab.lat, cab.lon])), { padding: [40, 40] });
-    drawn.fitted = true;
-  }
 }
 
 function alarmDetail(a) {
@@ -172,7 +171,8 @@ document.querySelectorAll("table.sortable th").forEach((th) => th.onclick = () =
 $("login").onclick = async () => { if (await signIn()) start(); };
 
 async function start() {
-  try { await api("/auth/me"); } catch { $("staff-signin").hidden = false; return; }
+  const me = await api("/auth/me").catch(() => null);
+  if (!me || !["ops", "admin"].includes(me.role)) { $("staff-signin").hidden = false; return; }  // staff sign in again
   $("staff-signin").hidden = true;
   $(view).hidden = false;
   if (view === "alarms") await alarmFilters().catch(showError);

@@ -31,7 +31,8 @@ function stopSection(cabinet, i, route) {
 }
 
 async function start() {
-  try { await api("/auth/me"); } catch { $("staff-signin").hidden = false; return; }
+  const me = await api("/auth/me").catch(() => null);
+  if (!me || me.role === "resident") { $("staff-signin").hidden = false; return; }
   $("staff-signin").hidden = true;
   const round = await api(`/stores/${store}/picklist`);
   $("csv").href = `/api/v1/stores/${store}/picklist.csv`;
