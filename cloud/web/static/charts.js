@@ -18,6 +18,8 @@ function doorRanges(minutes) {
 
 function temperatureChart(element, minutes, maxC) {
   const probes = [...new Set(minutes.map((m) => m.probe))].sort();
+  const times = minutes.map((m) => Date.parse(m.minute));
+  const [first, last] = [Math.min(...times), Math.max(...times)];
   const series = probes.map((probe, i) => ({
     name: fmt("probe", { probe: probe + 1 }), type: "line", showSymbol: true, symbolSize: 4,
     color: PROBE_COLOURS[i % PROBE_COLOURS.length],
@@ -34,7 +36,8 @@ function temperatureChart(element, minutes, maxC) {
     legend: { top: 0 },
     tooltip: { trigger: "axis", valueFormatter: (v) => (v == null ? "" : v.toFixed(1) + " °C") },
     grid: { left: 48, right: 24, top: 36, bottom: 36 },
-    xAxis: { type: "time", axisLabel: { hideOverlap: true } },
+    // From the first minute on, at least ten minutes wide (a lone point would span days otherwise).
+    xAxis: { type: "time", axisLabel: { hideOverlap: true }, min: first, max: Math.max(last + 60000, first + 600000) },
     yAxis: { type: "value", name: "°C", scale: true, max: (v) => Math.max(v.max, maxC) + 1 },
     series: [...series, marks],
   }, true);

@@ -95,6 +95,10 @@ function basket(lanes, sign = 1) {
   return (lanes || []).filter((l) => l.delta).map((l) => `${productName(l.sku)} × ${sign * l.delta}`).join("、");
 }
 
+function charged(items) {  // what the resident paid for (after a review too)
+  return (items || []).map((i) => `${lang === "en" ? i.name_en : i.name_zh} × ${i.count}`).join("、");
+}
+
 function weights(result) {
   const div = document.createElement("div");
   div.className = "weights";
@@ -106,7 +110,7 @@ function weights(result) {
 function drawSessions(sessions) {
   $("sessions").replaceChildren(sessions.length ? table([t.time, t.kind, t.state, t.amount, t.items, t.weights],
     sessions.map((s) => row([when(s.created_at), t["mode_" + s.mode] || s.mode, t["status_" + s.status] || s.status,
-      s.amount_fen != null ? yuan(s.amount_fen) : "", basket((s.result || {}).lanes, s.mode === "restock" ? 1 : -1),
+      s.amount_fen != null ? yuan(s.amount_fen) : "", s.mode === "restock" ? basket((s.result || {}).lanes) : charged(s.items),
       weights(s.result)]))) : t.none);
 }
 
