@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from cloud import metrics
 from cloud.api import errors
 from cloud.api.bodies import StrictJsonBodies
-from cloud.api.routes import auth, cabinets, health, ops, restock, sessions
+from cloud.api.routes import auth, cabinets, health, ops, restock, sessions, topup
 from cloud.context import CloudContext
 from cloud.db.models import Alarm
 from cloud.web import pages
@@ -27,7 +27,7 @@ def create_app(context: CloudContext) -> FastAPI:
     # bundle fetches a logo from its CDN whatever the options.
     app = FastAPI(title="vendfleet cloud", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.context = context
-    for module in (health, auth, cabinets, sessions, restock, ops, pages):
+    for module in (health, auth, cabinets, sessions, restock, ops, topup, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     errors.install(app)

@@ -214,6 +214,8 @@ PHRASES: dict[str, tuple[str, str]] = {
     "err_lane_mismatch": ("货道 {lane} 不是这个商品", "Lane {lane} does not hold that product"),
     "err_no_store": ("没有这个门店", "No such store"),
     "err_nothing_to_confirm": ("这次补货无需确认", "Nothing to confirm in this restock"),
+    "err_top_up_amount": ("充值金额须在 ¥0.01 至 {max_fen} 之间", "A top-up is ¥0.01 to {max_fen}"),
+    "err_no_resident": ("没有手机号为 {phone} 的居民", "No resident with phone {phone}"),
     "err_pull_all": ("货道 {lane} 更换商品：请取出全部 {count} 件旧商品", "Lane {lane} changes product: pull all {count} old pieces"),
 }  # fmt: skip
 
