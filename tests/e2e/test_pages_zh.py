@@ -42,6 +42,14 @@ CHARTED = """(selector) => {
   return Boolean(option && option.legend.length && option.series[0].data.length);
 }"""
 
+TEN_THOUSAND = """() => {
+  const started = performance.now();
+  drawFleet(Array.from({ length: 10000 }, (_, i) => ({
+    code: `T-${i}`, name: "", state: i % 50 ? "ok" : "offline",
+    lat: 31.10 + (i % 100) * 0.001, lon: 121.35 + Math.floor(i / 100) * 0.001, temperature_c: null })));
+  return performance.now() - started;
+}"""
+
 
 def english_on(page: Any) -> list[str]:
     return list(page.evaluate(FIND_ENGLISH, ALLOWED.pattern))
@@ -214,6 +222,10 @@ def test_every_page_in_chinese(
             ops_page.wait_for_selector(".map-legend")
             assert english_on(ops_page) == []
             ops_page.screenshot(path=str(out / "ops-fleet.png"), full_page=True)
+            # A city's fleet: 10,000 markers cluster (a few hundred icons at most) in seconds.
+            took_ms = ops_page.evaluate(TEN_THOUSAND)
+            wait_until(lambda: 0 < ops_page.locator(".cabinet-cluster").count() < 500, 20, "clusters")
+            assert took_ms < 10_000
 
             ops_page.goto(f"{url}/ops/cabinets/XH-0001")
             ops_page.wait_for_function(CHARTED, arg="#chart")  # probes, the limit, door shading

@@ -47,8 +47,13 @@ function drawFleet(cabinets) {
     const marker = L.circleMarker([cab.lat, cab.lon], { radius: 9, color: "white", weight: 2, fillOpacity: 1,
       fillColor: STATE_COLOURS[cab.state], state: cab.state, className: `cabinet-dot cabinet-${cab.code} state-${cab.state}` });
     const temperature = cab.temperature_c != null ? ` · ${cab.temperature_c.toFixed(1)} °C` : "";
-    marker.bindTooltip(`${cab.code} ${localName(cab.name)}${temperature} · ${t["state_" + cab.state]}`);
-    marker.on("click", () => { location.href = `/ops/cabinets/${cab.code}`; });
+    // The code and temperature always (short: never cut off), the name and state on a click.
+    marker.bindTooltip(`${cab.code}${temperature}`, { permanent: true, direction: "right", offset: [10, 0], className: "dot-label" });
+    marker.bindPopup(() => {  // a click: the name and state, and the way to the cabinet's page
+      const box = document.createElement("div");
+      box.append(link(`/ops/cabinets/${cab.code}`, `${cab.code} ${localName(cab.name)}`), ` · ${t["state_" + cab.state]}`);
+      return box;
+    });
     return marker;
   }));
 }
