@@ -28,9 +28,10 @@ router = APIRouter(tags=["pages"])
 
 def _names(db: Session, language: str) -> dict[str, Any]:
     en = language == "en"
-    products = {p.sku: p.name_en if en else p.name_zh for p in db.scalars(select(Product))}
+    catalog = list(db.scalars(select(Product)))
+    products = {p.sku: p.name_en if en else p.name_zh for p in catalog}
     stores = {s.id: s.name_en if en else s.name_zh for s in db.scalars(select(Store))}
-    return {"products": products, "stores": stores}
+    return {"products": products, "chilled": [p.sku for p in catalog if p.chilled], "stores": stores}
 
 
 def _page(

@@ -16,6 +16,7 @@ function doorRanges(minutes) {
   return ranges;
 }
 
+// `maxC`: the chilled limit, drawn as a line; null for a cabinet without chilled goods.
 function temperatureChart(element, minutes, maxC) {
   const probes = [...new Set(minutes.map((m) => m.probe))].sort();
   const times = minutes.map((m) => Date.parse(m.minute));
@@ -28,7 +29,7 @@ function temperatureChart(element, minutes, maxC) {
   const marks = {
     name: texts.door_open_area, type: "line", data: [], color: "#f5cba7",
     markLine: { symbol: "none", lineStyle: { color: "#c0392b", type: "dashed" },
-      label: { formatter: fmt("limit", { max_c: maxC }), position: "insideEndTop" }, data: [{ yAxis: maxC }] },
+      label: { formatter: fmt("limit", { max_c: maxC }), position: "insideEndTop" }, data: maxC == null ? [] : [{ yAxis: maxC }] },
     markArea: { itemStyle: { color: "rgba(245, 176, 65, 0.25)" }, data: doorRanges(minutes).map(([a, b]) => [{ xAxis: a }, { xAxis: b }]) },
   };
   chartIn(element).setOption({
@@ -38,7 +39,7 @@ function temperatureChart(element, minutes, maxC) {
     grid: { left: 48, right: 24, top: 36, bottom: 36 },
     // From the first minute on, at least ten minutes wide (a lone point would span days otherwise).
     xAxis: { type: "time", axisLabel: { hideOverlap: true }, min: first, max: Math.max(last + 60000, first + 600000) },
-    yAxis: { type: "value", name: "°C", scale: true, max: (v) => Math.max(v.max, maxC) + 1 },
+    yAxis: { type: "value", name: "°C", scale: true, max: (v) => Math.max(v.max, maxC ?? v.max) + 1 },
     series: [...series, marks],
   }, true);
 }

@@ -87,7 +87,8 @@ async function cabinet() {
   $("ambient").hidden = !ambient;
   $("chart").hidden = ambient;
   if (!ambient && changed("chart", telemetry.minutes)) {
-    if (telemetry.minutes.length) temperatureChart($("chart"), telemetry.minutes, pageData.max_c);
+    const chilled = stock.some((s) => pageData.chilled.includes(s.sku));
+    if (telemetry.minutes.length) temperatureChart($("chart"), telemetry.minutes, chilled ? pageData.max_c : null);
     else { echarts.getInstanceByDom($("chart"))?.dispose(); $("chart").textContent = t.no_data; }
   }
   $("stock").replaceChildren(table([t.lane, t.product, t.count],
