@@ -33,7 +33,7 @@ from cloud.domain import alarms
 from tests.cloud.api_roles import add_other_store, api_client, role_headers
 
 FUZZ_ROLES = ("none", "resident", "staff", "ops")
-TAGS = ("health", "auth", "cabinets", "sessions", "restock", "ops", "pages")  # one router each
+TAGS = ("health", "auth", "cabinets", "sessions", "restock", "ops", "payments", "pages")  # one router each
 EXAMPLES = 30  # per operation, valid and invalid input mixed: ~60 s on a busy 2-core machine
 
 
