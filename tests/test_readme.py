@@ -32,6 +32,7 @@ def test_every_block_says_what_it_is() -> None:
     assert blocks("sh"), "the README has no command to run"
 
 
+@pytest.mark.timeout(300)  # a demo and a gateway start: slow on a loaded 2-core machine
 def test_the_readme_commands_run(tmp_path: Path) -> None:
     script = "set -eo pipefail\n" + "\n".join(blocks("sh"))
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
