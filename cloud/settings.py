@@ -56,6 +56,9 @@ class CloudSettings(BaseSettings):
     # Defaults for every cabinet (hold, alarm rules, timings): `cloud serve` writes them to the database at
     # its start and re-publishes what changed; ingest workers read them there.
     fleet: CabinetSettings = CabinetSettings()
+    # The maps' base layer, a Leaflet tile URL ("https://tile.openstreetmap.org/{z}/{x}/{y}.png", or a
+    # Chinese provider's in production); empty: no base map (offline), positions on a plain grid.
+    map_tile_url: str = ""
     # Sign-in abuse. Rates in `limits` notation over moving windows, several joined by ";".
     # The counts live in `throttle_storage`: this process's memory, or `redis://host:6379` to
     # share them between API processes. The client address is the one uvicorn reports (behind

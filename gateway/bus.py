@@ -39,6 +39,9 @@ from protocols.serial.frame import FrameDecoder
 log = structlog.get_logger("gateway.bus")
 MAX_BACKOFF_S = 30.0
 REDISCOVER_S = 30.0  # how often absent scan addresses are asked again
+# A board is declared down after this many polls in a row go unanswered (about 3 s with the backoff):
+# one missed poll is a busy line or a starved board at start-up, not a fault to raise and clear.
+MISSES_DOWN = 3
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class _BoardPoll:
     due: float = 0.0
     online: bool = True
     backoff: float = 0.0
+    misses: int = 0  # polls in a row without an answer
 
 
 class BusMaster:
@@ -213,13 +217,15 @@ class BusMaster:
         request = _POLL_REQUEST[board.info.board_type]
         answer = self._exchange(board.info.addr, request)
         if isinstance(answer, Status | Weights | Climate):
+            board.misses = 0
             if not board.online:
                 board.online, board.backoff = True, 0.0
                 self._sink(BoardHealth(board.info.addr, True))
             self._sink(Reading(board.info, answer, datetime.now(UTC)))
             board.due = now + self._interval(board.info.board_type)
             return
-        if board.online:
+        board.misses += 1
+        if board.online and board.misses >= MISSES_DOWN:
             board.online = False
             self._sink(BoardHealth(board.info.addr, False))
         board.backoff = min(max(board.backoff * 2, 1.0), MAX_BACKOFF_S)

@@ -58,12 +58,12 @@ def detached_user(context: ContextDep, credentials: Credentials, token: TokenQue
 
 def _caller(db: Session, context: CloudContext, raw: str | None) -> User:
     if not raw:
-        raise Unauthorized("sign in first")
+        raise Unauthorized("sign in first", code="sign_in")
     if not TOKEN_SHAPE.fullmatch(raw):  # garbage never reaches the parser: any of it is a 401
-        raise Unauthorized("malformed token")
+        raise Unauthorized("malformed token", code="token_invalid")
     user = db.get(User, context.tokens.user_id(raw))
     if user is None:
-        raise Unauthorized("this account no longer exists")
+        raise Unauthorized("this account no longer exists", code="account_gone")
     return user
 
 

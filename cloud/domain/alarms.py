@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from cloud import NotFound
@@ -69,9 +70,13 @@ def raise_alarm(
     *,
     detail: str = "",
     evidence: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> Alarm:
-    """Open the alarm unless the same condition already has one open (no storms)."""
+    """Open the alarm unless the same condition already has one open (no storms).
+
+    `detail` is the English sentence (logs); `params` are its values, kept in the evidence, so pages
+    word it in the reader's language."""
     assert kind in KINDS, kind
     existing = _open(db, cabinet.id, kind, key)
     if existing is not None:
@@ -81,7 +86,7 @@ def raise_alarm(
         kind=kind,
         key=key,
         detail=detail,
-        evidence=evidence or {},
+        evidence={**(evidence or {}), **({"params": params} if params else {})},
         opened_at=at or datetime.now(UTC),
         state="open",
     )
@@ -111,23 +116,47 @@ def acknowledge(db: Session, *, alarm_id: int, user: User) -> Alarm:
     require_role(user, "ops")
     alarm = db.get(Alarm, alarm_id)
     if alarm is None:
-        raise NotFound(f"no alarm {alarm_id}")
+        raise NotFound(f"no alarm {alarm_id}", code="no_alarm", alarm_id=alarm_id)
     if alarm.state == "open":
         alarm.state, alarm.acknowledged_at, alarm.acknowledged_by = "acknowledged", datetime.now(UTC), user.id
     return alarm
 
 
+@dataclass(frozen=True)
+class AlarmFilter:
+    """Which alarms a listing shows; None is "any". `state=open` is every one not yet resolved."""
+
+    state: str | None = None
+    kind: str | None = None
+    store_id: int | None = None
+    cabinet_id: int | None = None
+
+    def where(self, query: Select[Any]) -> Select[Any]:
+        if self.state == "open":
+            query = query.where(Alarm.state != "resolved")  # acknowledged ones are still open conditions
+        elif self.state:
+            query = query.where(Alarm.state == self.state)
+        if self.kind:
+            query = query.where(Alarm.kind == self.kind)
+        if self.cabinet_id is not None:
+            query = query.where(Alarm.cabinet_id == self.cabinet_id)
+        if self.store_id is not None:
+            of_store = select(Cabinet.id).where(Cabinet.store_id == self.store_id)
+            query = query.where(Alarm.cabinet_id.in_(of_store))
+        return query
+
+
 def listed(
     db: Session, state: str | None = None, cabinet_id: int | None = None, limit: int = 200
 ) -> list[Alarm]:
-    query = select(Alarm).order_by(Alarm.opened_at.desc()).limit(limit)
-    if state == "open":
-        query = query.where(Alarm.state != "resolved")  # acknowledged ones are still open conditions
-    elif state:
-        query = query.where(Alarm.state == state)
-    if cabinet_id is not None:
-        query = query.where(Alarm.cabinet_id == cabinet_id)
-    return list(db.scalars(query))
+    return page(db, AlarmFilter(state=state, cabinet_id=cabinet_id), limit=limit)[0]
+
+
+def page(db: Session, which: AlarmFilter, *, limit: int = 50, offset: int = 0) -> tuple[list[Alarm], int]:
+    """One page of the alarms, newest first, and how many there are in all."""
+    total = db.scalar(which.where(select(func.count()).select_from(Alarm))) or 0
+    query = which.where(select(Alarm)).order_by(Alarm.opened_at.desc(), Alarm.id.desc())
+    return list(db.scalars(query.limit(limit).offset(offset))), total
 
 
 def check_stock(db: Session, cabinet: Cabinet) -> None:
@@ -149,4 +178,5 @@ def check_stock(db: Session, cabinet: Cabinet) -> None:
             "low_stock",
             f"{lane.channel}-{lane.lane}",
             detail=f"{lane.sku}: {lane.count} of {cap} left",
+            params={"sku": lane.sku, "count": lane.count, "capacity": cap},
         )

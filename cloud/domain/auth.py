@@ -202,11 +202,11 @@ class TokenSigner:
         try:
             user_id, expiry, signature = token.split(".")
         except ValueError:
-            raise Unauthorized("malformed token") from None
+            raise Unauthorized("malformed token", code="token_invalid") from None
         if not hmac.compare_digest(signature, self._sign(f"{user_id}.{expiry}")):
-            raise Unauthorized("invalid token")
+            raise Unauthorized("invalid token", code="token_invalid")
         if int(expiry) < datetime.now(UTC).timestamp():
-            raise Unauthorized("token expired: sign in again")
+            raise Unauthorized("token expired: sign in again", code="token_expired")
         return int(user_id)
 
     def _sign(self, body: str) -> str:
@@ -216,7 +216,7 @@ class TokenSigner:
 
 def require_role(user: User, *roles: str) -> None:
     if user.role not in roles and user.role != "admin":
-        raise Forbidden(f"this needs the role {' or '.join(roles)}")
+        raise Forbidden(f"this needs the role {' or '.join(roles)}", code="role_needed", roles=list(roles))
 
 
 def in_store(user: User, store_id: int) -> bool:

@@ -47,7 +47,7 @@ def decide(db: Db, *, dispute_id: int, actor: User, refund_fen: int, note: str) 
     require_role(actor, "ops")
     dispute = db.scalar(select(Dispute).where(Dispute.id == dispute_id).with_for_update())
     if dispute is None or not in_store(actor, dispute.session.cabinet.store_id):
-        raise NotFound(f"no dispute {dispute_id}")
+        raise NotFound(f"no dispute {dispute_id}", code="no_dispute")
     if dispute.state != "open":
         raise Refused(f"dispute {dispute_id} is already {dispute.state}", code="dispute_decided")
     charged = dispute.session.amount_fen or 0

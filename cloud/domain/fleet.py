@@ -27,7 +27,7 @@ CATALOG = Path(__file__).parent.parent / "fixtures" / "catalog.json"
 def cabinet_by_code(db: Session, code: str) -> Cabinet:
     cabinet = db.scalar(select(Cabinet).where(Cabinet.code == code))
     if cabinet is None:
-        raise NotFound(f"no cabinet {code!r}")
+        raise NotFound(f"no cabinet {code!r}", code="no_cabinet", cabinet=code)
     return cabinet
 
 

@@ -62,6 +62,7 @@ def dead_letter(db: Db, cabinet_code: str, event: Event, error: str) -> int:
             str(event.seq),
             detail=f"event {event.seq} ({event.kind}) could not be applied: {error}",
             evidence=payload,
+            params={"seq": event.seq, "event": event.kind, "error": error},
             at=event.ts,
         )
     return _advance(db, cabinets[cabinet_code])
@@ -171,6 +172,12 @@ def _apply(db: Db, cabinet: Cabinet, event: Event) -> None:
             _gateway_alarm(db, cabinet, event)
 
 
+def _alarm_params(event: AlarmEvent) -> dict[str, Any]:
+    """What the gateway said, as values a page can word (`alarm` is the gateway's own kind)."""
+    where = {"door": event.door, "channel": event.channel, "board": event.board_addr}
+    return {"alarm": event.alarm} | {name: value for name, value in where.items() if value is not None}
+
+
 def _gateway_alarm(db: Db, cabinet: Cabinet, event: AlarmEvent) -> None:
     kind = alarms.FROM_GATEWAY[event.alarm]
     key = next((str(v) for v in (event.door, event.channel, event.board_addr) if v is not None), event.alarm)
@@ -182,6 +189,7 @@ def _gateway_alarm(db: Db, cabinet: Cabinet, event: AlarmEvent) -> None:
             key,
             detail=event.detail or event.alarm,
             evidence=event.model_dump(mode="json"),
+            params=_alarm_params(event),
             at=event.ts,
         )
     else:
@@ -208,7 +216,8 @@ def apply_status(db: Db, cabinet: Cabinet, status: Status) -> None:
     cabinet.online = online
     cabinet.last_seen = datetime.now(UTC)
     if not unchanged:
-        alarms.set_alarm(db, cabinet, not online, "offline", detail="the gateway's last will")
+        why = "the gateway's last will"
+        alarms.set_alarm(db, cabinet, not online, "offline", detail=why, params={"last_will": True})
     if status.config_version is not None:
         outbox.config_applied(db, cabinet, status.config_version)
 

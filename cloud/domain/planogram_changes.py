@@ -34,7 +34,7 @@ def request_change(
     row = _lane(db, cabinet, channel, lane)
     product = db.scalar(select(Product).where(Product.sku == sku))
     if product is None:
-        raise NotFound(f"no product {sku!r}")
+        raise NotFound(f"no product {sku!r}", code="no_product", sku=sku)
     _lint_with(db, cabinet, channel, lane, product, capacity or row.capacity)
     for old in pending(db, cabinet.id).values():
         if (old.channel, old.lane) == (channel, lane):
@@ -62,7 +62,12 @@ def _lane(db: Session, cabinet: Cabinet, channel: int, lane: int) -> PlanogramLa
         )
     )
     if row is None:
-        raise NotFound(f"cabinet {cabinet.code} has no lane {channel}-{lane}")
+        raise NotFound(
+            f"cabinet {cabinet.code} has no lane {channel}-{lane}",
+            code="no_lane",
+            cabinet=cabinet.code,
+            lane=f"{channel}-{lane}",
+        )
     return row
 
 
@@ -96,7 +101,7 @@ def _lint_with(
             restock={(channel, lane): capacity},
         )
     except PlanogramRejected as exc:
-        raise Refused(str(exc)) from None
+        raise Refused(str(exc), code="planogram_rejected", reason=str(exc)) from None
 
 
 def pending(db: Session, cabinet_id: int) -> dict[LaneKey, PlanogramChange]:

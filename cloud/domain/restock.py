@@ -67,7 +67,7 @@ def restock_round(
     now = now or datetime.now(UTC)
     store = db.get(Store, store_id)
     if store is None:
-        raise NotFound(f"no store {store_id}")
+        raise NotFound(f"no store {store_id}", code="no_store", store_id=store_id)
     cabinets = list(db.scalars(select(Cabinet).where(Cabinet.store_id == store_id).order_by(Cabinet.code)))
     next_visit = now + interval
     lanes = _lane_states(db, cabinets, now, next_visit)
@@ -175,7 +175,7 @@ def confirm_restock(
     require_role(actor, "staff")
     session = db.scalar(select(Session).where(Session.id == session_id).with_for_update())
     if session is None or session.mode != "restock":
-        raise NotFound(f"no restock session {session_id!r}")
+        raise NotFound(f"no restock session {session_id!r}", code="no_session")
     if session.status != Status.CONFIRM:
         raise Refused(
             f"restock session {session_id} is {session.status}: nothing to confirm",
@@ -202,7 +202,12 @@ def confirm_restock(
     for entry in final:
         key = (entry["channel"], entry["lane"])
         if key not in rows:
-            raise NotFound(f"cabinet {cabinet.code} has no lane {key[0]}-{key[1]}")
+            raise NotFound(
+                f"cabinet {cabinet.code} has no lane {key[0]}-{key[1]}",
+                code="no_lane",
+                cabinet=cabinet.code,
+                lane=f"{key[0]}-{key[1]}",
+            )
         delta, seen = entry["delta"], detected.get(key, 0)
         note = f"detected {seen}, confirmed {delta}" + (" (corrected)" if seen != delta else "")
         change = changes.get(key)
@@ -213,8 +218,7 @@ def confirm_restock(
                 raise Refused(
                     f"lane {key[0]}-{key[1]} would hold {after} of {capacity}: count again or give a reason",
                     code="outside_capacity",
-                    channel=key[0],
-                    lane=key[1],
+                    lane=f"{key[0]}-{key[1]}",
                     count=after,
                     capacity=capacity,
                 )
@@ -224,9 +228,8 @@ def confirm_restock(
             if pulled != stock.get(key, 0):
                 raise Refused(
                     f"lane {key[0]}-{key[1]} changes product: pull all {stock.get(key, 0)} old pieces",
-                    code="pull_all_old",
-                    channel=key[0],
-                    lane=key[1],
+                    code="pull_all",
+                    lane=f"{key[0]}-{key[1]}",
                     count=stock.get(key, 0),
                 )
             _transfer(

@@ -48,7 +48,7 @@ def open_session(
     if not cabinet.online:
         raise Refused("this cabinet is offline right now; please try again later", code="cabinet_offline")
     if door not in doors_of(db, cabinet):
-        raise Refused(f"this cabinet has no door {door}", code="no_such_door", door=door)
+        raise Refused(f"this cabinet has no door {door}", code="no_door", door=door)
     if hold_fen is None:
         hold_fen = cabinet_settings.effective_settings(db, cabinet).hold_fen
     session_id = uuid.uuid4().hex[:16]
@@ -100,7 +100,7 @@ def get_session(db: Db, session_id: str, *, lock: bool = False) -> Session:
     query = select(Session).where(Session.id == session_id)
     session = db.scalar(query.with_for_update() if lock else query)
     if session is None:
-        raise NotFound(f"no session {session_id!r}")
+        raise NotFound(f"no session {session_id!r}", code="no_session")
     return session
 
 
@@ -193,7 +193,7 @@ def choose(db: Db, *, session_id: str, user: User, offer: int | None) -> Session
         return session
     offers = list((session.result or {}).get("offers", []))  # type: ignore[call-overload]
     if not 0 <= offer < len(offers):
-        raise Refused(f"no basket {offer}; there are {len(offers)}", code="no_such_offer", offer=offer)
+        raise Refused(f"no basket {offer}; there are {len(offers)}", code="no_offer", offer=offer)
     lanes = [LaneDelta.model_validate(lane) for lane in offers[offer]["lanes"]]
     charge(db, session, lanes)
     session.detail = "chosen by the resident"
@@ -313,8 +313,9 @@ def _chosen(db: Db, session: Session, decision: Decision) -> list[LaneDelta]:
     if decision.candidate >= len(candidates):
         raise Refused(
             f"no candidate {decision.candidate}; there are {len(candidates)}",
-            code="no_such_candidate",
+            code="no_candidate",
             candidate=decision.candidate,
+            count=len(candidates),
         )
     return [LaneDelta.model_validate(lane) for lane in candidates[decision.candidate]["lanes"]]
 
@@ -328,8 +329,7 @@ def _held(db: Db, session: Session, lanes: list[LaneDelta]) -> None:
             raise Refused(
                 f"lane {lane.channel}-{lane.lane} of {session.cabinet.code} does not hold {lane.sku!r}",
                 code="lane_mismatch",
-                channel=lane.channel,
-                lane=lane.lane,
+                lane=f"{lane.channel}-{lane.lane}",
                 sku=lane.sku,
             )
 

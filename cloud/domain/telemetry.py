@@ -79,6 +79,7 @@ def record(db: Session, cabinet: Cabinet, sample: Telemetry, stored: Stored | No
         sample.outbox_depth > rules.outbox_backlog,
         "outbox_backlog",
         detail=f"{sample.outbox_depth} events waiting on the gateway",
+        params={"events": sample.outbox_depth},
     )
 
 
@@ -133,6 +134,10 @@ def _temperature_rule(
             "temperature_high",
             detail=f"{warmest:.1f} °C above {t.chilled_max_c:.1f} °C since {latest.warm_since:%H:%M} UTC",
             evidence={"temperatures_c": sample.temperatures_c, "warm_since": latest.warm_since.isoformat()},
+            params={
+                "temperature_c": warmest, "max_c": t.chilled_max_c,
+                "since": f"{latest.warm_since:%FT%TZ}",
+            },
         )
 
 
@@ -153,5 +158,7 @@ def sweep(db: Session) -> None:
         assert cabinet.last_seen is not None
         if cabinet.last_seen < now - timedelta(seconds=silence):
             cabinet.online = False
-            alarms.raise_alarm(db, cabinet, "offline", detail=f"no telemetry for {int(silence)} s")
+            silence_s = int(silence)
+            detail, params = f"no telemetry for {silence_s} s", {"silence_s": silence_s}
+            alarms.raise_alarm(db, cabinet, "offline", detail=detail, params=params)
     db.execute(delete(TemperatureMinute).where(TemperatureMinute.minute < now - timedelta(days=ROLLUP_DAYS)))

@@ -1,4 +1,7 @@
-"""Server-rendered pages (public shells: their scripts fetch the data from /api/v1 with a token)."""
+"""Server-rendered pages (public shells: their scripts fetch the data from /api/v1 with a token).
+
+Each page gets its texts, the product and store names in its language (names are not secrets: the
+resident page shows them to anyone), and the map's tile URL (empty: no base map, offline)."""
 
 from __future__ import annotations
 
@@ -8,25 +11,56 @@ from typing import Any
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from cloud.api.deps import ContextDep, SessionDep
 from cloud.api.errors import documented
 from cloud.api.types import CabinetCode, RowId
+from cloud.db.models import Cabinet, Product, Store
+from cloud.domain.cabinet_settings import effective_settings
 from cloud.domain.fleet import cabinet_by_code
-from cloud.web.i18n import TEXTS, pick_language
+from cloud.web.i18n import TEXTS, local_name, pick_language
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(tags=["pages"])
 
 
+def _names(db: Session, language: str) -> dict[str, Any]:
+    en = language == "en"
+    catalog = list(db.scalars(select(Product)))
+    products = {p.sku: p.name_en if en else p.name_zh for p in catalog}
+    stores = {s.id: s.name_en if en else s.name_zh for s in db.scalars(select(Store))}
+    return {"products": products, "chilled": [p.sku for p in catalog if p.chilled], "stores": stores}
+
+
 def _page(
-    request: Request, template: str, lang: str | None, accept: str | None, **values: Any
+    request: Request,
+    template: str,
+    lang: str | None,
+    accept: str | None,
+    db: Session,
+    context: Any,
+    **values: Any,
 ) -> HTMLResponse:
     language = pick_language(lang, accept)
     other = "en" if language == "zh-CN" else "zh-CN"
-    page = {"lang": language, "t": TEXTS[language], "other": other, **values}
+    settings = context.settings
+    code = values.get("code") or getattr(values.get("cabinet"), "code", None)
+    max_c = _chilled_limit(db, settings, code)
+    data = {**_names(db, language), "tiles": settings.map_tile_url, "max_c": max_c}
+    page = {"lang": language, "t": TEXTS[language], "other": other, "data": data, **values}
     return templates.TemplateResponse(request, template, page)
+
+
+def _chilled_limit(db: Session, settings: Any, code: str | None) -> float:
+    """The limit line on a cabinet's temperature chart: its own setting, else the fleet's."""
+    cabinet = db.scalar(select(Cabinet).where(Cabinet.code == code)) if code else None
+    return (effective_settings(db, cabinet) if cabinet else settings.fleet).chilled_max_c
+
+
+templates.env.filters["local"] = local_name
 
 
 @router.get("/c/{code}", response_class=HTMLResponse, responses=documented(404, 422))
@@ -40,13 +74,9 @@ def resident_page(
 ) -> HTMLResponse:
     """The page the cabinet's QR code opens."""
     cabinet = cabinet_by_code(db, code)
+    dev_otp = context.settings.dev_show_otp
     return _page(
-        request,
-        "resident.html",
-        lang,
-        accept_language,
-        cabinet=cabinet,
-        dev_otp=context.settings.dev_show_otp,
+        request, "resident.html", lang, accept_language, db, context, cabinet=cabinet, dev_otp=dev_otp
     )
 
 
@@ -55,27 +85,38 @@ def staff_page(
     code: CabinetCode,
     request: Request,
     db: SessionDep,
+    context: ContextDep,
     lang: str | None = None,
     accept_language: str | None = Header(None),
 ) -> HTMLResponse:
     """Restock staff at a cabinet: the load list, open in restock mode, confirm the counts."""
-    return _page(request, "staff.html", lang, accept_language, cabinet=cabinet_by_code(db, code))
+    cabinet = cabinet_by_code(db, code)
+    return _page(request, "staff.html", lang, accept_language, db, context, cabinet=cabinet)
 
 
 @router.get("/staff/stores/{store_id}/picklist", response_class=HTMLResponse, responses=documented(422))
 def picklist_page(
-    store_id: RowId, request: Request, lang: str | None = None, accept_language: str | None = Header(None)
+    store_id: RowId,
+    request: Request,
+    db: SessionDep,
+    context: ContextDep,
+    lang: str | None = None,
+    accept_language: str | None = Header(None),
 ) -> HTMLResponse:
     """The printable pick list with its route map."""
-    return _page(request, "picklist.html", lang, accept_language, store_id=store_id)
+    return _page(request, "picklist.html", lang, accept_language, db, context, store_id=store_id)
 
 
 @router.get("/ops/settings", response_class=HTMLResponse, responses=documented(422))
 def settings_page(
-    request: Request, lang: str | None = None, accept_language: str | None = Header(None)
+    request: Request,
+    db: SessionDep,
+    context: ContextDep,
+    lang: str | None = None,
+    accept_language: str | None = Header(None),
 ) -> HTMLResponse:
     """Ops: the fleet's default settings, and each store's and cabinet's overrides."""
-    return _page(request, "settings.html", lang, accept_language)
+    return _page(request, "settings.html", lang, accept_language, db, context)
 
 
 @router.get("/ops", response_class=HTMLResponse, responses=documented(422))
@@ -83,12 +124,13 @@ def settings_page(
 @router.get("/ops/cabinets/{code}", response_class=HTMLResponse, responses=documented(422))
 def ops_page(
     request: Request,
+    db: SessionDep,
+    context: ContextDep,
     view: str = "fleet",
     code: str | None = None,
     lang: str | None = None,
     accept_language: str | None = Header(None),
 ) -> HTMLResponse:
     """Ops: the fleet map and table, a cabinet's charts, alarms, the review queue (live)."""
-    return _page(
-        request, "ops.html", lang, accept_language, view="cabinet" if code else view, code=code or ""
-    )
+    view = "cabinet" if code else view if view in ("fleet", "alarms", "reviews") else "fleet"
+    return _page(request, "ops.html", lang, accept_language, db, context, view=view, code=code or "")

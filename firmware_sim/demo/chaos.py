@@ -330,7 +330,7 @@ class ChaosFleet(Demo):
         under: list[str] = []
         held: list[str] = []
         for name, user in users.items():
-            moved = self.balances_at_start.get(name, 0) - user.balance_fen
+            moved = self.balances_at_start.get(name, 0) + self.tally.top_ups[name] - user.balance_fen
             line = f"{name}: balance moved {moved} fen for {paid[name]} fen of goods"
             (over if moved > paid[name] else under if moved < paid[name] else []).append(line)
             if user.held_fen:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,9 @@ import httpx
 
 # A phone retries a connection the server refused (a restart), for about half a minute.
 CONNECT_RETRIES = 7
+# A scripted resident tops up at the store when less than this is available (twice the ¥50 hold).
+TOP_UP_BELOW_FEN = 10_000
+TOP_UP_FEN = 50_000
 
 
 def client(base_url: str, **options: Any) -> httpx.Client:
@@ -36,7 +40,12 @@ class Visit:
 @dataclass
 class Tally:
     visits: list[Visit] = field(default_factory=list)
+    top_ups: Counter[str] = field(default_factory=Counter)  # fen credited per resident
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def topped_up(self, resident: str, amount_fen: int) -> None:
+        with self.lock:
+            self.top_ups[resident] += amount_fen
 
     def add(self, visit: Visit) -> None:
         with self.lock:
@@ -59,13 +68,47 @@ def sign_in(cloud: str, phone: str) -> str:
         return str(answer.raise_for_status().json()["token"])
 
 
+@dataclass(frozen=True)
+class StoreCounter:
+    """The store's counter, where residents top up (a staff sign-in)."""
+
+    cloud: str
+    staff_token: str
+    tally: Tally
+
+    def top_up(self, name: str, phone: str, amount_fen: int) -> None:
+        """Once, even if an answer is lost: the same top-up id is sent again until one is heard."""
+        body = {"phone": phone, "amount_fen": amount_fen, "top_up_id": uuid.uuid4().hex}
+        with client(self.cloud, headers={"Authorization": f"Bearer {self.staff_token}"}) as http:
+            for _ in range(20):
+                try:
+                    http.post("/api/v1/top-ups", json=body).raise_for_status()
+                except httpx.TransportError:
+                    time.sleep(1)
+                    continue
+                self.tally.topped_up(name, amount_fen)
+                return
+
+
 class Resident:
-    def __init__(self, cloud: str, token: str, name: str, stop: threading.Event) -> None:
-        self.name = name
+    def __init__(
+        self, cloud: str, token: str, name: str, phone: str, stop: threading.Event, counter: StoreCounter
+    ) -> None:
+        self.name, self.phone = name, phone
         self._stop = stop
+        self._counter = counter
         self._http = client(cloud, headers={"Authorization": f"Bearer {token}"})
 
+    def _top_up_if_low(self) -> None:
+        try:
+            available = self._http.get("/api/v1/auth/me").json()["available_fen"]
+        except (httpx.TransportError, KeyError, ValueError):
+            return  # the cloud is restarting: the visit will tell
+        if available < TOP_UP_BELOW_FEN:
+            self._counter.top_up(self.name, self.phone, TOP_UP_FEN)
+
     def shop(self, cabinet: str, control: str, rng: random.Random, behaviour: str) -> Visit:
+        self._top_up_if_low()
         visit = Visit(cabinet, self.name)
         try:
             answer = self._http.post(f"/api/v1/cabinets/{cabinet}/sessions", json={})

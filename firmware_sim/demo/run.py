@@ -26,7 +26,7 @@ from rich.table import Table
 
 import cloud
 from firmware_sim.demo.processes import ChildFailed, Children, wait_http
-from firmware_sim.demo.residents import Resident, Tally, sign_in
+from firmware_sim.demo.residents import Resident, StoreCounter, Tally, sign_in
 from firmware_sim.demo.restocker import Restocker
 
 console = Console()
@@ -205,13 +205,15 @@ class Demo:
     # -- the living fleet ----------------------------------------------------------------
 
     def residents(self) -> None:
-        users = [u for u in yaml.safe_load(FIXTURE.read_text())["users"] if u["role"] == "resident"]
-        tokens = {u["name"]: sign_in(self.cloud_url, u["phone"]) for u in users}
+        """The scripted residents: accounts of their own (`scripted: true`), never the README's phone."""
+        users = [u for u in yaml.safe_load(FIXTURE.read_text())["users"] if u.get("scripted")]
+        staff = self._staff_token("staff", "staff-demo")["Authorization"].removeprefix("Bearer ")
+        counter = StoreCounter(self.cloud_url, staff, self.tally)
+        people = [(u["name"], u["phone"], sign_in(self.cloud_url, u["phone"])) for u in users]
         for n, run in enumerate(self.cabinets):
             rng = random.Random(self.options.seed * 100 + n)
-            thread = threading.Thread(
-                target=self._quiet_when_stopped, args=(self._shoppers, run, tokens, rng), daemon=True
-            )
+            args = (self._shoppers, run, people, counter, rng)
+            thread = threading.Thread(target=self._quiet_when_stopped, args=args, daemon=True)
             thread.start()
             self.shoppers.append(thread)
 
@@ -226,8 +228,10 @@ class Demo:
     def busy(self, code: str) -> threading.Lock:
         return self.locks.setdefault(code, threading.Lock())
 
-    def _shoppers(self, run: CabinetRun, tokens: dict[str, str], rng: random.Random) -> None:
-        people = [Resident(self.cloud_url, token, name, self.stop) for name, token in tokens.items()]
+    def _shoppers(
+        self, run: CabinetRun, users: list[tuple[str, str, str]], counter: StoreCounter, rng: random.Random
+    ) -> None:
+        people = [Resident(self.cloud_url, t, name, phone, self.stop, counter) for name, phone, t in users]
         while not self.stop.is_set():
             person, behaviour = rng.choice(people), rng.choice(BEHAVIOURS)
             if behaviour == "force" and run is self.cabinets[-1]:
@@ -348,16 +352,33 @@ def _run(demo: Demo) -> int:
     if options.residents:
         demo.residents()
         demo.restock()
-    deadline = time.monotonic() + options.duration if options.duration else None
-    with Live(demo.progress(), console=console, refresh_per_second=2) as live:
-        while deadline is None or time.monotonic() < deadline:
-            live.update(demo.progress())
-            time.sleep(0.5)
+    _watch(demo, time.monotonic() + options.duration if options.duration else None)
     demo.stop.set()
     with console.status("letting the last residents finish their visit…"):
         for thread in demo.shoppers:
             thread.join(90)
     return 1 if _final_report(demo) else 0
+
+
+def _watch(demo: Demo, deadline: float | None) -> None:
+    """The table in place on a terminal (gone at the end: the final report prints it once); into a
+    log or a pipe, where nothing can be redrawn, a table every 30 s."""
+
+    def running() -> bool:
+        return deadline is None or time.monotonic() < deadline
+
+    if console.is_terminal:
+        with Live(demo.progress(), console=console, refresh_per_second=2, transient=True) as live:
+            while running():
+                live.update(demo.progress())
+                time.sleep(0.5)
+        return
+    printed = time.monotonic()
+    while running():
+        time.sleep(0.5)
+        if time.monotonic() - printed >= 30:
+            console.print(demo.progress())
+            printed = time.monotonic()
 
 
 def _announce(demo: Demo) -> None:
@@ -366,6 +387,9 @@ def _announce(demo: Demo) -> None:
         f"[bold]resident page[/]  {demo.cloud_url}/c/{first}"
         "   (phone 13800138000; the demo shows the SMS code on the page)"
     )
+    console.print(f"[bold]restock[/]        {demo.cloud_url}/s/{first}   (staff / staff-demo)")
+    console.print(f"[bold]pick list[/]      {demo.cloud_url}/staff/stores/1/picklist   (staff / staff-demo)")
+    console.print(f"[bold]ops[/]            {demo.cloud_url}/ops   (ops / ops-demo)")
     console.print(f"[bold]API docs[/]       {demo.cloud_url}/docs")
     console.print(f"[bold]logs[/]           {demo.options.data_dir}/")
     if demo.options.browser:

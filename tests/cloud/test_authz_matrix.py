@@ -113,7 +113,7 @@ MATRIX: dict[str, Row] = {
     "GET /openapi.json": Row(ALL_200, "/openapi.json"),
     "GET /docs": Row(ALL_200, "/docs"),
     "GET /docs/oauth2-redirect": Row(ALL_200, "/docs/oauth2-redirect"),
-    "GET /redoc": Row(ALL_200, "/redoc"),
+    "GET /metrics": Row(ALL_200, "/metrics"),
     "POST /api/v1/auth/otp/request": Row(ALL_200, "/api/v1/auth/otp/request", {"phone": "13600136000"}),
     "POST /api/v1/auth/otp/verify": Row(
         (401,) * 7, "/api/v1/auth/otp/verify", {"phone": "13500135000", "code": "000000"}
@@ -155,6 +155,11 @@ MATRIX: dict[str, Row] = {
     "POST /api/v1/alarms/{alarm_id}/ack": Row(OPS, "/api/v1/alarms/{alarm_id}/ack"),
     "GET /api/v1/fleet": Row(OPS, "/api/v1/fleet"),
     "GET /api/v1/fleet/map": Row(OPS, "/api/v1/fleet/map"),
+    "POST /api/v1/top-ups": Row(  # any store's counter takes a resident's money
+        (401, 403, 403, 200, 200, 200, 200),
+        "/api/v1/top-ups",
+        body={"phone": "13800138000", "amount_fen": 100, "top_up_id": "matrix-top-up"},
+    ),
     "GET /api/v1/cabinets/{code}/telemetry": Row(STORE_STAFF_AND_OPS, "/api/v1/cabinets/XH-0001/telemetry"),
     "GET /api/v1/cabinets/{code}/sessions": Row(OPS, "/api/v1/cabinets/XH-0001/sessions"),
     "POST /api/v1/sessions/{session_id}/choice": Row(

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from cloud.db.models import User
 from cloud.runtime import CloudRuntime
+from tests.e2e.test_pages_zh import CHARTED
 from tests.harness import gateway_process, wait_until
 from tests.sim_fixture import sim_cabinet
 
@@ -56,16 +57,15 @@ def test_alarms_and_offline_on_the_ops_pages(
         )
 
         page.goto(f"{cloud_runtime.url}/ops/cabinets/XH-0001")
-        page.wait_for_selector("#chart polyline.temperature-line", state="attached")
-        page.wait_for_selector("#chart circle.reading")  # a dot per minute: visible from the first one
+        page.wait_for_function(CHARTED, arg="#chart")  # a point per minute: drawn from the first one
         page.screenshot(path=str(tmp_path / "cabinet.png"), full_page=True)
 
         page.goto(f"{cloud_runtime.url}/ops")
-        page.wait_for_selector("circle.cabinet-dot[data-code='XH-0001']")
+        page.wait_for_selector(".cabinet-dot.cabinet-XH-0001")
         gw.kill()  # the broker publishes the gateway's last will
-        page.wait_for_selector("circle.cabinet-dot[data-code='XH-0001'][fill='#c0392b']", timeout=20_000)
+        page.wait_for_selector(".cabinet-dot.cabinet-XH-0001.state-offline", timeout=20_000)
         page.screenshot(path=str(tmp_path / "fleet.png"), full_page=True)
         kinds = {a["kind"] for a in api.get("/api/v1/alarms?state=open").json()}
         assert {"offline", "forced_open"} <= kinds
-        metrics = api.get("/metrics/").text
+        metrics = api.get("/metrics").text
         assert "vendfleet_alarms_open" in metrics

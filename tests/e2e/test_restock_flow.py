@@ -77,6 +77,10 @@ def test_staff_restock_through_the_page(
         page.screenshot(path=str(tmp_path / "staff.png"), full_page=True)
         page.click("#confirm")
         page.wait_for_function("document.querySelector('#status').textContent.includes('补货已入账')")
+        # Confirmed: read-only, saying who and when.
+        assert page.locator("input.count").first.get_attribute("readonly") is not None
+        assert "staff" in page.text_content("#confirmed-by")
+        assert page.locator("#confirm").is_hidden()
 
         assert stock(api) == before == truth(sim)
         assert api.get("/api/v1/stores/1/inventory", headers=staff).json()["coke-330"] == in_store - 2

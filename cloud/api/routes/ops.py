@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -13,10 +14,10 @@ from sqlalchemy import select
 from cloud.api.deps import CurrentUser, SessionDep
 from cloud.api.errors import documented
 from cloud.api.routes.cabinets import cabinet_view
-from cloud.api.types import CabinetCode, CabinetFilter, Hours, Limit, RowId
+from cloud.api.types import INT32_MAX, CabinetCode, CabinetFilter, Hours, Limit, RowId
 from cloud.db.models import Alarm, Cabinet, CabinetTelemetry, Session, TemperatureMinute, User
 from cloud.domain import alarms
-from cloud.domain.auth import in_store, require_role, require_store
+from cloud.domain.auth import require_role, require_store
 from cloud.domain.fleet import FleetQuery, FleetRow, FleetState, cabinet_by_code, fleet_page, fleet_points
 from cloud.usecases.views import ReviewView
 
@@ -31,6 +32,7 @@ def alarm_view(a: Alarm) -> dict[str, Any]:
         "key": a.key,
         "state": a.state,
         "detail": a.detail,
+        "params": a.evidence.get("params", {}) if isinstance(a.evidence, dict) else {},
         "opened_at": a.opened_at.isoformat(),
         "acknowledged_at": a.acknowledged_at.isoformat() if a.acknowledged_at else None,
         "resolved_at": a.resolved_at.isoformat() if a.resolved_at else None,
@@ -48,16 +50,29 @@ def _store_cabinet(db: SessionDep, user: User, code: str) -> Cabinet:
 def list_alarms(
     db: SessionDep,
     user: CurrentUser,
+    response: Response,
     state: Literal["open", "acknowledged", "resolved"] | None = None,
+    kind: Annotated[str | None, Query(min_length=1, max_length=24)] = None,
+    store: Annotated[int | None, Query(ge=1, le=INT32_MAX)] = None,
     cabinet: CabinetFilter = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 200,
 ) -> list[dict[str, Any]]:
-    """Alarms of the caller's store, newest first; `state=open` gives every one not yet resolved."""
+    """Alarms of the caller's store, newest first, filtered and one page at a time.
+
+    `state=open` gives every one not yet resolved; the header `X-Total-Count` says how many match."""
     require_role(user, "ops", "staff")
+    which = alarms.AlarmFilter(state=state, kind=kind)
+    if store is not None:
+        require_store(user, store)
+        which = replace(which, store_id=store)
+    elif user.role != "admin" and user.store_id is not None:  # staff and ops of one store see its own
+        which = replace(which, store_id=user.store_id)
     if cabinet:
-        found = _store_cabinet(db, user, cabinet)
-        return [alarm_view(a) for a in alarms.listed(db, state, found.id)]
-    mine = [a for a in alarms.listed(db, state, limit=10_000) if in_store(user, a.cabinet.store_id)]
-    return [alarm_view(a) for a in mine[:200]]
+        which = replace(which, cabinet_id=_store_cabinet(db, user, cabinet).id)
+    found, total = alarms.page(db, which, limit=page_size, offset=(page - 1) * page_size)
+    response.headers["X-Total-Count"] = str(total)
+    return [alarm_view(a) for a in found]
 
 
 @router.post("/alarms/{alarm_id}/ack", responses=documented(401, 403, 404, 422))

@@ -1,113 +1,164 @@
-// Ops pages: fleet map and table, a cabinet's temperature chart and sessions, alarms, reviews. Live by polling.
-const body = document.body;
+// Ops pages: fleet map and table, a cabinet's charts, stock and sessions, alarms, reviews. Live by polling.
 const t = texts;
-const view = body.dataset.view;
-const SVG = "http://www.w3.org/2000/svg";
-const COLOURS = { ok: "#1e9e5a", alarm: "#d68910", offline: "#c0392b" };
+const view = document.body.dataset.view;
 let sortKey = "code";
+let fleetMap = null, fleetLayer = null;
+const drawn = {};  // what each part last drew: redraw only on change (charts keep their zoom)
 
-function el(tag, attrs = {}, text = "") {  // an SVG element
-  const node = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  if (text !== "") node.textContent = text;
-  return node;
-}
-
-function row(cells) {
-  const tr = document.createElement("tr");
-  for (const cell of cells) {
-    const td = document.createElement("td");
-    if (cell instanceof Node) td.appendChild(cell); else td.textContent = cell ?? "";
-    tr.appendChild(td);
-  }
-  return tr;
+function changed(part, data) {
+  const text = JSON.stringify(data);
+  if (drawn[part] === text) return false;
+  drawn[part] = text;
+  return true;
 }
 
 function stateOf(c) { return !c.online ? "offline" : c.alarms.length ? "alarm" : "ok"; }
+function stateLabel(state) { const span = document.createElement("span"); span.className = `state-${state}`; span.textContent = t["state_" + state]; return span; }
+function kinds(list) { return list.map((k) => t["alarm_" + k] || k).join("、"); }
+function link(href, text) { const a = document.createElement("a"); a.href = href; a.textContent = text; return a; }
 
 async function fleet() {
   const data = await api("/fleet");
   const c = data.counts;
   $("counts").replaceChildren(...[[t.cabinets, c.cabinets], [t.online, c.online], [t.offline, c.offline],
     [t.alarms, c.alarms], [t.low_stock, c.low_stock]].map(([label, n]) => {
-    const div = document.createElement("div"); div.innerHTML = `<b>${n}</b>`; div.append(label); return div;
+    const div = document.createElement("div"); const b = document.createElement("b"); b.textContent = n;
+    div.append(b, label); return div;
   }));
-  const lats = data.cabinets.map((x) => x.lat), lons = data.cabinets.map((x) => x.lon);
-  const [a, b, cc, d] = [Math.min(...lats), Math.max(...lats), Math.min(...lons), Math.max(...lons)];
-  const x = (lon) => 60 + ((lon - cc) / Math.max(d - cc, 1e-6)) * 780, y = (lat) => 320 - ((lat - a) / Math.max(b - a, 1e-6)) * 280;
-  $("map").replaceChildren(...data.cabinets.flatMap((cab) => {
-    const link = el("a", { href: `/ops/cabinets/${cab.code}` });
-    link.append(el("circle", { cx: x(cab.lon), cy: y(cab.lat), r: 12, fill: COLOURS[stateOf(cab)], "data-code": cab.code, class: "cabinet-dot" }),
-      el("text", { x: x(cab.lon) + 16, y: y(cab.lat) + 5, "font-size": 14 }, `${cab.code}${cab.temperature_c != null ? " · " + cab.temperature_c.toFixed(1) + "°C" : ""}`));
-    return [link];
-  }));
-  const rows = [...data.cabinets].sort((p, q) => (p[sortKey] > q[sortKey] ? 1 : p[sortKey] < q[sortKey] ? -1 : 0));
-  document.querySelector("#fleet-table tbody").replaceChildren(...rows.map((cab) => {
-    const link = document.createElement("a"); link.href = `/ops/cabinets/${cab.code}`; link.textContent = cab.code;
-    const state = document.createElement("span"); state.className = stateOf(cab) === "ok" ? "ok" : "bad"; state.textContent = stateOf(cab);
-    return row([link, cab.name, state, cab.temperature_c?.toFixed(1), cab.door_open ? t.open_doors : "", cab.alarms.join(", "), cab.outbox_depth]);
+  const cabinets = data.cabinets.map((cab) => ({ ...cab, state: stateOf(cab) }));
+  if (changed("map", cabinets.map((cab) => [cab.code, cab.state, cab.temperature_c, cab.lat, cab.lon]))) drawFleet(cabinets);
+  const rows = [...cabinets].sort((p, q) => (p[sortKey] > q[sortKey] ? 1 : p[sortKey] < q[sortKey] ? -1 : 0));
+  document.querySelector("#fleet-table tbody").replaceChildren(...rows.map((cab) => row([
+    link(`/ops/cabinets/${cab.code}`, cab.code), localName(cab.name), stateLabel(cab.state), cab.temperature_c?.toFixed(1),
+    cab.door_open ? t.open_doors : "", kinds(cab.alarms), cab.outbox_depth])));
+}
+
+function drawFleet(cabinets) {
+  const placed = cabinets.filter((cab) => cab.lat != null);
+  if (!placed.length) return;
+  if (!fleetMap) {  // the view first: the clusters need a zoom to group by
+    fleetMap = baseMap($("map"));
+    fleetMap.fitBounds(L.latLngBounds(placed.map((cab) => [cab.lat, cab.lon])), { padding: [40, 40] });
+    legend(fleetMap, Object.entries(STATE_COLOURS).map(([state, colour]) => [colour, t["state_" + state]]));
+    fleetLayer = stateClusters().addTo(fleetMap);
+  }
+  fleetLayer.clearLayers();
+  fleetLayer.addLayers(placed.map((cab) => {
+    const marker = L.circleMarker([cab.lat, cab.lon], { radius: 9, color: "white", weight: 2, fillOpacity: 1,
+      fillColor: STATE_COLOURS[cab.state], state: cab.state, className: `cabinet-dot cabinet-${cab.code} state-${cab.state}` });
+    const temperature = cab.temperature_c != null ? ` · ${cab.temperature_c.toFixed(1)} °C` : "";
+    // The code and temperature always (short: never cut off), the name and state on a click.
+    marker.bindTooltip(`${cab.code}${temperature}`, { permanent: true, direction: "right", offset: [10, 0], className: "dot-label" });
+    marker.bindPopup(() => {  // a click: the name and state, and the way to the cabinet's page
+      const box = document.createElement("div");
+      box.append(link(`/ops/cabinets/${cab.code}`, `${cab.code} ${localName(cab.name)}`), ` · ${t["state_" + cab.state]}`);
+      return box;
+    });
+    return marker;
   }));
 }
 
-function chart(minutes) {
-  const svg = $("chart");
-  if (!minutes.length) { svg.replaceChildren(el("text", { x: 20, y: 40 }, "no data yet")); return; }
-  const times = minutes.map((m) => Date.parse(m.minute));
-  const [t0, t1] = [Math.min(...times), Math.max(...times) + 60000];
-  const values = minutes.flatMap((m) => [m.min, m.max]);
-  const [lo, hi] = [Math.min(...values, 0) - 1, Math.max(...values, 10) + 1];
-  const x = (ms) => 50 + ((ms - t0) / (t1 - t0)) * 830, y = (c) => 230 - ((c - lo) / (hi - lo)) * 210;
-  const nodes = [];
-  for (const m of minutes.filter((m) => m.door_open)) {
-    nodes.push(el("rect", { x: x(Date.parse(m.minute)), y: 20, width: Math.max(2, x(Date.parse(m.minute) + 60000) - x(Date.parse(m.minute))), height: 210, fill: "#fdebd0" }));
-  }
-  for (const c of [lo, (lo + hi) / 2, hi]) nodes.push(el("text", { x: 4, y: y(c) + 4, "font-size": 11 }, c.toFixed(1) + "°"));
-  nodes.push(el("line", { x1: 50, x2: 880, y1: y(8), y2: y(8), stroke: "#c0392b", "stroke-dasharray": "4 4" }));
-  const probes = [...new Set(minutes.map((m) => m.probe))];
-  probes.forEach((probe, i) => {
-    const points = minutes.filter((m) => m.probe === probe).map((m) => `${x(Date.parse(m.minute) + 30000)},${y(m.mean)}`).join(" ");
-    const colour = ["#2e86c1", "#8e44ad", "#16a085"][i % 3];
-    nodes.push(el("polyline", { points, fill: "none", stroke: colour, "stroke-width": 2, class: "temperature-line" }));
-    for (const m of minutes.filter((m) => m.probe === probe)) {
-      nodes.push(el("circle", { cx: x(Date.parse(m.minute) + 30000), cy: y(m.mean), r: 3, fill: colour, class: "reading" }));
-    }
-  });
-  svg.replaceChildren(...nodes);
+function alarmDetail(a) {
+  const p = a.params || {};
+  if (a.kind === "offline") return p.last_will ? t.why_last_will : p.silence_s != null ? fmt("why_offline", p) : a.detail;
+  if (p.alarm && t["why_" + p.alarm]) return fmt("why_" + p.alarm, p);  // what the gateway said
+  if (a.kind === "foreign_session") return t.why_foreign_session;
+  if (Object.keys(p).length && t["why_" + a.kind]) return fmt("why_" + a.kind, { ...p, product: p.sku });
+  return a.detail;  // raised before alarms carried params
 }
+
+const alarmCells = (a) => [t["alarm_" + a.kind] || a.kind, t["alarm_state_" + a.state] || a.state, when(a.opened_at), alarmDetail(a)];
+const ALARM_HEADERS = () => [t.kind, t.state, t.opened_at, t.detail];
 
 async function cabinet() {
-  const code = body.dataset.code;
-  $("cabinet-title").textContent = code;
-  const [telemetry, stock, alarms, sessions] = await Promise.all([api(`/cabinets/${code}/telemetry?hours=6`),
-    api(`/cabinets/${code}/stock`), api(`/alarms?cabinet=${code}`), api(`/cabinets/${code}/sessions`)]);
-  chart(telemetry.minutes);
-  document.querySelector("#stock tbody").replaceChildren(...stock.map((s) => row([`${s.channel}-${s.lane}`, s.sku, s.count])));
-  document.querySelector("#cabinet-alarms tbody").replaceChildren(...alarms.map((a) => row([a.kind, a.state, a.opened_at.slice(11, 19), a.detail])));
-  document.querySelector("#sessions tbody").replaceChildren(...sessions.map((s) => {
-    const trace = document.createElement("pre");
-    const r = s.result || {};
-    trace.textContent = (r.channels || []).map((c) => `ch${c.channel} Δ${c.delta_g} g ${c.outcome} ${(c.confidence * 100).toFixed(1)}%`).join("\n");
-    return row([s.created_at.slice(11, 19), s.mode, s.status, s.amount_fen != null ? yuan(s.amount_fen) : "", (r.lanes || []).map((l) => `${l.sku} ${l.delta}`).join(", "), trace]);
-  }));
+  const code = document.body.dataset.code;
+  const [info, telemetry, stock, alarms, sessions] = await Promise.all([api(`/cabinets/${code}`),
+    api(`/cabinets/${code}/telemetry?hours=6`), api(`/cabinets/${code}/stock`), api(`/alarms?cabinet=${code}&page_size=20`),
+    api(`/cabinets/${code}/sessions`)]);
+  $("cabinet-title").textContent = `${code} · ${localName(info.name)}`;
+  const latest = telemetry.latest || {};
+  const doorsOpen = (latest.doors || []).some((d) => d.open);
+  const pieces = stock.reduce((n, s) => n + s.count, 0);
+  $("cabinet-facts").textContent = [t[info.online ? "online" : "state_offline"],
+    info.last_seen ? `${t.last_seen} ${when(info.last_seen)}` : "", doorsOpen ? t.open_doors : t.doors_closed,
+    `${t.stock} ${pieces} ${t.pieces}`].filter(Boolean).join(" · ");
+  const probes = (latest.temperatures_c || []).filter((v) => v != null).length;
+  const ambient = !telemetry.minutes.length && telemetry.latest && !probes;
+  $("ambient").hidden = !ambient;
+  $("chart").hidden = ambient;
+  if (!ambient && changed("chart", telemetry.minutes)) {
+    const chilled = stock.some((s) => pageData.chilled.includes(s.sku));
+    if (telemetry.minutes.length) temperatureChart($("chart"), telemetry.minutes, chilled ? pageData.max_c : null);
+    else { echarts.getInstanceByDom($("chart"))?.dispose(); $("chart").textContent = t.no_data; }
+  }
+  $("stock").replaceChildren(table([t.lane, t.product, t.count],
+    stock.map((s) => row([`${s.channel}-${s.lane}`, lang === "en" ? s.name_en : s.name_zh, s.count]))));
+  $("cabinet-alarms").replaceChildren(alarms.length ? table(ALARM_HEADERS(), alarms.map((a) => row(alarmCells(a)))) : t.none);
+  if (changed("sessions", sessions)) drawSessions(sessions);
 }
 
+function basket(lanes, sign = 1) {
+  return (lanes || []).filter((l) => l.delta).map((l) => `${productName(l.sku)} × ${sign * l.delta}`).join("、");
+}
+
+function charged(items) {  // what the resident paid for (after a review too)
+  return (items || []).map((i) => `${lang === "en" ? i.name_en : i.name_zh} × ${i.count}`).join("、");
+}
+
+function weights(result) {
+  const div = document.createElement("div");
+  div.className = "weights";
+  if (!result || !(result.baseline || []).length) return div;
+  requestAnimationFrame(() => weightChart(div, result));  // ECharts needs the element laid out
+  return div;
+}
+
+function drawSessions(sessions) {
+  $("sessions").replaceChildren(sessions.length ? table([t.time, t.kind, t.state, t.amount, t.items, t.weights],
+    sessions.map((s) => row([when(s.created_at), t["mode_" + s.mode] || s.mode, t["status_" + s.status] || s.status,
+      s.amount_fen != null ? yuan(s.amount_fen) : "", s.mode === "restock" ? basket((s.result || {}).lanes) : charged(s.items),
+      weights(s.result)]))) : t.none);
+}
+
+const filters = () => Object.fromEntries(new FormData($("alarm-filter")));
+let alarmPage = +(new URLSearchParams(location.search).get("page") || 1);
+
 async function alarmList() {
-  const alarms = await api("/alarms");
-  document.querySelector("#alarm-table tbody").replaceChildren(...alarms.map((a) => {
+  const query = new URLSearchParams(Object.entries(filters()).filter(([, v]) => v));
+  query.set("page", alarmPage); query.set("page_size", 50);
+  history.replaceState(null, "", `?${query}${lang ? "&lang=" + lang : ""}`);
+  const { data: alarms, total } = await api(`/alarms?${query}`, { withTotal: true });
+  const pages = Math.max(1, Math.ceil(total / 50));
+  $("page-of").textContent = fmt("page_of", { page: alarmPage, pages, total });
+  $("previous").disabled = alarmPage <= 1; $("next").disabled = alarmPage >= pages;
+  $("alarm-table").replaceChildren(table([t.cabinet, ...ALARM_HEADERS(), t.action], alarms.map((a) => {
     const button = document.createElement("button");
     button.textContent = t.ack; button.className = "ack"; button.disabled = a.state !== "open";
     button.onclick = async () => { await api(`/alarms/${a.id}/ack`, { method: "POST" }); refresh(); };
-    return row([a.cabinet_code, a.kind, a.key, a.state, a.opened_at.slice(0, 19).replace("T", " "), a.detail, button]);
-  }));
+    return row([link(`/ops/cabinets/${a.cabinet_code}`, a.cabinet_code), ...alarmCells(a), button]);
+  })));
+}
+
+async function alarmFilters() {
+  const select = $("alarm-filter").elements.cabinet;
+  for (const cab of await api("/cabinets")) select.add(new Option(`${cab.code} ${localName(cab.name)}`, cab.code));
+  const query = new URLSearchParams(location.search);
+  for (const element of $("alarm-filter").elements) element.value = query.get(element.name) || "";
+  $("alarm-filter").onchange = () => { alarmPage = 1; refresh(); };
+  $("previous").onclick = () => { alarmPage -= 1; refresh(); };
+  $("next").onclick = () => { alarmPage += 1; refresh(); };
 }
 
 async function reviewQueue() {
   const sessions = await api("/reviews");
-  document.querySelector("#review-table tbody").replaceChildren(...sessions.map((s) => {
+  $("no-reviews").hidden = sessions.length > 0;
+  if (!changed("reviews", sessions)) return;
+  $("review-table").replaceChildren(...(sessions.length ? [table([t.cabinet, t.time, t.weights, t.action], sessions.map((s) => {
     const actions = document.createElement("div");
+    actions.className = "actions";
     s.candidates.forEach((c, i) => {
       const b = document.createElement("button");
-      b.textContent = `${t.charge}: ${c.lanes.map((l) => `${l.sku}×${-l.delta}`).join(", ") || "—"} (${(c.probability * 100).toFixed(0)}%)`;
+      b.textContent = `${t.charge}: ${fmt("candidate", { items: basket(c.lanes, -1) || t.none, percent: (c.probability * 100).toFixed(0) })}`;
       b.onclick = async () => { await api(`/sessions/${s.session_id}/review`, { method: "POST", body: JSON.stringify({ candidate: i }) }); refresh(); };
       actions.appendChild(b);
     });
@@ -115,8 +166,8 @@ async function reviewQueue() {
     dismiss.textContent = t.refund;
     dismiss.onclick = async () => { await api(`/sessions/${s.session_id}/review`, { method: "POST", body: JSON.stringify({ dismiss: true }) }); refresh(); };
     actions.appendChild(dismiss);
-    return row([s.cabinet_code, s.created_at.slice(0, 19), s.detail, actions]);
-  }));
+    return row([s.cabinet_code, when(s.created_at), weights(s.result), actions]);
+  }))] : []));
 }
 
 const VIEWS = { fleet, cabinet, alarms: alarmList, reviews: reviewQueue };
@@ -127,18 +178,14 @@ async function refresh() {
 
 document.querySelectorAll("table.sortable th").forEach((th) => th.onclick = () => { sortKey = th.dataset.key; refresh(); });
 
-$("login").onclick = async () => {
-  showError();
-  try {
-    const answer = await api("/auth/login", { method: "POST", body: JSON.stringify({ username: $("username").value, password: $("password").value }) });
-    auth.token = answer.token; start();
-  } catch (error) { showError(error); }
-};
+$("login").onclick = async () => { if (await signIn()) start(); };
 
 async function start() {
-  try { await api("/auth/me"); } catch { $("staff-signin").hidden = false; return; }
+  const me = await api("/auth/me").catch(() => null);
+  if (!me || !["ops", "admin"].includes(me.role)) { $("staff-signin").hidden = false; return; }  // staff sign in again
   $("staff-signin").hidden = true;
   $(view).hidden = false;
+  if (view === "alarms") await alarmFilters().catch(showError);
   await refresh();
   setInterval(refresh, 3000);  // live without reloading
 }

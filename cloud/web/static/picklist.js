@@ -1,40 +1,38 @@
-// The printable pick list: what to pick, the route drawn on a map, what to load at each stop.
-const body = document.body;
-const lang = body.dataset.lang;
+// The printable pick list: store and date, what to pick, the route on a map, what to load at each stop.
 const t = texts;
-const store = body.dataset.store;
-const SVG = "http://www.w3.org/2000/svg";
+const store = document.body.dataset.store;
+$("today").textContent = new Intl.DateTimeFormat(lang, { dateStyle: "full" }).format(new Date());
 
-function cellRow(cells) {
-  const tr = document.createElement("tr");
-  for (const cell of cells) { const td = document.createElement("td"); td.textContent = cell; tr.appendChild(td); }
-  return tr;
+function drawRoute(round) {
+  const map = baseMap($("map"));
+  const stops = round.route.map((code) => [round.points[code].lat, round.points[code].lon]);
+  const home = [round.store.lat, round.store.lon];
+  L.polyline([home, ...stops, home], { color: "#e8542f", weight: 4, className: "route-line" }).addTo(map);
+  L.marker(home, { icon: L.divIcon({ className: "store-marker", html: t.store_marker, iconSize: [44, 26] }) })
+    .bindTooltip(lang === "en" ? round.store.name_en : round.store.name_zh).addTo(map);
+  round.route.forEach((code, i) => {
+    L.marker(stops[i], { icon: L.divIcon({ className: `stop-marker stop-${code}`, html: String(i + 1), iconSize: [24, 24] }) })
+      .bindTooltip(`${t.stop} ${i + 1} · ${code}`, { permanent: true, direction: "right", offset: [12, 0] }).addTo(map);
+  });
+  legend(map, [["#1e9e5a", t.store_marker], ["#1d2330", t.stop], ["#e8542f", t.route]]);
+  map.fitBounds(L.latLngBounds([home, ...stops]), { padding: [40, 40] });
 }
 
-function draw(round) {
-  const points = [[round.store.lat, round.store.lon], ...round.route.map((c) => [round.points[c].lat, round.points[c].lon])];
-  const lats = points.map((p) => p[0]), lons = points.map((p) => p[1]);
-  const [minLat, maxLat, minLon, maxLon] = [Math.min(...lats), Math.max(...lats), Math.min(...lons), Math.max(...lons)];
-  const x = (lon) => 40 + ((lon - minLon) / Math.max(maxLon - minLon, 1e-6)) * 720;
-  const y = (lat) => 280 - ((lat - minLat) / Math.max(maxLat - minLat, 1e-6)) * 240;
-  const map = $("map");
-  const line = document.createElementNS(SVG, "polyline");
-  line.setAttribute("points", [...points, points[0]].map(([la, lo]) => `${x(lo)},${y(la)}`).join(" "));
-  line.setAttribute("fill", "none"); line.setAttribute("stroke", "#e8542f"); line.setAttribute("stroke-width", "3");
-  map.appendChild(line);
-  points.forEach(([la, lo], i) => {
-    const dot = document.createElementNS(SVG, "circle");
-    dot.setAttribute("cx", x(lo)); dot.setAttribute("cy", y(la)); dot.setAttribute("r", i ? 10 : 14);
-    dot.setAttribute("fill", i ? "#1d2330" : "#1e9e5a");
-    const label = document.createElementNS(SVG, "text");
-    label.setAttribute("x", x(lo) + 14); label.setAttribute("y", y(la) + 5);
-    label.textContent = i ? `${i}. ${round.route[i - 1]}` : (lang === "en" ? round.store.name_en : round.store.name_zh);
-    map.append(dot, label);
-  });
+function stopSection(cabinet, i, route) {
+  if (route.includes(cabinet.code)) i = route.indexOf(cabinet.code);
+  const section = document.createElement("section");
+  const title = document.createElement("h2");
+  title.textContent = `${t.stop} ${i + 1} · ${cabinet.code}`;
+  const lanes = cabinet.lanes.filter((l) => l.load || l.pull);
+  const product = (l) => (l.pull_sku ? `${productName(l.pull_sku)} → ${productName(l.sku)}` : productName(l.sku));
+  section.append(title, table([t.lane, t.product, t.now, t.load, t.pull],
+    lanes.map((l) => row([`${l.channel}-${l.lane}`, product(l), l.count, l.load || "", l.pull || ""])), "lanes"));
+  return section;
 }
 
 async function start() {
-  try { await api("/auth/me"); } catch { $("staff-signin").hidden = false; return; }
+  const me = await api("/auth/me").catch(() => null);
+  if (!me || me.role === "resident") { $("staff-signin").hidden = false; return; }
   $("staff-signin").hidden = true;
   const round = await api(`/stores/${store}/picklist`);
   $("csv").href = `/api/v1/stores/${store}/picklist.csv`;
@@ -44,31 +42,17 @@ async function start() {
     const link = document.createElement("a");
     link.href = URL.createObjectURL(await response.blob()); link.download = `picklist-${store}.csv`; link.click();
   };
-  $("picking").replaceChildren(...round.picking.map((p) => cellRow([p.sku, p.count, p.short || ""])));
+  const visits = round.cabinets.filter((c) => c.lanes.some((l) => l.load || l.pull));
+  if (!visits.length) { $("stops").textContent = t.nothing; return; }
+  $("picking").replaceChildren(table([t.product, t.load, t.short],
+    round.picking.map((p) => row([productName(p.sku), p.count, p.short || ""])), "lanes"));
   $("picking-box").hidden = false;
-  $("distance").textContent = `${t.distance} ${round.distance_km} km`;
+  $("distance").textContent = `${t.distance} ${round.distance_km} ${t.km}`;
   $("route-box").hidden = false;
-  if (round.route.length) draw(round);
-  $("stops").replaceChildren(...round.cabinets.map((cabinet, i) => {
-    const section = document.createElement("section");
-    const title = document.createElement("h2");
-    title.textContent = `${t.stop} ${i + 1} · ${cabinet.code}`;
-    const table = document.createElement("table"); table.className = "lanes";
-    table.appendChild(cellRow([t.lane, t.product, t.now, t.load, t.pull]));
-    cabinet.lanes.filter((l) => l.load || l.pull).forEach((l) =>
-      table.appendChild(cellRow([`${l.channel}-${l.lane}`, l.sku, l.count, l.load || "", l.pull || ""])));
-    section.append(title, table);
-    return section;
-  }));
-  if (!round.route.length) $("stops").textContent = t.nothing;
+  drawRoute(round);
+  $("stops").replaceChildren(...visits.map((c, i) => stopSection(c, i, round.route)));
 }
 
-$("login").onclick = async () => {
-  showError();
-  try {
-    const answer = await api("/auth/login", { method: "POST", body: JSON.stringify({ username: $("username").value, password: $("password").value }) });
-    auth.token = answer.token; start();
-  } catch (error) { showError(error); }
-};
+$("login").onclick = async () => { if (await signIn()) start().catch(showError); };
 
 start().catch(showError);

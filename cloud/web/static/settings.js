@@ -1,7 +1,6 @@
 // Ops settings page: fleet defaults (read-only), a store's or a cabinet's overrides (edited), what is in force.
 "use strict";
 const t = texts;
-const lang = document.body.dataset.lang;
 let data = null;  // GET /settings: defaults, stores, cabinets
 
 function target() {
