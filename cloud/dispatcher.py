@@ -186,8 +186,10 @@ class Dispatcher:
         assert config.cabinet_id is not None
         with transaction(self._factory) as db:
             cabinet = cabinet_by_code(db, config.cabinet_id)
-            detail = f"config v{config.version} not applied (the gateway runs v{cabinet.config_applied or 0})"
-            alarms.set_alarm(db, cabinet, True, "config_drift", detail=detail)
+            applied = cabinet.config_applied or 0
+            detail = f"config v{config.version} not applied (the gateway runs v{applied})"
+            params = {"desired": config.version, "applied": applied}
+            alarms.set_alarm(db, cabinet, True, "config_drift", detail=detail, params=params)
 
 
 def _done(message: OutboxMessage, outcome: str) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from cloud import NotFound
 from cloud.db.models import Alarm, Cabinet, PlanogramLane, User
 from cloud.domain import ledger
-from cloud.domain.auth import require_role
+from cloud.domain.auth import require_role, require_store
 from cloud.domain.cabinet_settings import effective_settings
 
 log = structlog.get_logger("cloud.alarms")
@@ -117,6 +117,7 @@ def acknowledge(db: Session, *, alarm_id: int, user: User) -> Alarm:
     alarm = db.get(Alarm, alarm_id)
     if alarm is None:
         raise NotFound(f"no alarm {alarm_id}", code="no_alarm", alarm_id=alarm_id)
+    require_store(user, alarm.cabinet.store_id)
     if alarm.state == "open":
         alarm.state, alarm.acknowledged_at, alarm.acknowledged_by = "acknowledged", datetime.now(UTC), user.id
     return alarm

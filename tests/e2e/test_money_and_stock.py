@@ -159,3 +159,34 @@ def test_a_disputed_receipt_is_refunded(fleet: Fleet) -> None:
     wait_until(lambda: balance(fleet, RESIDENT) == before - 700 + 350, 10, "the refund")
     mine = fleet.api.get(f"/api/v1/sessions/{session}", headers=resident).json()
     assert (mine["dispute"]["state"], mine["dispute"]["refund_fen"]) == ("refunded", 350)
+
+
+def unsure(fleet: Fleet) -> None:
+    """Ops make XH-0001 demand certainty no weighing reaches (min_confidence 1): every basket is offered."""
+    ops = fleet.bearer("ops")
+    before = fleet.api.get(f"/api/v1/cabinets/{CAB}").json()["config_applied"]
+    changed = fleet.api.put(f"/api/v1/cabinets/{CAB}/settings", headers=ops, json={"min_confidence": 1.0})
+    assert changed.status_code == 200, changed.text
+    wait_until(
+        lambda: (fleet.api.get(f"/api/v1/cabinets/{CAB}").json()["config_applied"] or 0) > (before or 0),
+        20,
+        "the gateway to run the new settings",
+    )
+
+
+def test_the_resident_chooses_when_the_weights_are_not_sure(fleet: Fleet) -> None:
+    unsure(fleet)
+    before = balance(fleet, RESIDENT)
+    session = visit(fleet, RESIDENT)
+    assert fleet.sim.post("/take", {"channel": 1, "sku": "coke-330", "count": 2}).status_code == 200
+    view = close_and_wait(fleet, session, RESIDENT)
+    assert view["status"] == "choose", view["status"]
+    assert balance(fleet, RESIDENT) == before  # nothing charged before the resident says
+    offers = [{i["sku"]: i["count"] for i in o["items"]} for o in view["offers"]]
+    assert {"coke-330": 2} in offers, offers
+    pick = {"offer": offers.index({"coke-330": 2})}
+    chosen = fleet.api.post(f"/api/v1/sessions/{session}/choice", headers=fleet.bearer(RESIDENT), json=pick)
+    assert chosen.status_code == 200, chosen.text
+    assert settled(fleet, session, RESIDENT)["amount_fen"] == 700
+    assert balance(fleet, RESIDENT) == before - 700
+    assert ledger(fleet) == truth(fleet)

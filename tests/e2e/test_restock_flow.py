@@ -73,7 +73,9 @@ def test_staff_restock_through_the_page(
         sim.post("/put", {"channel": 1, "sku": "coke-330", "count": 2})
         sim.post("/doors/0/close")
         page.wait_for_selector("#confirm:not([hidden])", timeout=20_000)
-        assert page.input_value("input.count") == "2"  # what the scales detected
+        # The plan (+2), which the shelf's weight confirms: pre-filled.
+        assert page.input_value("input.count") == "2"
+        assert "与计划一致" in page.text_content("#check")
         page.screenshot(path=str(tmp_path / "staff.png"), full_page=True)
         page.click("#confirm")
         page.wait_for_function("document.querySelector('#status').textContent.includes('补货已入账')")
@@ -86,3 +88,45 @@ def test_staff_restock_through_the_page(
         assert api.get("/api/v1/stores/1/inventory", headers=staff).json()["coke-330"] == in_store - 2
         after = api.get("/api/v1/stores/1/picklist", headers=staff).json()
         assert after["picking"] == []
+
+
+def test_a_restock_that_does_not_match_the_plan_is_counted_by_hand(
+    cloud_runtime: CloudRuntime, page: Any, tmp_path: Path, gateway_keys: Path
+) -> None:
+    """The pick list says +2 cokes, the staff member loads 1: the lane is red and empty until counted."""
+    with (
+        httpx.Client(base_url=cloud_runtime.url, timeout=10) as api,
+        sim_cabinet("chilled-4shelf", seed=32) as sim,
+        gateway_process("XH-0001", sim.serial, cloud_runtime.mqtt_url, tmp_path / "gw", gateway_keys, None),
+    ):
+        wait_until(lambda: api.get("/api/v1/cabinets/XH-0001").json()["online"], 15, "the cabinet online")
+        opened = api.post("/api/v1/cabinets/XH-0001/sessions", headers=bearer(cloud_runtime, "张敏"), json={})
+        assert opened.status_code == 201, opened.text
+        wait_until(lambda: sim.post("/doors/0/open").status_code == 200, 10, "the door")
+        sim.post("/take", {"channel": 1, "sku": "coke-330", "count": 2})
+        sim.post("/doors/0/close")
+        wait_until(lambda: stock(api) == truth(sim), 20, "the sale in the ledger")
+        staff = bearer(cloud_runtime, "staff")
+        in_store = api.get("/api/v1/stores/1/inventory", headers=staff).json()["coke-330"]
+        wait_until(lambda: sim.state()["doors"][0]["locked"], 10, "the lock to engage again")
+
+        page.goto(f"{cloud_runtime.url}/s/XH-0001")
+        page.fill("#username", "staff")
+        page.fill("#password", "staff-demo")
+        page.click("#login")
+        page.wait_for_selector("#plan:not([hidden])")
+        page.click("#open")
+        wait_until(lambda: sim.post("/doors/0/open").status_code == 200, 10, "the door")
+        sim.post("/put", {"channel": 1, "sku": "coke-330", "count": 1})
+        sim.post("/doors/0/close")
+        page.wait_for_selector("#confirm:not([hidden])", timeout=20_000)
+        lane = page.locator("tr.verdict-mismatch")
+        assert lane.count() == 1
+        assert lane.locator("input.count").input_value() == ""  # not the plan, not a guess
+        page.click("#confirm")
+        assert "清点" in page.text_content("#error")  # nothing confirmed while a lane is uncounted
+        lane.locator("input.count").fill("1")
+        page.click("#confirm")
+        page.wait_for_function("document.querySelector('#status').textContent.includes('补货已入账')")
+        assert stock(api) == truth(sim)
+        assert api.get("/api/v1/stores/1/inventory", headers=staff).json()["coke-330"] == in_store - 1

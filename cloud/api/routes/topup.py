@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from cloud.api.deps import CurrentUser, SessionDep
+from cloud.api.deps import ContextDep, DetachedUser
 from cloud.api.errors import documented
 from cloud.domain import topup
+from cloud.usecases import topups
+from cloud.usecases.topups import Balance
 
 router = APIRouter(prefix="/api/v1", tags=["payments"])
 
@@ -23,9 +25,6 @@ class TopUp(BaseModel):
 
 
 @router.post("/top-ups", responses=documented(401, 403, 404, 409, 413, 422))
-def top_up(body: TopUp, db: SessionDep, user: CurrentUser) -> dict[str, Any]:
+def top_up(body: TopUp, context: ContextDep, user: DetachedUser) -> Balance:
     """Credit a resident's balance (staff and ops); the same `top_up_id` again changes nothing."""
-    resident = topup.top_up(
-        db, actor=user, phone=body.phone, amount_fen=body.amount_fen, top_up_id=body.top_up_id
-    )
-    return {"phone": resident.phone, "balance_fen": resident.balance_fen}
+    return topups.top_up(context, user, body.phone, body.amount_fen, body.top_up_id)

@@ -170,7 +170,34 @@ async function reviewQueue() {
   }))] : []));
 }
 
-const VIEWS = { fleet, cabinet, alarms: alarmList, reviews: reviewQueue };
+// A resident's dispute: the receipt, their words, the weights before and after; refund (some or all) or not.
+async function disputeQueue() {
+  const disputes = await api("/disputes");
+  $("no-disputes").hidden = disputes.length > 0;
+  if (!changed("disputes", disputes)) return;
+  $("dispute-table").replaceChildren(...(disputes.length ? [table(
+    [t.cabinet, t.time, t.resident, t.items, t.reason, t.weights, t.action],
+    disputes.map((d) => {
+      const s = d.session;
+      const form = document.createElement("form");
+      form.className = "actions";
+      form.innerHTML = `<label>${t.refund_fen} <input name="refund" type="number" min="0" step="0.01"></label>
+        <label>${t.decision_note} <input name="note" required maxlength="1000"></label>
+        <button name="refund-button" value="refund">${t.decide_refund}</button>
+        <button name="reject-button" value="reject">${t.decide_reject}</button>`;
+      form.elements.refund.max = s.amount_fen / 100;
+      form.elements.refund.value = s.amount_fen / 100;
+      form.onsubmit = async (event) => {
+        event.preventDefault();
+        const refund = event.submitter.value === "refund" ? Math.round(+form.elements.refund.value * 100) : 0;
+        const body = JSON.stringify({ refund_fen: refund, note: form.elements.note.value });
+        try { await api(`/disputes/${d.id}/decision`, { method: "POST", body }); refresh(); } catch (error) { showError(error); }
+      };
+      return row([s.cabinet_code, when(d.opened_at), d.resident, `${charged(s.items)} · ${yuan(s.amount_fen)}`, d.reason, weights(s.result), form]);
+    }))] : []));
+}
+
+const VIEWS = { fleet, cabinet, alarms: alarmList, reviews: reviewQueue, disputes: disputeQueue };
 
 async function refresh() {
   try { await VIEWS[view](); showError(); } catch (error) { showError(error); }

@@ -23,20 +23,26 @@ async function start() {
   $("open").disabled = false;
 }
 
+// Per lane: what the plan said, what the scales saw, and the cloud's verdict on the plan against the
+// shelf's weight. A match is pre-filled with the plan; a mismatch (red) or "cannot tell" stays empty
+// until the staff member has counted.
 function showCheck(session) {
-  const detected = Object.fromEntries(session.detected.map((l) => [`${l.channel}-${l.lane}`, l.delta]));
-  const lanes = planned.filter((l) => l.load || l.pull || detected[`${l.channel}-${l.lane}`]);
-  $("check").replaceChildren(lanes.length ? table([t.lane, t.product, t.planned, t.detected, t.confirmed], lanes.map((lane) => {
-    const key = `${lane.channel}-${lane.lane}`;
-    const input = document.createElement("input");
-    input.type = "number"; input.dataset.channel = lane.channel; input.dataset.lane = lane.lane;
-    input.value = detected[key] || 0; input.className = "count";
-    if (lane.pull_sku) {  // the lane changes product: how many old pieces came out, how many new went in
-      input.value = lane.load; input.dataset.pulled = lane.pull;
-      return row([key, `${productName(lane.pull_sku)} −${lane.pull} → ${productName(lane.sku)} +${lane.load}`, lane.load, detected[key] || 0, input]);
-    }
-    return row([key, productName(lane.sku), lane.load - lane.pull, detected[key] || 0, input]);
-  }), "lanes") : t.nothing_here);
+  const plans = Object.fromEntries(planned.map((l) => [`${l.channel}-${l.lane}`, l]));
+  $("check").replaceChildren(session.check.length ? table(
+    [t.lane, t.product, t.planned, t.detected, t.verdict, t.confirmed],
+    session.check.map((lane) => {
+      const key = `${lane.channel}-${lane.lane}`;
+      const plan = plans[key];
+      const input = document.createElement("input");
+      input.type = "number"; input.className = "count"; input.required = true;
+      input.dataset.channel = lane.channel; input.dataset.lane = lane.lane; input.dataset.pulled = lane.pulled || 0;
+      input.value = lane.verdict === "match" ? lane.planned : "";
+      const name = plan && plan.pull_sku ? `${productName(plan.pull_sku)} −${lane.pulled} → ${productName(lane.sku)}` : productName(lane.sku);
+      const tr = row([key, name, lane.planned, lane.detected ?? "", t["verdict_" + lane.verdict], input]);
+      tr.className = "verdict-" + lane.verdict;
+      return tr;
+    }), "lanes") : t.nothing_here);
+  $("check-reason").hidden = !session.check.length;
   $("confirm").hidden = false;
 }
 
@@ -65,11 +71,15 @@ function readOnly(at) {
 
 $("confirm").onclick = async () => {
   showError();
-  const lanes = [...document.querySelectorAll("input.count")].map((i) => ({
+  const inputs = [...document.querySelectorAll("input.count")];
+  if (inputs.some((i) => i.value === "")) { showError({ message: t.count_first }); return; }
+  const lanes = inputs.map((i) => ({
     channel: +i.dataset.channel, lane: +i.dataset.lane, delta: +i.value, pulled: +(i.dataset.pulled || 0) }));
+  const reason = $("reason").value.trim();
   $("confirm").disabled = true;
   try {
-    const answer = await api(`/sessions/${sessionId}/restock/confirm`, { method: "POST", body: JSON.stringify({ lanes }) });
+    const body = JSON.stringify({ lanes, reason });
+    const answer = await api(`/sessions/${sessionId}/restock/confirm`, { method: "POST", body });
     $("status").textContent = t.restock_done;
     readOnly(answer.settled_at || new Date().toISOString());
   } catch (error) { showError(error); $("confirm").disabled = false; }
