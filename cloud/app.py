@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, Response
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from cloud import metrics
 from cloud.api import errors
 from cloud.api.bodies import StrictJsonBodies
+from cloud.api.deps import known_query_only
 from cloud.api.routes import auth, cabinets, disputes, health, ops, restock, sessions, settings, topup
 from cloud.context import CloudContext
 from cloud.db.models import Alarm
@@ -27,8 +28,9 @@ def create_app(context: CloudContext) -> FastAPI:
     # bundle fetches a logo from its CDN whatever the options.
     app = FastAPI(title="vendfleet cloud", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.context = context
-    for module in (health, auth, cabinets, sessions, disputes, restock, ops, settings, topup, pages):
-        app.include_router(module.router)
+    for module in (health, auth, cabinets, sessions, disputes, restock, ops, settings, topup):
+        app.include_router(module.router, dependencies=[Depends(known_query_only)])
+    app.include_router(pages.router)  # pages keep their own query (the ops filters live in the URL)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     errors.install(app)
     app.add_middleware(StrictJsonBodies)

@@ -7,6 +7,9 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -69,3 +72,24 @@ def _caller(db: Session, context: CloudContext, raw: str | None) -> User:
 
 CurrentUser = Annotated[User, Depends(current_user)]
 DetachedUser = Annotated[User, Depends(detached_user)]
+
+
+def known_query_only(request: Request) -> None:
+    """An API route answers 422 to a query parameter it does not take (a typo is an error, not ignored)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    unknown = sorted(set(request.query_params) - _query_names(route.dependant))
+    if unknown:
+        problems = [
+            {"type": "extra_forbidden", "loc": ("query", n), "msg": "unknown query parameter"}
+            for n in unknown
+        ]
+        raise RequestValidationError(problems)
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names

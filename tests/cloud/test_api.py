@@ -120,3 +120,11 @@ def test_every_page_text_exists_in_both_languages() -> None:
     from cloud.web.i18n import TEXTS
 
     assert set(TEXTS["zh-CN"]) == set(TEXTS["en"])
+
+
+def test_an_unknown_query_parameter_is_an_error_not_ignored(client: TestClient) -> None:
+    answer = client.get("/api/v1/cabinets/XH-0001/stock", params={"cabinet": "XH-0002"})
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["query", "cabinet"]
+    assert client.get("/api/v1/cabinets/XH-0001/stock").status_code == 200
+    assert client.get("/c/XH-0001", params={"lang": "en", "from": "qr"}).status_code == 200  # pages are lenient
