@@ -31,8 +31,9 @@ lint: venv
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Two workers, a test file each at a time: most tests wait on servers and processes, not on the CPU.
 test: sysdeps lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 bench: sysdeps venv
 	$(BIN)/python -m tests.bench
