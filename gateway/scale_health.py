@@ -23,7 +23,7 @@ ADC_LIMIT_MG = 2**31 - 1  # the i32 of a WEIGHTS answer (SERIAL.md)
 MAD_TO_SIGMA = 1.4826
 MAX_POINTS = 120  # Theil–Sen is quadratic: thin a long stretch to this many points
 NOISE_DIFFS = 200
-REFIT_S = 60.0  # a slope over 20 minutes or more moves little in a minute: fit it no more often
+REFITS_PER_SPAN = 20  # a slope over the minimum span moves little in a twentieth of it: fit no more often
 CLEAR_SHARE = 0.8  # an alarm clears below this share of its limit: no flapping on the edge
 
 Verdict = Literal["ok", "degrading", "failing"]
@@ -73,7 +73,9 @@ class ChannelHealth:
     _creep_due: bool = False  # the stretch follows a load change: measure its creep
     _fitted_at: float = float("-inf")
 
-    def observe(self, at: float, grams: float, raw_mg: int, *, stable: bool, fault: bool, quiet: bool) -> None:
+    def observe(
+        self, at: float, grams: float, raw_mg: int, *, stable: bool, fault: bool, quiet: bool
+    ) -> None:
         """One poll of the channel (`at` in seconds on any monotonic scale)."""
         self._repeats = self._repeats + 1 if raw_mg == self._last_raw else 1
         self._last_raw = raw_mg
@@ -122,7 +124,11 @@ class ChannelHealth:
         start = self._start if self._start is not None else self._stretch[0][0]
         settled = [(t, g) for t, g in self._stretch if t - start >= lim.creep_s]
         now = self._stretch[-1][0]
-        if settled and now - settled[0][0] >= lim.min_span_s and now - self._fitted_at >= REFIT_S:
+        if (
+            settled
+            and now - settled[0][0] >= lim.min_span_s
+            and now - self._fitted_at >= lim.min_span_s / REFITS_PER_SPAN
+        ):
             self._fitted_at = now
             self._drift = round(theil_sen(_thin(settled)) * 3600, 2)
         if self._creep_due and settled:

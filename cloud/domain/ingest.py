@@ -174,7 +174,9 @@ def _apply(db: Db, cabinet: Cabinet, event: Event) -> None:
 
 def _alarm_params(event: AlarmEvent) -> dict[str, Any]:
     """What the gateway said, as values a page can word (`alarm` is the gateway's own kind)."""
-    where = {"door": event.door, "channel": event.channel, "board": event.board_addr}
+    where: dict[str, Any] = {"door": event.door, "channel": event.channel, "board": event.board_addr}
+    figures = event.scale.model_dump(include={"drift_g_per_h", "creep_g", "noise_g"}) if event.scale else {}
+    where |= {name: value if value is not None else "?" for name, value in figures.items()}
     return {"alarm": event.alarm} | {name: value for name, value in where.items() if value is not None}
 
 

@@ -40,9 +40,12 @@ def test_a_healthy_cell_is_ok_with_its_figures() -> None:
     feed(health, 0, 3 * 3600, zero=500, drift_g_per_h=0.6, rng=rng)
     f = health.figures()
     assert f.verdict == "ok"
-    assert f.drift_g_per_h is not None and abs(f.drift_g_per_h - 0.6) < 0.5
-    assert f.noise_g is not None and 0.5 < f.noise_g < 1.2
-    assert not f.stuck and not f.saturated
+    assert f.drift_g_per_h is not None
+    assert abs(f.drift_g_per_h - 0.6) < 0.5
+    assert f.noise_g is not None
+    assert 0.5 < f.noise_g < 1.2
+    assert not f.stuck
+    assert not f.saturated
 
 
 def test_nothing_is_claimed_before_enough_quiet_time() -> None:
@@ -57,8 +60,10 @@ def test_a_drifting_cell_is_degrading_with_its_rate(rate: float) -> None:
     health, rng = ChannelHealth(), random.Random(3)
     feed(health, 0, 2 * 3600, zero=800, drift_g_per_h=rate, rng=rng)
     f = health.figures()
-    assert f.drifting and f.verdict == "degrading"
-    assert f.drift_g_per_h is not None and abs(f.drift_g_per_h - rate) < 1.5
+    assert f.drifting
+    assert f.verdict == "degrading"
+    assert f.drift_g_per_h is not None
+    assert abs(f.drift_g_per_h - rate) < 1.5
 
 
 def test_spikes_do_not_make_drift() -> None:
@@ -69,7 +74,8 @@ def test_spikes_do_not_make_drift() -> None:
         health.observe(t, grams, round(grams * 1000), stable=True, fault=False, quiet=True)
         t += POLL_S
     f = health.figures()
-    assert f.drift_g_per_h is not None and abs(f.drift_g_per_h) < 1.0
+    assert f.drift_g_per_h is not None
+    assert abs(f.drift_g_per_h) < 1.0
     assert not f.drifting
 
 
@@ -92,16 +98,20 @@ def test_creep_after_a_load_change_is_measured() -> None:
     t = feed(health, t, 20, zero=600, quiet=False, rng=rng)  # restocked
     feed(health, t, LIMITS.creep_s * 1.2, zero=600, creep_g=9.0, rng=rng)
     f = health.figures()
-    assert f.creep_g is not None and 6.0 < f.creep_g < 10.0
-    assert f.drifting and f.verdict == "degrading"
+    assert f.creep_g is not None
+    assert 6.0 < f.creep_g < 10.0
+    assert f.drifting
+    assert f.verdict == "degrading"
 
 
 def test_a_noisy_cell_is_degrading_with_its_sigma() -> None:
     health, rng = ChannelHealth(), random.Random(7)
     feed(health, 0, 600, noise_g=8.0, rng=rng)
     f = health.figures()
-    assert f.noisy and f.verdict == "degrading"
-    assert f.noise_g is not None and 6.0 < f.noise_g < 10.0
+    assert f.noisy
+    assert f.verdict == "degrading"
+    assert f.noise_g is not None
+    assert 6.0 < f.noise_g < 10.0
 
 
 def test_identical_raw_readings_are_stuck() -> None:
@@ -110,7 +120,8 @@ def test_identical_raw_readings_are_stuck() -> None:
         health.observe(i * POLL_S, 412.3, 412_300, stable=True, fault=False, quiet=True)
     assert not health.figures().stuck
     health.observe(LIMITS.stuck_polls * POLL_S, 412.3, 412_300, stable=True, fault=False, quiet=True)
-    assert health.figures().stuck and health.figures().verdict == "failing"
+    assert health.figures().stuck
+    assert health.figures().verdict == "failing"
     health.observe(LIMITS.stuck_polls * POLL_S + 5, 412.4, 412_400, stable=True, fault=False, quiet=True)
     assert not health.figures().stuck
 
@@ -118,7 +129,8 @@ def test_identical_raw_readings_are_stuck() -> None:
 def test_a_reading_at_the_converter_limit_is_saturated() -> None:
     health = ChannelHealth()
     health.observe(0, 0.0, ADC_LIMIT_MG, stable=False, fault=True, quiet=True)
-    assert health.figures().saturated and health.figures().verdict == "failing"
+    assert health.figures().saturated
+    assert health.figures().verdict == "failing"
     health.observe(5, 10.0, 10_000, stable=True, fault=False, quiet=True)
     assert not health.figures().saturated
 
@@ -132,8 +144,10 @@ def test_after_a_tare_the_verdict_waits_for_readings_then_clears() -> None:
     assert health.figures().drifting, "a tare alone proves nothing: readings after it must"
     t = feed(health, t, LIMITS.creep_s + LIMITS.min_span_s + 60, zero=-40, drift_g_per_h=0.3, rng=rng)
     f = health.figures()
-    assert f.drift_g_per_h is not None and abs(f.drift_g_per_h) < 2
-    assert not f.drifting and f.verdict == "ok"
+    assert f.drift_g_per_h is not None
+    assert abs(f.drift_g_per_h) < 2
+    assert not f.drifting
+    assert f.verdict == "ok"
 
 
 def test_a_tare_does_not_clear_a_drift_that_goes_on() -> None:
