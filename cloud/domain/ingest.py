@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session as Db
 
 from cloud import NotFound
 from cloud.db.models import Cabinet, ProcessedEvent
-from cloud.domain import alarms, outbox, sessions
+from cloud.domain import alarms, outbox, recalibration, sessions
 from cloud.domain.fleet import cabinet_by_code
 from protocols.mqtt.schemas import Ack, AlarmEvent, DoorEvent, SessionResult, Status
 
@@ -170,6 +170,7 @@ def _apply(db: Db, cabinet: Cabinet, event: Event) -> None:
             sessions.on_door(db, cabinet, event)
         case AlarmEvent():
             _gateway_alarm(db, cabinet, event)
+            recalibration.follow(db, cabinet, event)
 
 
 def _alarm_params(event: AlarmEvent) -> dict[str, Any]:
