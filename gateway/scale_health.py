@@ -23,6 +23,7 @@ ADC_LIMIT_MG = 2**31 - 1  # the i32 of a WEIGHTS answer (SERIAL.md)
 MAD_TO_SIGMA = 1.4826
 MAX_POINTS = 120  # Theil–Sen is quadratic: thin a long stretch to this many points
 NOISE_DIFFS = 200
+MIN_NOISE_DIFFS = 30  # fewer make a σ too rough to raise an alarm on
 REFITS_PER_SPAN = 20  # a slope over the minimum span moves little in a twentieth of it: fit no more often
 CLEAR_SHARE = 0.8  # an alarm clears below this share of its limit: no flapping on the edge
 
@@ -152,7 +153,7 @@ class ChannelHealth:
         return round(statistics.median(tail) - statistics.median(head) - drift, 2)
 
     def _noise(self) -> float | None:
-        if len(self._diffs) < 10:
+        if len(self._diffs) < MIN_NOISE_DIFFS:
             return None
         mad = statistics.median(abs(d) for d in self._diffs)
         return MAD_TO_SIGMA * mad / 2**0.5

@@ -69,8 +69,8 @@ def summary(channel: int, f: Figures) -> ScaleHealth:
     return ScaleHealth(
         channel=channel,
         verdict=f.verdict,
-        drift_g_per_h=f.drift_g_per_h,
-        creep_g=f.creep_g,
+        drift_g_per_h=None if f.drift_g_per_h is None else round(f.drift_g_per_h, 1),
+        creep_g=None if f.creep_g is None else round(f.creep_g, 1),
         noise_g=None if f.noise_g is None else round(f.noise_g, 2),
         stuck=f.stuck,
         saturated=f.saturated,

@@ -176,8 +176,8 @@ PHRASES: dict[str, tuple[str, str]] = {
     "alarm_scale_noise": ("秤读数噪声大", "Scale noisy"),
     "alarm_scale_stuck": ("秤读数卡死", "Scale stuck"),
     "why_scale_drift": (
-        "秤 {channel} 零点漂移 {drift_g_per_h} 克/小时，蠕变 {creep_g} 克：下次补货时校准",
-        "Scale {channel} drifts {drift_g_per_h} g/h, creep {creep_g} g: recalibrate on the next restock",
+        "秤 {channel} 零点漂移 {drift_g_per_h} 克/小时：下次补货时校准",
+        "Scale {channel} drifts {drift_g_per_h} g/h: recalibrate on the next restock",
     ),
     "why_scale_noise": ("秤 {channel} 噪声 {noise_g} 克", "Scale {channel} noise {noise_g} g"),
     "why_scale_stuck": ("秤 {channel} 读数不变或饱和", "Scale {channel} stuck or saturated"),

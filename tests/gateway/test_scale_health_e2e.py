@@ -97,3 +97,36 @@ def test_a_drifting_scale_raises_its_alarm_and_is_healthy_after_a_tare(
         assert health["verdict"] == "ok"
         assert abs(health["drift_g_per_h"]) < 600
         assert [a.channel for a in scale_alarms(cloud, "raised")] == [1]
+
+
+def test_a_noisy_and_a_stuck_cell_raise_their_alarms_with_figures(
+    tmp_path: Path, mosquitto: MosquittoServer, cloud: StandInCloud, keys: KeyPair, keys_dir: Path
+) -> None:
+    with (
+        sim_cabinet("chilled-4shelf", seed=13, faults="noisy=2:15,stuck_channel=3") as sim,
+        gateway_process(
+            "CAB-N",
+            sim.serial,
+            mosquitto.url,
+            tmp_path / "gw",
+            keys_dir,
+            planogram_file(tmp_path),
+            FAST_HEALTH,
+        ),
+    ):
+        gateway_online(cloud, "CAB-N")
+
+        def raised() -> dict[str, list[int]]:
+            found: dict[str, list[int]] = {}
+            for a in cloud.of_kind("alarm"):
+                if a.state == "raised" and a.alarm.startswith("scale_"):
+                    found.setdefault(a.alarm, []).append(a.channel)
+            return found
+
+        wait_until(lambda: {"scale_noise", "scale_stuck"} <= raised().keys(), 60, "both alarms")
+        assert raised() == {"scale_noise": [2], "scale_stuck": [3]}
+        (noise,) = [a for a in cloud.of_kind("alarm") if a.alarm == "scale_noise"]
+        assert noise.scale is not None
+        assert noise.scale.noise_g is not None
+        assert 0.6 * 15 < noise.scale.noise_g < 1.5 * 15  # σ 15 g injected, from 30 or more readings
+        wait_until(lambda: (health_of(cloud, 3) or {}).get("verdict") == "failing", 10, "stuck in telemetry")
