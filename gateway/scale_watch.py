@@ -23,6 +23,7 @@ class ScaleWatch:
         self._limits = limits
         self._alarms = alarms
         self._cells: dict[int, ChannelHealth] = {}
+        self._polls: dict[int, int] = {}
 
     def observe(self, channel: int, reading: ChannelWeight, at: datetime, *, quiet: bool) -> None:
         cell = self._cells.setdefault(channel, ChannelHealth(self._limits))
@@ -30,7 +31,8 @@ class ScaleWatch:
         cell.observe(
             at.timestamp(), grams, reading.milligrams, stable=reading.stable, fault=reading.fault, quiet=quiet
         )
-        self._alarm(channel, cell.figures())
+        self._polls[channel] = self._polls.get(channel, 0) + 1
+        self._alarm(channel, cell.figures(), self._polls[channel])
 
     def tared(self, channels: Iterable[int]) -> None:
         for channel in channels:
@@ -54,15 +56,17 @@ class ScaleWatch:
             drift = max(drift, base.drift_g + abs(f.drift_g_per_h or 0.0) + abs(f.creep_g or 0.0))
         return replace(base, sensor_sigma_g=sigma, drift_g=drift)
 
-    def _alarm(self, channel: int, f: Figures) -> None:
-        health = summary(channel, f)
-        fields = {"channel": channel, "scale": health}
-        self._alarms.set(f.drifting, "scale_drift", channel, detail=_drift_detail(f), **fields)
-        self._alarms.set(f.noisy, "scale_noise", channel, detail=f"noise {f.noise_g or 0:.1f} g", **fields)
-        stuck = f.stuck or f.saturated
-        self._alarms.set(
-            stuck, "scale_stuck", channel, detail="saturated" if f.saturated else "stuck", **fields
-        )
+    def _alarm(self, channel: int, f: Figures, polls: int) -> None:
+        """Each alarm once its figure is known: a restarted gateway clears what it no longer sees."""
+        fields = {"channel": channel, "scale": summary(channel, f)}
+        if f.drift_g_per_h is not None or f.creep_g is not None or f.drifting:
+            self._alarms.judged(f.drifting, "scale_drift", channel, detail=_drift_detail(f), **fields)
+        if f.noise_g is not None:
+            detail = f"noise {f.noise_g:.1f} g"
+            self._alarms.judged(f.noisy, "scale_noise", channel, detail=detail, **fields)
+        if polls >= self._limits.stuck_polls or f.saturated:
+            stuck = "saturated" if f.saturated else "stuck"
+            self._alarms.judged(f.stuck or f.saturated, "scale_stuck", channel, detail=stuck, **fields)
 
 
 def summary(channel: int, f: Figures) -> ScaleHealth:

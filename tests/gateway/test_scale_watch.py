@@ -31,11 +31,10 @@ def watched(drift: dict[int, float], hours: float = 2.0) -> tuple[ScaleWatch, li
 
 
 def test_a_drifting_channel_raises_scale_drift_once_with_its_figures() -> None:
-    watch, raised = watched({1: DRIFT_G_PER_H})
-    assert [(kind, state, fields["channel"]) for kind, state, fields in raised] == [
-        ("scale_drift", "raised", 1)
-    ]
-    health = raised[0][2]["scale"]
+    watch, said = watched({1: DRIFT_G_PER_H})
+    raised = [(kind, fields) for kind, state, fields in said if state == "raised"]
+    assert [(kind, fields["channel"]) for kind, fields in raised] == [("scale_drift", 1)]
+    health = raised[0][1]["scale"]
     assert health.verdict == "degrading"
     assert health.drift_g_per_h is not None
     assert abs(health.drift_g_per_h - DRIFT_G_PER_H) < 3
@@ -78,9 +77,21 @@ def test_inference_on_a_degrading_cell_flags_and_never_charges_wrongly() -> None
 
 
 def test_a_tare_restarts_the_figures_but_not_the_alarm() -> None:
-    watch, raised = watched({1: DRIFT_G_PER_H})
+    watch, said = watched({1: DRIFT_G_PER_H})
+    before = len(said)
     watch.tared([1])
     (health,) = [s for s in watch.summaries() if s.channel == 1]
     assert health.drift_g_per_h is None
     assert health.verdict == "degrading", "until the readings after the tare say otherwise"
-    assert [state for _, state, _ in raised] == ["raised"]
+    assert len(said) == before
+
+
+def test_a_restarted_gateway_says_once_what_it_no_longer_sees() -> None:
+    """The gateway before may have raised them: each healthy channel's first verdicts are sent as
+    cleared (the cloud resolves what is open, or ignores them), then nothing more."""
+    _, said = watched({}, hours=1)
+    assert sorted((kind, state, fields["channel"]) for kind, state, fields in said) == [
+        (kind, "cleared", channel)
+        for kind in ("scale_drift", "scale_noise", "scale_stuck")
+        for channel in (0, 1)
+    ]
