@@ -12,7 +12,7 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cloud.settings import KEY_FILES
-from protocols.mqtt.schemas import Command, Config, SessionMode, UnlockAction
+from protocols.mqtt.schemas import Command, Config, SessionMode, TareAction, UnlockAction
 from protocols.signing import generate_keypair, load_private_key, sign, sign_command
 
 log = structlog.get_logger("cloud")
@@ -66,6 +66,18 @@ class CommandSigner:
             ts=now,
             expires_at=now + self.ttl,
             body=UnlockAction(door=door, session_id=session_id, mode=mode),
+        )
+        return sign_command(command, self.key)
+
+    def tare(self, cabinet_code: str, channel: int) -> Command:
+        """Zero one load cell (its shelf emptied first): a recalibration (cloud/domain/recalibration.py)."""
+        now = datetime.now(UTC)
+        command = Command(
+            command_id=uuid.uuid4(),
+            cabinet_id=cabinet_code,
+            ts=now,
+            expires_at=now + self.ttl,
+            body=TareAction(channel=channel),
         )
         return sign_command(command, self.key)
 

@@ -133,6 +133,7 @@ class ScaleBoard(Board):
     first_channel: int = 0
     tare_g: dict[int, float] = field(default_factory=dict)
     gain: dict[int, float] = field(default_factory=dict)
+    last_read: dict[int, ChannelWeight] = field(default_factory=dict)  # what a stuck converter repeats
 
     def channels(self) -> range:
         return range(self.first_channel, self.first_channel + self.spec.count)
@@ -143,12 +144,18 @@ class ScaleBoard(Board):
     def handle_specific(self, request: Request) -> Answer:
         match request:
             case ReadWeights():
-                return Weights(tuple(self._weight(c) for c in self.channels()))
+                return Weights(tuple(self._read(c) for c in self.channels()))
             case Tare(channel):
                 return self._tare(channel)
             case Calibrate(channel, known_mg):
                 return self._calibrate(channel, known_mg)
         return Nack(NackCode.NOT_SUPPORTED)
+
+    def _read(self, channel: int) -> ChannelWeight:
+        if channel in self.faults.stuck_channels and channel in self.last_read:
+            return self.last_read[channel]
+        self.last_read[channel] = self._weight(channel)
+        return self.last_read[channel]
 
     def _weight(self, channel: int) -> ChannelWeight:
         if channel in self.faults.dead_channels or channel not in self.world.cells:
@@ -173,6 +180,8 @@ class ScaleBoard(Board):
             if c in self.faults.dead_channels:
                 return Nack(NackCode.HARDWARE_FAULT)
             if c in self.world.cells:
+                self.world.serviced(c)
+                self.faults.scale_drift.pop(c, None)
                 self.tare_g[c] = self.world.reading_g(c)[0]
         return Ack()
 

@@ -47,6 +47,8 @@ class Cabinet:
         with self.world.lock:
             self.world.advance()  # the past stays as it was; the fault acts from now on
             self.world.compressor_ok = self.faults.compressor == "ok"
+            f = self.faults
+            self.world.failing_cells(f.scale_drift, f.scale_creep, f.scale_noise)
 
     def _answer(self, item: Frame | DecodeError) -> bytes:
         if isinstance(item, DecodeError):

@@ -31,6 +31,10 @@ class FaultsUpdate(BaseModel):
     dead_boards: set[int] | None = None
     stuck_locks: set[int] | None = None
     dead_channels: set[int] | None = None
+    scale_drift: dict[int, float] | None = None
+    scale_creep: dict[int, float] | None = None
+    scale_noise: dict[int, float] | None = None
+    stuck_channels: set[int] | None = None
     compressor: Literal["ok", "failed"] | None = None
     lies: set[Lie] | None = None
 

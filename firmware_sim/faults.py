@@ -1,4 +1,6 @@
-"""Faults on demand, e.g. `--faults corrupt=0.01,dead_board=0x20,compressor=failed,lie=ghost_door`."""
+"""Faults on demand, e.g. `--faults corrupt=0.01,dead_board=0x20,compressor=failed,lie=ghost_door`.
+
+Failing load cells: `drift=2:40` (channel 2 drifts 40 g/h), `creep=1:8`, `noisy=3:10`, `stuck_channel=0`."""
 
 from __future__ import annotations
 
@@ -26,20 +28,35 @@ class Faults(BaseModel):
     dead_boards: set[int] = set()  # addresses that answer nothing
     stuck_locks: set[int] = set()  # doors whose lock never releases (UNLOCK → NACK 5)
     dead_channels: set[int] = set()  # scale channels that report a fault and nonsense
+    # A failing load cell, per channel (grams in simulated time): extra zero drift in g/h until the
+    # channel is tared (staff reseat the emptied shelf), creep after each load change, extra noise σ.
+    scale_drift: dict[int, float] = {}
+    scale_creep: dict[int, float] = {}
+    scale_noise: dict[int, float] = {}
+    stuck_channels: set[int] = set()  # the converter repeats its last reading
     compressor: Literal["ok", "failed"] = "ok"  # failed: it runs on demand but cools nothing
     lies: set[Lie] = set()
 
 
 def parse_spec(spec: str) -> Faults:
     """The `--faults` syntax: comma-separated key=value; repeat a key for several ids."""
-    values: dict[str, object] = {"dead_boards": set(), "stuck_locks": set(), "dead_channels": set()}
+    values: dict[str, object] = {
+        "dead_boards": set(),
+        "stuck_locks": set(),
+        "dead_channels": set(),
+        "stuck_channels": set(),
+    }
     for item in filter(None, (part.strip() for part in spec.split(","))):
         key, _, raw = item.partition("=")
         match key:
             case "corrupt" | "drop":
                 values[key] = float(raw)
-            case "dead_board" | "stuck_lock" | "dead_channel":
+            case "dead_board" | "stuck_lock" | "dead_channel" | "stuck_channel":
                 values[f"{key}s"].add(int(raw, 0))  # type: ignore[attr-defined]
+            case "drift" | "creep" | "noisy":  # channel:amount, e.g. drift=2:40 (g/h)
+                channel, _, amount = raw.partition(":")
+                field_name = {"drift": "scale_drift", "creep": "scale_creep", "noisy": "scale_noise"}[key]
+                values.setdefault(field_name, {})[int(channel, 0)] = float(amount)  # type: ignore[index]
             case "compressor":
                 values[key] = raw
             case "lie":
@@ -47,7 +64,7 @@ def parse_spec(spec: str) -> Faults:
             case _:
                 raise ValueError(
                     f"unknown fault {key!r} (corrupt, drop, dead_board, stuck_lock, dead_channel, "
-                    "compressor, lie)"
+                    "stuck_channel, drift, creep, noisy, compressor, lie)"
                 )
     return Faults.model_validate(values)
 

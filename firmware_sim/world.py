@@ -20,6 +20,7 @@ SETTLE_S = 1.5  # a load cell rings this long after the door or the load moves
 NOISE_G = 0.8  # reading noise once settled
 RINGING_G = 25.0  # reading noise while settling
 DRIFT_G_PER_H = 0.6
+CREEP_TAU_S = 60.0  # a creeping cell moves by its creep with this time constant after a load change
 DOOR_LEAK_PER_S = 1 / 90  # door open: air exchange towards ambient
 CLOSED_LEAK_PER_S = 1 / 7200
 COOLING_C_PER_S = 0.02
@@ -62,6 +63,19 @@ class LoadCell:
     settle_until: float = 0.0
     drift_sign: float = 1.0
     dead: bool = False
+    # A failing cell (firmware_sim/faults.py): the zero walks, the reading creeps after a load change.
+    fault_drift_g: float = 0.0  # zero moved by the injected drift so far
+    fault_drift_g_per_h: float = 0.0
+    fault_drift_at: float = 0.0  # when fault_drift_g was last brought up to date
+    creep_g: float = 0.0
+    loaded_at: float = -math.inf
+    extra_noise_g: float = 0.0
+
+    def injected(self, now: float) -> float:
+        """Grams the failing cell adds to the truth at `now`."""
+        self.fault_drift_g += self.fault_drift_g_per_h * (now - self.fault_drift_at) / 3600
+        self.fault_drift_at = now
+        return self.fault_drift_g + self.creep_g * (1 - math.exp(-(now - self.loaded_at) / CREEP_TAU_S))
 
     def true_grams(self) -> float:
         placed = [*self.pieces.values(), *self.loose.values()]
@@ -230,7 +244,7 @@ class World:
             for _ in range(count):
                 taken = pieces.pop(self.rng.randrange(len(pieces)))
                 self.hand.setdefault(sku, []).append(taken)
-            cell.settle_until = self.now() + SETTLE_S
+            cell.settle_until = cell.loaded_at = self.now() + SETTLE_S
 
     def put(self, channel: int, sku: str, count: int) -> None:
         """Put pieces back (the very ones taken, if any) or load new ones; on a shelf without a
@@ -242,7 +256,7 @@ class World:
             held = self.hand.get(sku, [])
             for _ in range(count):
                 cell.pile(sku).append(held.pop() if held else piece_weight(self.rng, sku))
-            cell.settle_until = self.now() + SETTLE_S
+            cell.settle_until = cell.loaded_at = self.now() + SETTLE_S
 
     def _reachable(self, channel: int) -> LoadCell:
         cell = self.cells.get(channel)
@@ -260,8 +274,24 @@ class World:
         now = self.now()
         settling = now < cell.settle_until
         drift = cell.drift_sign * DRIFT_G_PER_H * now / 3600
-        noise = self.rng.gauss(0, RINGING_G if settling else NOISE_G)
-        return cell.true_grams() + drift + noise, not settling
+        noise = self.rng.gauss(0, math.hypot(RINGING_G if settling else NOISE_G, cell.extra_noise_g))
+        return cell.true_grams() + drift + cell.injected(now) + noise, not settling
+
+    def failing_cells(
+        self, drift: dict[int, float], creep: dict[int, float], noise: dict[int, float]
+    ) -> None:
+        """Apply the failing-cell faults from now on."""
+        now = self.now()
+        for channel, cell in self.cells.items():
+            cell.injected(now)  # the zero walked so far stays walked
+            cell.fault_drift_g_per_h = drift.get(channel, 0.0)
+            cell.creep_g = creep.get(channel, 0.0)
+            cell.extra_noise_g = noise.get(channel, 0.0)
+
+    def serviced(self, channel: int) -> None:
+        """Staff emptied, reseated and tared the shelf: its injected drift is gone."""
+        cell = self.cells[channel]
+        cell.fault_drift_g = cell.fault_drift_g_per_h = 0.0
 
 
 def piece_weight(rng: random.Random, sku: str) -> float:

@@ -14,6 +14,7 @@ class Alarms:
     def __init__(self, emit: Emit) -> None:
         self._emit = emit  # (kind, "raised" | "cleared", fields)
         self._raised: set[tuple[str, Any]] = set()
+        self._said: set[tuple[str, Any]] = set()  # conditions `judged` at least once
 
     def raise_(self, kind: AlarmKind, key: Any = None, **fields: Any) -> None:
         if (kind, key) not in self._raised:
@@ -27,3 +28,11 @@ class Alarms:
 
     def set(self, active: bool, kind: AlarmKind, key: Any = None, **fields: Any) -> None:
         (self.raise_ if active else self.clear)(kind, key, **fields)
+
+    def judged(self, active: bool, kind: AlarmKind, key: Any = None, **fields: Any) -> None:
+        """Like `set`, for a condition judged afresh after a restart: its first verdict is sent even
+        when clear, since this process cannot know whether the one before raised it."""
+        if not active and (kind, key) not in self._said:
+            self._raised.add((kind, key))
+        self._said.add((kind, key))
+        self.set(active, kind, key, **fields)

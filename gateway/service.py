@@ -19,6 +19,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.mqtt_link import Connected, Disconnected, Inbound, LinkEvent, MqttLink
 from gateway.outbox import Event, EventBuilder, Outbox
 from gateway.replay_guard import SqliteReplayGuard
+from gateway.scale_watch import ScaleWatch
 from gateway.sessions import Refused, SessionRunner
 from gateway.settings import GatewaySettings
 from gateway.snapshot import Snapshot, Weight
@@ -99,6 +100,7 @@ class GatewayService:
         )
         self.link.report_config(self._cloud_version())
         self.alarms = Alarms(self._emit_alarm)
+        self.scales = ScaleWatch(settings.scale_limits(), self.alarms)
         self.stock = StockBook(self._db)
         self.stock.follow(self.config)
         self.sessions = SessionRunner(
@@ -113,6 +115,7 @@ class GatewayService:
             next_tag=lambda: next_counter(self._db, "session_tag"),
             on_done=self._session_done,
             stock=self.stock,
+            noise=self.scales.noise,
         )
         self._sent: dict[int, float] = {}  # seq → monotonic time of the last publish
         self._started = time.monotonic()
@@ -228,8 +231,13 @@ class GatewayService:
                 channel = board.first + i
                 self.snapshot.weights[channel] = Weight.of(w, reading.at)
                 self.alarms.set(w.fault, "scale_fault", channel, channel=channel, board_addr=board.addr)
+                self.scales.observe(channel, w, reading.at, quiet=self._quiet())
         elif isinstance(answer, Climate):
             self.snapshot.climate = answer
+
+    def _quiet(self) -> bool:
+        """Doors shut and no session: a load cell's reading can only move by itself."""
+        return not self.sessions.active and not any(d.open for d in self.snapshot.doors.values())
 
     def _on_inbound(self, topic: str, payload: bytes) -> None:
         """Act on one broker message; whatever is wrong with it is logged, counted and dropped."""
@@ -320,6 +328,8 @@ class GatewayService:
             local = ALL_CHANNELS if channel is None else channel - board.first
             if not isinstance(self.bus.call(board.addr, Tare(local)), BoardAck):
                 raise Refused("hardware_fault", f"scale board 0x{board.addr:02x} refused to tare")
+            tared = range(board.first, board.first + board.count) if channel is None else [channel]
+            self.scales.tared(tared)
 
     def _ack(self, command_id: Any, status: str, **fields: Any) -> None:
         if "detail" in fields:
@@ -392,6 +402,7 @@ class GatewayService:
     def _telemetry(self) -> None:
         stats = dict(self.bus.board_errors)  # one C-level copy: the bus thread writes it
         sample = self.snapshot.telemetry(int(time.monotonic() - self._started), self.outbox.depth(), stats)
+        sample = sample.model_copy(update={"scales": self.scales.summaries()})
         if self.link.connected:
             self.link.publish(Channel.TELEMETRY, encode(sample), qos=0)
         else:

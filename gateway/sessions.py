@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -74,6 +74,7 @@ class SessionRunner:
         next_tag: Callable[[], int],
         on_done: Callable[[DoorSession], None],
         stock: StockBook,
+        noise: Callable[[NoiseModel, Iterable[int]], NoiseModel] = lambda base, _: base,
     ) -> None:
         self._s = settings
         self._bus = bus
@@ -86,6 +87,7 @@ class SessionRunner:
         self._next_tag = next_tag
         self._on_done = on_done
         self._stock = stock
+        self._noise = noise  # a degrading load cell widens it (gateway/scale_watch.py)
         self.live: dict[int, DoorSession] = store.load_all()
         if self.live:
             log.info("resuming sessions", sessions={d: s.state.value for d, s in self.live.items()})
@@ -258,7 +260,7 @@ class SessionRunner:
                 planogram,
                 {c: g for c, (g, _, _) in session.baseline.items()},
                 {c: w.grams for c, w in final.items()},
-                noise=NOISE,
+                noise=self._noise(NOISE, door),
                 mode=session.mode,
                 stock=self._stock.known(),
                 faulty=unusable,

@@ -13,6 +13,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from gateway.scale_health import Limits
+
 DEFAULT_SCAN = (0x10, 0x11, 0x20, 0x21, 0x22, 0x23, 0x30)
 
 
@@ -54,6 +56,26 @@ class GatewaySettings(BaseSettings):
 
     # Door sessions: their timings come with the cloud's config (protocols CabinetSettings)
     baseline_timeout_s: float = 3.0
+
+    # Load-cell health (gateway/scale_health.py): alarm limits and how long to watch
+    scale_drift_limit_g_per_h: float = 5.0
+    scale_creep_limit_g: float = 5.0
+    scale_noise_limit_g: float = 3.0
+    scale_stuck_polls: int = 30
+    scale_creep_s: float = 300.0
+    scale_min_span_s: float = 1200.0
+    scale_window_s: float = 7200.0
+
+    def scale_limits(self) -> Limits:
+        return Limits(
+            drift_g_per_h=self.scale_drift_limit_g_per_h,
+            creep_g=self.scale_creep_limit_g,
+            noise_g=self.scale_noise_limit_g,
+            stuck_polls=self.scale_stuck_polls,
+            creep_s=self.scale_creep_s,
+            min_span_s=self.scale_min_span_s,
+            window_s=self.scale_window_s,
+        )
 
     @model_validator(mode="after")
     def _username_is_the_cabinet(self) -> GatewaySettings:

@@ -342,3 +342,23 @@ class Dispute(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     decision_note: Mapped[str] = mapped_column(Text, default="")
     session: Mapped[Session] = relationship(foreign_keys=[session_id])
+
+
+class ScaleRecalibration(Base):
+    """A drifting load cell to recalibrate at the next restock visit (cloud/domain/recalibration.py).
+
+    due (the gateway raised scale_drift) → tared (staff emptied the shelf and sent the signed tare) →
+    done (the gateway cleared scale_drift from the readings after it)."""
+
+    __tablename__ = "scale_recalibrations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cabinet_id: Mapped[int] = mapped_column(ForeignKey("cabinets.id"), index=True)
+    channel: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="due", index=True)  # due | tared | done
+    drift_g_per_h: Mapped[float | None] = mapped_column(Float, nullable=True)
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    tared_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    tared_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    command_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    cabinet: Mapped[Cabinet] = relationship()

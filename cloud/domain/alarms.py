@@ -25,6 +25,9 @@ KINDS = {
     "offline",
     "board_fault",
     "scale_fault",
+    "scale_drift",  # a load cell's zero walks: recalibrate it on the next restock visit
+    "scale_noise",
+    "scale_stuck",
     "low_stock",
     "outbox_backlog",
     "foreign_session",  # a cabinet sent a message about another cabinet's session
@@ -39,6 +42,9 @@ FROM_GATEWAY = {
     "serial_lost": "board_fault",
     "lock_fault": "board_fault",
     "scale_fault": "scale_fault",
+    "scale_drift": "scale_drift",
+    "scale_noise": "scale_noise",
+    "scale_stuck": "scale_stuck",
 }
 
 Notifier = Callable[[Alarm, str], None]

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session as Db
 
 from cloud import NotFound
 from cloud.db.models import Cabinet, ProcessedEvent
-from cloud.domain import alarms, outbox, sessions
+from cloud.domain import alarms, outbox, recalibration, sessions
 from cloud.domain.fleet import cabinet_by_code
 from protocols.mqtt.schemas import Ack, AlarmEvent, DoorEvent, SessionResult, Status
 
@@ -170,11 +170,14 @@ def _apply(db: Db, cabinet: Cabinet, event: Event) -> None:
             sessions.on_door(db, cabinet, event)
         case AlarmEvent():
             _gateway_alarm(db, cabinet, event)
+            recalibration.follow(db, cabinet, event)
 
 
 def _alarm_params(event: AlarmEvent) -> dict[str, Any]:
     """What the gateway said, as values a page can word (`alarm` is the gateway's own kind)."""
-    where = {"door": event.door, "channel": event.channel, "board": event.board_addr}
+    where: dict[str, Any] = {"door": event.door, "channel": event.channel, "board": event.board_addr}
+    figures = event.scale.model_dump(include={"drift_g_per_h", "creep_g", "noise_g"}) if event.scale else {}
+    where |= {name: value if value is not None else "?" for name, value in figures.items()}
     return {"alarm": event.alarm} | {name: value for name, value in where.items() if value is not None}
 
 

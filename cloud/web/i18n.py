@@ -172,6 +172,15 @@ PHRASES: dict[str, tuple[str, str]] = {
     "why_serial_lost": ("串口连接中断", "Serial line lost"),
     "why_lock_fault": ("门锁 {door} 故障", "Lock of door {door} failed"),
     "why_scale_fault": ("秤 {channel} 故障", "Scale {channel} faulty"),
+    "alarm_scale_drift": ("秤零点漂移", "Scale drifting"),
+    "alarm_scale_noise": ("秤读数噪声大", "Scale noisy"),
+    "alarm_scale_stuck": ("秤读数卡死", "Scale stuck"),
+    "why_scale_drift": (
+        "秤 {channel} 零点漂移 {drift_g_per_h} 克/小时：下次补货时校准",
+        "Scale {channel} drifts {drift_g_per_h} g/h: recalibrate on the next restock",
+    ),
+    "why_scale_noise": ("秤 {channel} 噪声 {noise_g} 克", "Scale {channel} noise {noise_g} g"),
+    "why_scale_stuck": ("秤 {channel} 读数不变或饱和", "Scale {channel} stuck or saturated"),
     "alarm_config_drift": ("配置未生效", "Config not applied"),
     "why_config_drift": ("已下发配置 v{desired}，柜子仍在用 v{applied}", "Config v{desired} sent, the cabinet still runs v{applied}"),
     "disputes": ("申诉", "Disputes"),
@@ -307,6 +316,31 @@ SETTINGS_TEXTS: dict[str, dict[str, str]] = {
 }  # fmt: skip
 for _language, _texts in SETTINGS_TEXTS.items():
     TEXTS[_language].update(_texts)
+
+# Scale health: the ops cabinet page's figures and the staff page's recalibration task.
+SCALE_PHRASES = {
+    "scale_health": ("秤健康", "Scale health"),
+    "scale_channel": ("秤", "Scale"),
+    "scale_verdict": ("状态", "Health"),
+    "verdict_ok": ("正常", "OK"),
+    "verdict_degrading": ("退化", "Degrading"),
+    "verdict_failing": ("失效", "Failing"),
+    "drift_g_per_h": ("零点漂移（克/小时）", "Drift (g/h)"),
+    "creep_g": ("蠕变（克）", "Creep (g)"),
+    "noise_g": ("噪声（克）", "Noise (g)"),
+    "not_measured": ("尚未测得", "not measured yet"),
+    "recalibrate": ("秤校准", "Recalibrate scales"),
+    "recalibrate_help": (
+        "1. 取出该层全部商品（放在一旁，稍后放回）；2. 关好门，点“去皮”；3. 放回商品。也可放上已知重量的砝码核对读数。柜子之后的读数正常时，任务自动完成。",
+        "1. Take every item off the shelf (set them aside to put back); 2. shut the door and press Tare; 3. put the items back. Or check the reading with a known weight. The task completes itself once the cabinet's readings after it are healthy.",
+    ),
+    "recal_task": ("秤 {channel}：漂移 {drift} 克/小时", "Scale {channel}: drift {drift} g/h"),
+    "tare": ("去皮", "Tare"),
+    "recal_due": ("待校准", "To do"),
+    "recal_tared": ("已去皮，等待读数验证", "Tared: waiting for the readings to verify it"),
+}  # fmt: skip
+for _language, _index in (("zh-CN", 0), ("en", 1)):
+    TEXTS[_language].update({key: pair[_index] for key, pair in SCALE_PHRASES.items()})
 def local_name(name: str, language: str) -> str:
     """Bilingual names are written "中文 / English" (cloud/fixtures/demo.yaml): the reader's half."""
     zh, _, en = name.partition(" / ")

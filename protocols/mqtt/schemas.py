@@ -107,6 +107,20 @@ class BoardHealth(_Model):
     serial_number: ShortText = ""
 
 
+class ScaleHealth(_Model):
+    """One load cell's health as the gateway measured it while nothing happened (gateway/scale_health.py).
+
+    A figure is None until measured (drift needs a long quiet stretch; a tare starts it again)."""
+
+    channel: BusIndex
+    verdict: Literal["ok", "degrading", "failing"]
+    drift_g_per_h: Grams | None = None  # zero drift, grams per hour
+    creep_g: Grams | None = None  # movement after the last load change, drift removed
+    noise_g: Grams | None = Field(default=None, ge=0)  # σ of one reading
+    stuck: bool = False  # the same raw reading poll after poll
+    saturated: bool = False  # the converter at its limit
+
+
 class Telemetry(Payload):
     """Periodic sample; may be lost, so nothing depends on every one arriving."""
 
@@ -116,6 +130,7 @@ class Telemetry(Payload):
     doors: list[DoorReading] = Field(default=[], max_length=64)
     weights: list[ChannelReading] = Field(default=[], max_length=256)
     boards: list[BoardHealth] = Field(default=[], max_length=256)
+    scales: list[ScaleHealth] = Field(default=[], max_length=256)
     uptime_s: Count = 0
     outbox_depth: Count = 0
     signal_dbm: int | None = Field(default=None, ge=-200, le=100)
@@ -195,7 +210,15 @@ class DoorEvent(EventBase):
 
 
 AlarmKind: TypeAlias = Literal[
-    "forced_open", "left_open", "board_fault", "serial_lost", "scale_fault", "lock_fault"
+    "forced_open",
+    "left_open",
+    "board_fault",
+    "serial_lost",
+    "scale_fault",
+    "lock_fault",
+    "scale_drift",  # zero drift or creep past its limit: recalibrate
+    "scale_noise",  # readings noisier than inference assumes
+    "scale_stuck",  # the same raw reading poll after poll, or the converter saturated
 ]
 
 
@@ -207,6 +230,7 @@ class AlarmEvent(EventBase):
     board_addr: BusIndex | None = None
     channel: BusIndex | None = None
     detail: LongText = ""
+    scale: ScaleHealth | None = None  # the figures behind a scale_* alarm
 
 
 Event: TypeAlias = Annotated[SessionResult | DoorEvent | AlarmEvent, Field(discriminator="kind")]

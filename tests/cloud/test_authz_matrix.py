@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.db.engine import transaction
-from cloud.db.models import Cabinet, Dispute, Store, User
+from cloud.db.models import Cabinet, Dispute, ScaleRecalibration, Store, User
 from cloud.db.models import Session as Visit
 from cloud.domain import alarms
 from cloud.domain.session_states import LIVE
@@ -91,6 +91,13 @@ def to_confirm(db: Session) -> dict[str, Any]:
     return visit(db, "staff", "confirm", mode="restock", result={"lanes": []})
 
 
+def drifting_scale(db: Session) -> dict[str, Any]:
+    task = ScaleRecalibration(cabinet_id=cabinet(db).id, channel=1, state="due", drift_g_per_h=12.0)
+    db.add(task)
+    db.flush()
+    return {"task_id": task.id}
+
+
 def free_doors(db: Session) -> dict[str, Any]:
     """The cabinet online and every door free, whoever opened one in an earlier cell."""
     live = Visit.status.in_(LIVE)
@@ -151,6 +158,12 @@ MATRIX: dict[str, Row] = {
         {"channel": 1, "lane": 1, "sku": "genki-480", "capacity": 8, "par_level": 5},
     ),
     # -- ops (staff see their store's alarms and temperatures) ------------------------------
+    "GET /api/v1/cabinets/{code}/recalibrations": Row(
+        STORE_STAFF_AND_OPS, "/api/v1/cabinets/XH-0001/recalibrations"
+    ),
+    "POST /api/v1/recalibrations/{task_id}/tare": Row(  # the restocker at the shelf, not ops
+        (401, 403, 403, 200, 403, 403, 200), "/api/v1/recalibrations/{task_id}/tare", None, drifting_scale
+    ),
     "GET /api/v1/alarms": Row(STORE_STAFF_AND_OPS, "/api/v1/alarms", query={"cabinet": "XH-0001"}),
     "POST /api/v1/alarms/{alarm_id}/ack": Row(OPS, "/api/v1/alarms/{alarm_id}/ack"),
     "GET /api/v1/fleet": Row(OPS, "/api/v1/fleet"),

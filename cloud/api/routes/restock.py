@@ -13,7 +13,8 @@ from pydantic import BaseModel, Field
 from cloud.api.deps import ContextDep, DetachedUser
 from cloud.api.errors import documented
 from cloud.api.types import BusIndex, CabinetCode, Hours, RowId, SessionId, Sku
-from cloud.usecases import restocks
+from cloud.usecases import recalibrations, restocks
+from cloud.usecases.recalibrations import RecalibrationView
 from cloud.usecases.views import SessionView
 
 router = APIRouter(prefix="/api/v1", tags=["restock"])
@@ -115,3 +116,15 @@ def change_lane(
     return restocks.change_lane(
         context, user, code, body.channel, body.lane, body.sku, body.capacity, body.par_level
     )
+
+
+@router.get("/cabinets/{code}/recalibrations", responses=documented(401, 403, 404, 422))
+def recalibrations_due(code: CabinetCode, context: ContextDep, user: DetachedUser) -> list[RecalibrationView]:
+    """Load cells of this cabinet to recalibrate at this visit (due, or tared and awaiting readings)."""
+    return recalibrations.open_for(context, user, code)
+
+
+@router.post("/recalibrations/{task_id}/tare", responses=documented(401, 403, 404, 409, 422))
+def recalibration_tare(task_id: RowId, context: ContextDep, user: DetachedUser) -> RecalibrationView:
+    """The shelf is empty: send the cabinet a signed tare of that channel."""
+    return recalibrations.tare(context, user, task_id)

@@ -66,3 +66,19 @@ function weightChart(element, result) {
     ],
   }, true);
 }
+
+// Scale health: each load cell's zero drift (g/h) and noise (g) side by side; unmeasured ones empty.
+function scaleChart(element, scales) {
+  chartIn(element).setOption({
+    animation: false,
+    legend: { top: 0 },
+    tooltip: { trigger: "axis" },
+    grid: { left: 48, right: 12, top: 30, bottom: 24 },
+    xAxis: { type: "category", data: scales.map((s) => `${texts.scale_channel} ${s.channel}`) },
+    yAxis: { type: "value" },
+    series: [
+      { name: texts.drift_g_per_h, type: "bar", color: "#ca6f1e", data: scales.map((s) => s.drift_g_per_h) },
+      { name: texts.noise_g, type: "bar", color: "#2e86c1", data: scales.map((s) => s.noise_g) },
+    ],
+  }, true);
+}

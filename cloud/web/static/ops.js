@@ -95,6 +95,20 @@ async function cabinet() {
     stock.map((s) => row([`${s.channel}-${s.lane}`, lang === "en" ? s.name_en : s.name_zh, s.count]))));
   $("cabinet-alarms").replaceChildren(alarms.length ? table(ALARM_HEADERS(), alarms.map((a) => row(alarmCells(a)))) : t.none);
   if (changed("sessions", sessions)) drawSessions(sessions);
+  if (changed("scales", latest.scales || [])) drawScales(latest.scales || []);
+}
+
+// Each load cell's health as the gateway measured it while nothing happened (latest figures).
+function drawScales(scales) {
+  const figure = (v) => (v == null ? t.not_measured : v.toFixed(1));
+  $("scale-chart").hidden = !scales.length;
+  if (scales.length) scaleChart($("scale-chart"), scales);
+  $("scales").replaceChildren(scales.length ? table([t.scale_channel, t.scale_verdict, t.drift_g_per_h, t.creep_g, t.noise_g],
+    scales.map((s) => {
+      const tr = row([s.channel, t["verdict_" + s.verdict], figure(s.drift_g_per_h), figure(s.creep_g), figure(s.noise_g)]);
+      tr.className = "scale-" + s.verdict;
+      return tr;
+    })) : t.no_data);
 }
 
 function basket(lanes, sign = 1) {

@@ -21,6 +21,28 @@ async function start() {
       lane.load ? "+" + lane.load : "", lane.pull ? "−" + lane.pull : ""])), "lanes") : t.nothing_here);
   $("plan").hidden = false;
   $("open").disabled = false;
+  await recalibrations();
+}
+
+// Drifting scales to recalibrate at this visit: empty the shelf, tare, and the readings verify it.
+async function recalibrations() {
+  const tasks = await api(`/cabinets/${cabinet}/recalibrations`);
+  $("recalibrate").hidden = !tasks.length;
+  $("recal-rows").replaceChildren(...tasks.map((task) => {
+    const div = document.createElement("div");
+    div.className = "recal recal-" + task.state;
+    const label = fmt("recal_task", { channel: task.channel, drift: task.drift_g_per_h ?? "?" });
+    const button = document.createElement("button");
+    button.textContent = t.tare;
+    button.onclick = async () => {
+      showError(); button.disabled = true;
+      try { await api(`/recalibrations/${task.id}/tare`, { method: "POST" }); await recalibrations(); }
+      catch (error) { showError(error); button.disabled = false; }
+    };
+    div.append(`${label} · ${t["recal_" + task.state]} `, button);
+    return div;
+  }));
+  if (tasks.some((task) => task.state === "tared")) setTimeout(() => recalibrations().catch(showError), 5000);
 }
 
 // Per lane: what the plan said, what the scales saw, and the cloud's verdict on the plan against the
