@@ -90,3 +90,19 @@ def running_fleet(
             yield Fleet(runtime, sim, api, gateway)
     finally:
         runtime.stop()
+
+
+def resident_signs_in(page: Any, runtime: CloudRuntime, phone: str, cabinet: str = "XH-0001") -> None:
+    """The resident page of `cabinet`, signed in with the SMS code the embedded sender logged."""
+    from cloud.domain.auth import LogSender
+
+    assert runtime.context is not None
+    page.goto(f"{runtime.url}/c/{cabinet}")
+    page.fill("#phone", phone)
+    page.click("#send-code")
+    sender = runtime.context.otp_sender
+    assert isinstance(sender, LogSender)
+    wait_until(lambda: phone in sender.sent, 5, "the SMS")
+    page.fill("#code", sender.sent[phone])
+    page.click("#sign-in")
+    page.wait_for_selector("#account:not([hidden])")

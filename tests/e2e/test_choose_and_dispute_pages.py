@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from cloud.domain.auth import LogSender
-from tests.e2e.conftest import running_fleet
+from tests.e2e.conftest import resident_signs_in, running_fleet
 from tests.e2e.test_money_and_stock import balance, unsure
 from tests.harness import wait_until
 from tests.servers import MosquittoServer
@@ -23,19 +22,9 @@ def test_a_resident_chooses_then_disputes_and_ops_refund(
 ) -> None:
     with running_fleet(pg_url, mosquitto, tmp_path) as fleet:
         unsure(fleet)
-        context = fleet.runtime.context
-        assert context is not None
         before = balance(fleet, "王芳")
         resident = browser.new_page(viewport={"width": 390, "height": 844}, locale="zh-CN")
-        resident.goto(f"{fleet.runtime.url}/c/XH-0001")
-        resident.fill("#phone", PHONE)
-        resident.click("#send-code")
-        sender = context.otp_sender
-        assert isinstance(sender, LogSender)
-        wait_until(lambda: PHONE in sender.sent, 5, "the SMS")
-        resident.fill("#code", sender.sent[PHONE])
-        resident.click("#sign-in")
-        resident.wait_for_selector("#account:not([hidden])")
+        resident_signs_in(resident, fleet.runtime, PHONE)
         resident.click("#open")
         wait_until(lambda: fleet.sim.post("/doors/0/open").status_code == 200, 10, "the door to unlock")
         assert fleet.sim.post("/take", {"channel": 1, "sku": "coke-330", "count": 2}).status_code == 200

@@ -20,8 +20,8 @@ from sqlalchemy import select
 
 from cloud.db.models import Cabinet, User
 from cloud.domain import alarms
-from cloud.domain.auth import LogSender
 from cloud.runtime import CloudRuntime
+from tests.e2e.conftest import resident_signs_in
 from tests.harness import gateway_process, wait_until
 from tests.sim_fixture import sim_cabinet
 
@@ -134,15 +134,7 @@ def test_every_page_in_chinese(
         wait_until(lambda: api.get("/api/v1/cabinets/XH-0001").json()["online"], 20, "the cabinet online")
 
         # The resident: the hold is explained, the review is followed to its final amount.
-        page.goto(f"{url}/c/XH-0001")
-        page.fill("#phone", PHONE)
-        page.click("#send-code")
-        sender = context.otp_sender
-        assert isinstance(sender, LogSender)
-        wait_until(lambda: PHONE in sender.sent, 5, "the SMS")
-        page.fill("#code", sender.sent[PHONE])
-        page.click("#sign-in")
-        page.wait_for_selector("#account:not([hidden])")
+        resident_signs_in(page, cloud_runtime, PHONE)
         page.click("#open")
         page.wait_for_selector("#held:not([hidden])")
         assert "¥50.00" in page.text_content("#held")

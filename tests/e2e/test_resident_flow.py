@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cloud.domain.auth import LogSender
 from cloud.runtime import CloudRuntime
+from tests.e2e.conftest import resident_signs_in
 from tests.harness import gateway_process, wait_until
 from tests.sim_fixture import sim_cabinet
 
@@ -26,8 +26,6 @@ def ledger_equals_truth(api: httpx.Client, code: str, truth: dict[str, Any]) -> 
 def test_resident_opens_takes_and_is_charged_once(
     cloud_runtime: CloudRuntime, page: Any, tmp_path: Path, gateway_keys: Path
 ) -> None:
-    context = cloud_runtime.context
-    assert context is not None
     with (
         httpx.Client(base_url=cloud_runtime.url, timeout=10) as api,
         sim_cabinet("chilled-4shelf", seed=21) as sim,
@@ -37,15 +35,7 @@ def test_resident_opens_takes_and_is_charged_once(
         wait_until(lambda: api.get("/api/v1/cabinets/XH-0001").json()["online"], 15, "the cabinet online")
         ledger_equals_truth(api, "XH-0001", sim.state())
 
-        page.goto(f"{cloud_runtime.url}/c/XH-0001")
-        page.fill("#phone", PHONE)
-        page.click("#send-code")
-        sender = context.otp_sender
-        assert isinstance(sender, LogSender)
-        wait_until(lambda: PHONE in sender.sent, 5, "the SMS")
-        page.fill("#code", sender.sent[PHONE])
-        page.click("#sign-in")
-        page.wait_for_selector("#account:not([hidden])")
+        resident_signs_in(page, cloud_runtime, PHONE)
         assert page.text_content("#balance") == "¥200.00"
         page.click("#open")
 
