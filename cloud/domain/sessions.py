@@ -161,7 +161,7 @@ def settle(db: Db, cabinet: Cabinet, result: SessionResult) -> None:
         return
     doubt = baskets.doubt(db, cabinet, session, result.lanes, result)
     if doubt:
-        move(session, Status.REVIEW, doubt)
+        _review(db, cabinet, session, result, doubt)
         return
     charge(db, session, result.lanes, event_id=str(result.event_id))
 
@@ -174,7 +174,14 @@ def _offer(db: Db, cabinet: Cabinet, session: Session, result: SessionResult) ->
         session.result = {**result.model_dump(mode="json"), "offers": offers}
         move(session, Status.CHOOSE, "the weights were not sure: which of these did you take?")
     else:
-        move(session, Status.REVIEW, "the weights did not say for sure; ops will review")
+        _review(db, cabinet, session, result, "the weights did not say for sure; ops will review")
+
+
+def _review(db: Db, cabinet: Cabinet, session: Session, result: SessionResult, why: str) -> None:
+    """Ops decide, from the same offers a resident would see (never a basket with something put in)."""
+    offers = baskets.offers(db, cabinet, session, result)
+    session.result = {**result.model_dump(mode="json"), "offers": offers}
+    move(session, Status.REVIEW, why)
 
 
 def choose(db: Db, *, session_id: str, user: User, offer: int | None) -> Session:
@@ -308,16 +315,17 @@ def _chosen(db: Db, session: Session, decision: Decision) -> list[LaneDelta]:
     if decision.candidate is None:
         _held(db, session, decision.lanes or [])
         return decision.lanes or []
-    candidates = (session.result or {}).get("candidates", [])
-    assert isinstance(candidates, list)
-    if decision.candidate >= len(candidates):
+    # `candidate` indexes the result's candidates; only those offered (chargeable) may be charged.
+    offered: list[dict[str, Any]] = list((session.result or {}).get("offers", []))  # type: ignore[call-overload]
+    offers = {o["index"]: o for o in offered}
+    if decision.candidate not in offers:
         raise Refused(
-            f"no candidate {decision.candidate}; there are {len(candidates)}",
+            f"candidate {decision.candidate} is not one that may be charged; offered: {sorted(offers)}",
             code="no_candidate",
             candidate=decision.candidate,
-            count=len(candidates),
+            count=len(offers),
         )
-    return [LaneDelta.model_validate(lane) for lane in candidates[decision.candidate]["lanes"]]
+    return [LaneDelta.model_validate(lane) for lane in offers[decision.candidate]["lanes"]]
 
 
 def _held(db: Db, session: Session, lanes: list[LaneDelta]) -> None:

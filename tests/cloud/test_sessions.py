@@ -287,3 +287,19 @@ def test_a_basket_taking_more_than_a_lane_holds_is_never_offered(
     with factory() as db:
         offers = sessions.get_session(db, sid).result["offers"]  # type: ignore[index]
         assert [o["index"] for o in offers] == [1]
+
+
+def test_ops_charge_only_an_offered_candidate(factory: sessionmaker[Session], signer: CommandSigner) -> None:
+    online(factory)
+    sid = open_visit(factory, signer)
+    put_in = [LaneDelta(channel=1, lane=0, sku="coke-330", delta=1)]
+    store(factory, ambiguous(sid, 1, (put_in, 0.5), (COKES, 0.3), (ONE_COKE, 0.2)))
+    assert choose(factory, sid, None).status == "review"  # the resident: none of these
+    with transaction(factory) as db, pytest.raises(Refused, match="not one that may be charged"):
+        sessions.resolve_review(db, session_id=sid, decision=Decision(candidate=0), actor=user(db, "ops"))
+    with transaction(factory) as db:
+        visit = sessions.resolve_review(
+            db, session_id=sid, decision=Decision(candidate=2), actor=user(db, "ops")
+        )
+        assert (visit.status, visit.amount_fen) == ("settled", 350)
+    assert balance(factory) == (20000 - 350, 0)

@@ -170,10 +170,11 @@ async function reviewQueue() {
   $("review-table").replaceChildren(...(sessions.length ? [table([t.cabinet, t.time, t.weights, t.action], sessions.map((s) => {
     const actions = document.createElement("div");
     actions.className = "actions";
-    s.candidates.forEach((c, i) => {
+    s.offers.forEach((o) => {  // the chargeable candidates, priced, most likely first
       const b = document.createElement("button");
-      b.textContent = `${t.charge}: ${fmt("candidate", { items: basket(c.lanes, -1) || t.none, percent: (c.probability * 100).toFixed(0) })}`;
-      b.onclick = async () => { await api(`/sessions/${s.session_id}/review`, { method: "POST", body: JSON.stringify({ candidate: i }) }); refresh(); };
+      const items = `${charged(o.items) || t.none} · ${yuan(o.amount_fen)}`;
+      b.textContent = `${t.charge}: ${fmt("candidate", { items, percent: (o.probability * 100).toFixed(0) })}`;
+      b.onclick = async () => { await api(`/sessions/${s.session_id}/review`, { method: "POST", body: JSON.stringify({ candidate: o.index }) }); refresh(); };
       actions.appendChild(b);
     });
     const dismiss = document.createElement("button");
