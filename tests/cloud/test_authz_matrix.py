@@ -184,7 +184,9 @@ MATRIX: dict[str, Row] = {
     "POST /api/v1/cold-chain/incidents/{incident_id}/refund": Row(
         OPS, "/api/v1/cold-chain/incidents/{incident_id}/refund", None, incident
     ),
-    "POST /api/v1/me/cold-chain-notices": Row((401, 200, 200, 403, 403, 403, 200), "/api/v1/me/cold-chain-notices"),
+    "POST /api/v1/me/cold-chain-notices": Row(
+        (401, 200, 200, 403, 403, 403, 200), "/api/v1/me/cold-chain-notices"
+    ),
     "GET /api/v1/reviews": Row(OPS, "/api/v1/reviews"),
     "POST /api/v1/sessions/{session_id}/review": Row(
         OPS, "/api/v1/sessions/{session_id}/review", {"dismiss": True}, in_review

@@ -132,12 +132,14 @@ def test_a_warm_night_is_withheld_refunded_pulled_and_released(
     [incident] = client.get("/api/v1/cold-chain/incidents", headers=who["ops"]).json()
     assert {(x["channel"], x["lane"]) for x in incident["lanes"]} == CHILLED
     pieces = {(x["channel"], x["lane"]): x["pieces"] for x in incident["lanes"]}
-    assert pieces[0, 0] == 10 - 2 and pieces[3, 0] == 4
+    assert pieces[0, 0] == 10 - 2
+    assert pieces[3, 0] == 4
     assert max(p["max_c"] for p in incident["curve"]) == 12.5
     assert min(p["max_c"] for p in incident["curve"]) == 4.0
     [affected] = incident["sessions"]
     assert (affected["session_id"], affected["resident"], affected["amount_fen"]) == (warm_buy, "王芳", 900)
-    assert affected["items"][0]["sku"] == "bright-milk-200" and affected["refunded_fen"] is None
+    assert affected["items"][0]["sku"] == "bright-milk-200"
+    assert affected["refunded_fen"] is None
 
     # One action refunds them all, once; the resident is told on the next visit, once.
     path = f"/api/v1/cold-chain/incidents/{incident['id']}/refund"
@@ -168,7 +170,8 @@ def test_a_warm_night_is_withheld_refunded_pulled_and_released(
     plan = client.get(f"/api/v1/stores/{store_id}/picklist", headers=who["staff"]).json()
     [cab] = [c for c in plan["cabinets"] if c["code"] == CAB]
     pulls = {(x["channel"], x["lane"]): (x["pull"], x["exposed"]) for x in cab["lanes"]}
-    assert pulls[0, 0] == (7, True) and pulls[3, 0] == (4, True)
+    assert pulls[0, 0] == (7, True)
+    assert pulls[3, 0] == (4, True)
     assert not pulls[1, 0][1]
     restock = client.post(
         f"/api/v1/cabinets/{CAB}/sessions", json={"door": 0, "mode": "restock"}, headers=who["staff"]
