@@ -319,7 +319,7 @@ COLD_CHAIN_TEXTS: dict[str, dict[str, str]] = {
         "cold_chain": "冷链", "cold_chain_incidents": "冷链事件", "exposed_lanes": "超温货道",
         "exposed_pieces": "超温件数", "affected_sessions": "购买了超温商品的订单", "refund_all": "全部退款并通知",
         "refunded": "已退款", "exposure_min": "超温（分钟）", "pull_waste": "撤下报废（冷链）",
-        "cold_chain_refund_notice": "您购买的 {items} 曾经超温，已退款 ¥{amount}",
+        "cold_chain_refund_notice": "您购买的 {items} 曾经超温，已退款 {amount_fen}",
         "temperature_curve": "温度曲线", "incident_open": "进行中", "incident_closed": "已结束",
     },
     "en": {
@@ -332,7 +332,7 @@ COLD_CHAIN_TEXTS: dict[str, dict[str, str]] = {
         "exposed_pieces": "Exposed pieces", "affected_sessions": "Visits that took exposed goods",
         "refund_all": "Refund them all and tell them", "refunded": "Refunded", "exposure_min": "Exposure (min)",
         "pull_waste": "Pull as waste (cold chain)",
-        "cold_chain_refund_notice": "The {items} you bought had been too warm: ¥{amount} refunded",
+        "cold_chain_refund_notice": "The {items} you bought had been too warm: {amount_fen} refunded",
         "temperature_curve": "Temperature", "incident_open": "Open", "incident_closed": "Closed",
     },
 }  # fmt: skip

@@ -25,13 +25,19 @@ from tests.e2e.test_money_and_stock import (
     truth,
     visit,
 )
+from tests.e2e.test_pages_zh import english_on, shots
 from tests.harness import wait_until
 from tests.servers import MosquittoServer
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.postgres]
 CAB = "XH-0001"
 CHILLED = {(0, 0), (0, 1), (2, 1), (3, 0), (3, 1)}
 EXCURSION_S = 40  # this cabinet's allowance (the fleet's is 30 min): the test runs in real seconds
+CHARTED = """(selector) => {
+  const element = document.querySelector(selector);
+  const chart = element && echarts.getInstanceByDom(element);
+  return Boolean(chart && chart.getOption().series[0].data.length);
+}"""
 
 
 @pytest.fixture
@@ -60,7 +66,18 @@ def incident(fleet: Fleet) -> dict[str, Any]:
     return dict(found)
 
 
-def test_a_night_without_cooling(fleet: Fleet) -> None:
+def signed_in(browser: Any, fleet: Fleet, path: str, who: str) -> Any:
+    """A page in Chinese with the person's token already stored (sign-in has tests of its own)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page.goto(f"{fleet.runtime.url}/c/{CAB}")
+    token = fleet.bearer(who)["Authorization"].removeprefix("Bearer ")
+    page.evaluate("(token) => localStorage.setItem('vf-token', token)", token)
+    page.goto(f"{fleet.runtime.url}{path}")
+    return page
+
+
+def test_a_night_without_cooling(fleet: Fleet, browser: Any, tmp_path: Path) -> None:
+    out = shots(tmp_path)
     ops = fleet.bearer("ops")
     settings = {"telemetry_interval_s": 1.0, "chilled_excursion_s": EXCURSION_S}
     changed = fleet.api.put(f"/api/v1/cabinets/{CAB}/settings", headers=ops, json=settings)
@@ -94,11 +111,31 @@ def test_a_night_without_cooling(fleet: Fleet) -> None:
     [bought] = found["sessions"]
     assert (bought["session_id"], bought["resident"], bought["amount_fen"]) == (session, RESIDENT, 900)
 
-    refunded = fleet.api.post(f"/api/v1/cold-chain/incidents/{found['id']}/refund", headers=ops)
-    assert refunded.status_code == 200, refunded.text
+    # The resident page says which goods are unavailable and why.
+    resident = signed_in(browser, fleet, f"/c/{CAB}", RESIDENT)
+    resident.wait_for_selector("#lanes li.withheld")
+    assert resident.locator("#lanes li.withheld").count() == len(CHILLED)
+    assert "冷链中断，暂停销售" in resident.text_content("#lanes li.withheld")
+    assert english_on(resident) == []
+    resident.screenshot(path=str(out / "resident-withheld.png"), full_page=True)
+
+    # Ops see the incident with its curve and refund every visit in one click.
+    ops_page = signed_in(browser, fleet, "/ops/cold_chain", "ops")
+    ops_page.wait_for_function(CHARTED, arg=".incident .chart")
+    assert english_on(ops_page) == []
+    ops_page.screenshot(path=str(out / "ops-cold-chain.png"), full_page=True)
+    ops_page.click(".incident button")
     wait_until(lambda: balance(fleet, RESIDENT) == before, 15, "the refund")
-    [notice] = fleet.api.post("/api/v1/me/cold-chain-notices", headers=fleet.bearer(RESIDENT)).json()
-    assert notice["amount_fen"] == 900
+    again = fleet.api.post(f"/api/v1/cold-chain/incidents/{found['id']}/refund", headers=ops)
+    assert (again.status_code, again.json()["code"]) == (409, "already_refunded")
+
+    # Her next visit to the page tells her, once.
+    resident.reload()
+    resident.wait_for_selector("#cold-chain-notices li")
+    assert "已退款 ¥9.00" in resident.text_content("#cold-chain-notices li")
+    resident.reload()
+    resident.wait_for_selector("#account:not([hidden])")
+    assert resident.locator("#cold-chain-notices li").count() == 0
 
     # Repaired overnight; in the morning the pick list pulls every exposed piece.
     fleet.sim.post("/faults", {"compressor": "ok"}).raise_for_status()
@@ -111,6 +148,10 @@ def test_a_night_without_cooling(fleet: Fleet) -> None:
     counts = ledger(fleet)
     assert {k: n for k, (_, n) in pulls.items()} == {k: counts[k] for k in CHILLED}
     in_store = fleet.api.get("/api/v1/stores/1/inventory", headers=staff).json()
+    picklist = signed_in(browser, fleet, "/staff/stores/1/picklist", "staff")
+    picklist.wait_for_selector("#stops table")
+    assert picklist.locator("#stops tr", has_text="撤下报废（冷链）").count() == len(CHILLED)
+    assert english_on(picklist) == []
 
     # The restocker replaces each exposed piece with a fresh one, one for one.
     restock = visit(fleet, "staff", mode="restock")
