@@ -52,16 +52,20 @@ def observe(db: Db, cabinet: Cabinet, sample: Telemetry, settings: CabinetSettin
     if not readings:
         return
     warmest = max(readings)
-    live = {(e.channel, e.lane): e for e in _live(db, cabinet.id)}
+    over = []  # (lane, limit °C, allowance s) for the guarded lanes this reading is too warm for
     for row in _guarded_lanes(db, cabinet.id):
         limit = limits(row.product.storage, settings)
-        if limit is None or warmest <= limit[0]:
-            continue  # cumulative: a cool reading neither adds nor forgets
+        if limit is not None and warmest > limit[0]:
+            over.append((row, *limit))
+    if not over:
+        return  # cumulative: a cool reading neither adds nor forgets (and costs one query)
+    live = {(e.channel, e.lane): e for e in _live(db, cabinet.id)}
+    for row, max_c, allowed_s in over:
         exposure = live.get((row.channel, row.lane))
         if exposure is None:
             exposure = LaneExposure(
                 cabinet_id=cabinet.id, channel=row.channel, lane=row.lane, sku=row.product.sku,
-                storage=row.product.storage, limit_c=limit[0], allowed_s=limit[1], exposed_s=0.0,
+                storage=row.product.storage, limit_c=max_c, allowed_s=allowed_s, exposed_s=0.0,
                 degree_s=0.0, started_at=sample.ts, last_ts=sample.ts - timedelta(microseconds=1), pieces=0,
             )  # fmt: skip
             db.add(exposure)
