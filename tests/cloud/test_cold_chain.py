@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.commands import CommandSigner
 from cloud.db.engine import transaction
-from cloud.db.models import Cabinet, StockMovement, StoreMovement, User
+from cloud.db.models import Cabinet, Product, StockMovement, StoreMovement, User
 from cloud.domain import ingest, ledger, telemetry
 from protocols.mqtt.schemas import LaneDelta, SessionResult, Status, Telemetry
 from tests.cloud.api_roles import add_other_store, api_client, role_headers
@@ -218,3 +219,23 @@ def test_a_cool_cabinet_and_ambient_goods_are_never_withheld(
     assert not any(withheld(client).values())
     who = role_headers(client, factory)
     assert client.get("/api/v1/cold-chain/incidents", headers=who["ops"]).json() == []
+
+
+def test_frozen_goods_have_their_own_limit_overridden_per_cabinet(
+    client: TestClient, factory: sessionmaker[Session]
+) -> None:
+    """The salad kept frozen: −10 °C is too warm for it and fine for the chilled goods; the cabinet's own
+    allowance (set by ops on the settings API) decides when it is withheld."""
+    with transaction(factory) as db:
+        ingest.on_status(db, CAB, Status(state="online"))
+        salad = db.scalar(select(Product).where(Product.sku == "chicken-salad"))
+        assert salad is not None
+        salad.storage = "frozen"
+    who = role_headers(client, factory)
+    put = client.put(f"/api/v1/cabinets/{CAB}/settings", json={"frozen_excursion_s": 300}, headers=who["ops"])
+    assert put.status_code == 200, put.text
+    t = feed(factory, datetime.now(UTC) - timedelta(hours=1), [-10.0] * 29)  # 290 s above −15 °C
+    assert not any(withheld(client).values())
+    feed(factory, t, [-10.0])
+    assert {k for k, v in withheld(client).items() if v} == {(3, 0)}
+    assert withheld(client)[3, 0] == {"code": "cold_chain", "limit_c": -15.0, "minutes": 5, "since": ANY}
