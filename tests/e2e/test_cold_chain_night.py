@@ -1,5 +1,6 @@
-"""The cold-chain guard end to end on PostgreSQL: the simulated cabinet on a pty (its compressor fails, its
-clock runs the warm hours ahead), a real gateway process, Mosquitto, the cloud; people through the HTTP API.
+"""The cold-chain guard end to end on PostgreSQL: the simulated cabinet on a pty at 60× speed (its compressor
+fails through `POST /faults`), a real gateway process, Mosquitto, the cloud; people through the HTTP API and
+the pages in Chromium (zh-CN).
 
 The night: the compressor fails, a resident buys milk while the cabinet warms, the chilled lanes are
 withheld once their exposure passes the (per-cabinet) limit, ops refund the milk in one action, the
@@ -32,7 +33,8 @@ from tests.servers import MosquittoServer
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.postgres]
 CAB = "XH-0001"
 CHILLED = {(0, 0), (0, 1), (2, 1), (3, 0), (3, 1)}
-EXCURSION_S = 40  # this cabinet's allowance (the fleet's is 30 min): the test runs in real seconds
+EXCURSION_S = 40  # this cabinet's allowance (the fleet's is 30 min): the cloud counts real seconds
+SPEED = 60  # the simulated cabinet's physics: a failed compressor warms it past 8 °C in half a minute
 CHARTED = """(selector) => {
   const element = document.querySelector(selector);
   const chart = element && echarts.getInstanceByDom(element);
@@ -42,7 +44,7 @@ CHARTED = """(selector) => {
 
 @pytest.fixture
 def fleet(pg_url: str, mosquitto: MosquittoServer, tmp_path: Path) -> Iterator[Fleet]:
-    with running_fleet(pg_url, mosquitto, tmp_path) as running:
+    with running_fleet(pg_url, mosquitto, tmp_path, speed=SPEED) as running:
         yield running
 
 
@@ -54,11 +56,6 @@ def warmest(fleet: Fleet) -> float:
 def withheld(fleet: Fleet) -> set[tuple[int, int]]:
     stock = fleet.api.get(f"/api/v1/cabinets/{CAB}/stock").json()
     return {(s["channel"], s["lane"]) for s in stock if s["withheld"]}
-
-
-def sim_clock(fleet: Fleet, seconds: float) -> None:
-    with fleet.sim.control() as control:
-        control.post("/clock/advance", params={"seconds": seconds}).raise_for_status()
 
 
 def incident(fleet: Fleet) -> dict[str, Any]:
@@ -91,8 +88,7 @@ def test_a_night_without_cooling(fleet: Fleet, browser: Any, tmp_path: Path) -> 
         "the gateway to run the new settings",
     )
     assert fleet.sim.post("/faults", {"compressor": "failed"}).json()["compressor"] == "failed"
-    sim_clock(fleet, 2400)  # 40 min without cooling: above 8 °C
-    wait_until(lambda: warmest(fleet) > 8.0, 20, "the cabinet reported warm")
+    wait_until(lambda: warmest(fleet) > 8.0, 90, "the cabinet reported warm")
 
     # Before the limit, a resident buys two bottles of the warming milk.
     before = balance(fleet, RESIDENT)
@@ -139,8 +135,7 @@ def test_a_night_without_cooling(fleet: Fleet, browser: Any, tmp_path: Path) -> 
 
     # Repaired overnight; in the morning the pick list pulls every exposed piece.
     fleet.sim.post("/faults", {"compressor": "ok"}).raise_for_status()
-    sim_clock(fleet, 3 * 3600)
-    wait_until(lambda: warmest(fleet) < 8.0, 20, "the cabinet cold again")
+    wait_until(lambda: warmest(fleet) < 8.0, 60, "the cabinet cold again")
     staff = fleet.bearer("staff")
     plan = fleet.api.get("/api/v1/stores/1/picklist", headers=staff).json()
     [lanes] = [c["lanes"] for c in plan["cabinets"] if c["code"] == CAB]
