@@ -154,6 +154,15 @@ def test_a_warm_night_is_withheld_refunded_pulled_and_released(
     [notice] = client.post("/api/v1/me/cold-chain-notices", headers=who["resident"]).json()
     assert (notice["session_id"], notice["amount_fen"]) == (warm_buy, 900)
     assert client.post("/api/v1/me/cold-chain-notices", headers=who["resident"]).json() == []
+    # A dispute of the same visit cannot refund it a second time (the provider refunds a visit once).
+    disputed = client.post(
+        f"/api/v1/sessions/{warm_buy}/dispute", json={"reason": "warm"}, headers=who["resident"]
+    )
+    assert disputed.status_code == 201, disputed.text
+    [dispute] = client.get("/api/v1/disputes", headers=who["ops"]).json()
+    decide = {"refund_fen": 900, "note": "warm milk"}
+    twice = client.post(f"/api/v1/disputes/{dispute['id']}/decision", json=decide, headers=who["ops"])
+    assert (twice.status_code, twice.json()["code"]) == (409, "cold_chain_refunded")
 
     # With the ambient lanes sold out, nothing sellable is left behind the door: it stays shut.
     with transaction(factory) as db:
