@@ -21,7 +21,7 @@ from cloud.commands import CommandSigner
 from cloud.db.engine import transaction
 from cloud.db.models import Cabinet, Product, StockMovement, StoreMovement, User
 from cloud.domain import ingest, ledger, telemetry
-from protocols.mqtt.schemas import LaneDelta, SessionResult, Status, Telemetry
+from protocols.mqtt.schemas import BasketCandidate, LaneDelta, SessionResult, Status, Telemetry
 from tests.cloud.api_roles import add_other_store, api_client, role_headers
 from tests.cloud.conftest import deliver_payments
 
@@ -127,6 +127,31 @@ def test_a_warm_night_is_withheld_refunded_pulled_and_released(
         )
     assert kinds == {"bright-milk-200": "loss", "coke-330": "sale"}
 
+    # Unsure weights: the offers she chooses from price the withheld milk at nothing, as it will be charged.
+    opened = client.post(f"/api/v1/cabinets/{CAB}/sessions", json={"door": 0}, headers=who["resident"])
+    unsure = opened.json()["session_id"]
+    milk_or_coke = [
+        BasketCandidate(lanes=[taken[0]], probability=0.5),
+        BasketCandidate(lanes=[taken[1]], probability=0.45),
+    ]
+    result = SessionResult(
+        event_id=uuid.uuid4(), seq=next(SEQ), cabinet_id=CAB, session_id=unsure, command_id=uuid.uuid4(),
+        door=0,
+        mode="resident", outcome="completed", unlocked_at=datetime.now(UTC), lanes=[taken[0]], ambiguous=True,
+        candidates=milk_or_coke,
+    )  # fmt: skip
+    with transaction(factory) as db:
+        ingest.store_event(db, CAB, result)
+    view = client.get(f"/api/v1/sessions/{unsure}", headers=who["resident"]).json()
+    assert [o["amount_fen"] for o in view["offers"]] == [0, 350]
+    assert (
+        client.post(
+            f"/api/v1/sessions/{unsure}/choice", json={"offer": 0}, headers=who["resident"]
+        ).status_code
+        == 200
+    )
+    assert balance(factory, "王芳") == paid - 350
+
     # Ops: one incident with the lanes, the pieces, the curve and the visit that bought exposed milk.
     assert client.get("/api/v1/cold-chain/incidents", headers=who["resident"]).status_code == 403
     assert client.get("/api/v1/cold-chain/incidents", headers=who["staff"]).status_code == 403
@@ -180,7 +205,7 @@ def test_a_warm_night_is_withheld_refunded_pulled_and_released(
     plan = client.get(f"/api/v1/stores/{store_id}/picklist", headers=who["staff"]).json()
     [cab] = [c for c in plan["cabinets"] if c["code"] == CAB]
     pulls = {(x["channel"], x["lane"]): (x["pull"], x["exposed"]) for x in cab["lanes"]}
-    assert pulls[0, 0] == (7, True)
+    assert pulls[0, 0] == (6, True)
     assert pulls[3, 0] == (4, True)
     assert not pulls[1, 0][1]
     restock = client.post(
@@ -188,7 +213,7 @@ def test_a_warm_night_is_withheld_refunded_pulled_and_released(
     )
     assert restock.status_code == 201, restock.text
     rid = restock.json()["session_id"]
-    fresh = [LaneDelta(channel=0, lane=0, sku="bright-milk-200", delta=10 - 7)]  # 7 pulled, 10 loaded
+    fresh = [LaneDelta(channel=0, lane=0, sku="bright-milk-200", delta=10 - 6)]  # 6 pulled, 10 loaded
     result = SessionResult(
         event_id=uuid.uuid4(), seq=next(SEQ), cabinet_id=CAB, session_id=rid, command_id=uuid.uuid4(), door=0,
         mode="restock", outcome="completed", unlocked_at=datetime.now(UTC), lanes=fresh,
@@ -209,7 +234,7 @@ def test_a_warm_night_is_withheld_refunded_pulled_and_released(
         waste = db.scalars(
             select(StoreMovement).where(StoreMovement.session_id == rid, StoreMovement.kind == "write_off")
         ).all()
-        assert [(w.sku, w.delta) for w in waste] == [("bright-milk-200", -7)]
+        assert [(w.sku, w.delta) for w in waste] == [("bright-milk-200", -6)]
         assert waste[0].note.startswith("cold chain: 30 min above 8 °C")
         cabinet = db.scalar(select(Cabinet).where(Cabinet.code == CAB))
         assert cabinet is not None
