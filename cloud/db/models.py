@@ -371,6 +371,7 @@ class LaneExposure(Base):
     storage: Mapped[str] = mapped_column(String(16))
     limit_c: Mapped[float] = mapped_column(Float)
     allowed_s: Mapped[float] = mapped_column(Float)
+    allowed_degree_s: Mapped[float] = mapped_column(Float, default=0.0)  # °C·s; 0: time alone decides
     exposed_s: Mapped[float] = mapped_column(Float, default=0.0)
     degree_s: Mapped[float] = mapped_column(Float, default=0.0)  # time-temperature sum above the limit
     started_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -37,12 +37,14 @@ from protocols.mqtt.schemas import CabinetSettings, LaneDelta, Telemetry
 CURVE_MARGIN = timedelta(minutes=30)  # the chart shows the cabinet cool before and after the excursion
 
 
-def limits(storage: str, settings: CabinetSettings) -> tuple[float, float] | None:
-    """(warmest °C, seconds allowed above it in all) for a storage class; ambient goods have none."""
+def limits(storage: str, settings: CabinetSettings) -> tuple[float, float, float] | None:
+    """(warmest °C, seconds allowed above it in all, °C·s allowed above it or 0) for a storage class;
+    ambient goods have none."""
+    s = settings
     if storage == "chilled":
-        return settings.chilled_max_c, settings.chilled_excursion_s
+        return s.chilled_max_c, s.chilled_excursion_s, s.chilled_excursion_c_min * 60
     if storage == "frozen":
-        return settings.frozen_max_c, settings.frozen_excursion_s
+        return s.frozen_max_c, s.frozen_excursion_s, s.frozen_excursion_c_min * 60
     return None
 
 
@@ -52,7 +54,7 @@ def observe(db: Db, cabinet: Cabinet, sample: Telemetry, settings: CabinetSettin
     if not readings:
         return
     warmest = max(readings)
-    over = []  # (lane, limit °C, allowance s) for the guarded lanes this reading is too warm for
+    over = []  # (lane, *limits) for the guarded lanes this reading is too warm for
     for row in _guarded_lanes(db, cabinet.id):
         limit = limits(row.product.storage, settings)
         if limit is not None and warmest > limit[0]:
@@ -60,18 +62,25 @@ def observe(db: Db, cabinet: Cabinet, sample: Telemetry, settings: CabinetSettin
     if not over:
         return  # cumulative: a cool reading neither adds nor forgets (and costs one query)
     live = {(e.channel, e.lane): e for e in _live(db, cabinet.id)}
-    for row, max_c, allowed_s in over:
+    for row, max_c, allowed_s, allowed_degree_s in over:
         exposure = live.get((row.channel, row.lane))
         if exposure is None:
             exposure = LaneExposure(
                 cabinet_id=cabinet.id, channel=row.channel, lane=row.lane, sku=row.product.sku,
-                storage=row.product.storage, limit_c=max_c, allowed_s=allowed_s, exposed_s=0.0,
+                storage=row.product.storage, limit_c=max_c, allowed_s=allowed_s,
+                allowed_degree_s=allowed_degree_s, exposed_s=0.0,
                 degree_s=0.0, started_at=sample.ts, last_ts=sample.ts - timedelta(microseconds=1), pieces=0,
             )  # fmt: skip
             db.add(exposure)
         _add(exposure, sample, warmest, settings.telemetry_interval_s)
-        if exposure.withheld_at is None and exposure.exposed_s >= exposure.allowed_s:
+        if exposure.withheld_at is None and _spent(exposure):
             _withhold(db, cabinet, exposure, sample.ts)
+
+
+def _spent(exposure: LaneExposure) -> bool:
+    """Past the time allowed above the limit, or past the time-temperature sum (when one is set)."""
+    by_sum = 0 < exposure.allowed_degree_s <= exposure.degree_s
+    return exposure.exposed_s >= exposure.allowed_s or by_sum
 
 
 def _add(exposure: LaneExposure, sample: Telemetry, warmest: float, interval_s: float) -> None:
@@ -215,6 +224,7 @@ def view(db: Db, incident: ColdChainIncident) -> dict[str, Any]:
                 "storage": e.storage,
                 "limit_c": e.limit_c,
                 "allowed_s": e.allowed_s,
+                "allowed_degree_s": e.allowed_degree_s,
                 "exposed_s": e.exposed_s,
                 "degree_s": round(e.degree_s, 1),
                 "started_at": e.started_at,

@@ -29,6 +29,7 @@ class ExposedLane(BaseModel):
     storage: str
     limit_c: float
     allowed_s: float
+    allowed_degree_s: float
     exposed_s: float
     degree_s: float
     started_at: datetime

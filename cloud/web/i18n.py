@@ -313,6 +313,8 @@ COLD_CHAIN_TEXTS: dict[str, dict[str, str]] = {
     "zh-CN": {
         "set_chilled_excursion_s": "冷藏品累计超温上限（秒）", "set_frozen_max_c": "冷冻温度上限（°C）",
         "set_frozen_excursion_s": "冷冻品累计超温上限（秒）",
+        "set_chilled_excursion_c_min": "冷藏品超温积分上限（°C·分钟，0 为不用）",
+        "set_frozen_excursion_c_min": "冷冻品超温积分上限（°C·分钟，0 为不用）",
         "err_cold_chain_withheld": "柜内商品因冷链中断暂停销售，请稍后再来",
         "err_no_incident": "没有冷链事件 {incident}", "err_already_refunded": "该冷链事件已退款",
         "err_cold_chain_refunded": "这笔订单已因冷链中断退款 {refund_fen}",
@@ -326,6 +328,8 @@ COLD_CHAIN_TEXTS: dict[str, dict[str, str]] = {
     "en": {
         "set_chilled_excursion_s": "Chilled goods above their limit at most (s in all)",
         "set_frozen_max_c": "Frozen goods up to (°C)", "set_frozen_excursion_s": "Frozen goods above their limit at most (s in all)",
+        "set_chilled_excursion_c_min": "Chilled goods: time-temperature sum at most (°C·min, 0: unused)",
+        "set_frozen_excursion_c_min": "Frozen goods: time-temperature sum at most (°C·min, 0: unused)",
         "err_cold_chain_withheld": "The goods in this cabinet are withheld: its cooling failed. Please come back later",
         "err_no_incident": "No cold-chain incident {incident}", "err_already_refunded": "This incident is already refunded",
         "err_cold_chain_refunded": "This visit was refunded {refund_fen} for the cold chain already",

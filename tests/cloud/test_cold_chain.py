@@ -273,3 +273,21 @@ def test_frozen_goods_have_their_own_limit_overridden_per_cabinet(
     feed(factory, t, [-10.0])
     assert {k for k, v in withheld(client).items() if v} == {(3, 0)}
     assert withheld(client)[3, 0] == {"code": "cold_chain", "limit_c": -15.0, "minutes": 5, "since": ANY}
+
+
+def test_a_hot_spell_is_withheld_by_its_time_temperature_sum(
+    client: TestClient, factory: sessionmaker[Session]
+) -> None:
+    """18 °C is 10 °C above the limit: 20 °C·min are spent in two minutes, long before 30 minutes."""
+    with transaction(factory) as db:
+        ingest.on_status(db, CAB, Status(state="online"))
+    who = role_headers(client, factory)
+    put = client.put("/api/v1/stores/1/settings", json={"chilled_excursion_c_min": 20}, headers=who["ops"])
+    assert put.status_code == 200, put.text
+    t = feed(factory, datetime.now(UTC) - timedelta(hours=1), [18.0] * 11)  # 1100 °C·s
+    assert not any(withheld(client).values())
+    feed(factory, t, [18.0])
+    assert {k for k, v in withheld(client).items() if v} == CHILLED
+    [incident] = client.get("/api/v1/cold-chain/incidents", headers=who["ops"]).json()
+    assert {lane["degree_s"] for lane in incident["lanes"]} == {1200.0}
+    assert {lane["exposed_s"] for lane in incident["lanes"]} == {120.0}

@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column("storage", sa.String(16), nullable=False),
         sa.Column("limit_c", sa.Float(), nullable=False),
         sa.Column("allowed_s", sa.Float(), nullable=False),
+        sa.Column("allowed_degree_s", sa.Float(), nullable=False),
         sa.Column("exposed_s", sa.Float(), nullable=False),
         sa.Column("degree_s", sa.Float(), nullable=False),
         sa.Column("started_at", T(timezone=True), nullable=False),
