@@ -8,8 +8,9 @@ visits that bought exposed pieces during the excursion, refunded in one action a
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session as Db
@@ -54,24 +55,27 @@ def observe(db: Db, cabinet: Cabinet, sample: Telemetry, settings: CabinetSettin
     if not readings:
         return
     warmest = max(readings)
+    seen = _seen(db, cabinet.id)
     over = []  # (lane, *limits) for the guarded lanes this reading is too warm for
-    for row in _guarded_lanes(db, cabinet.id):
-        limit = limits(row.product.storage, settings)
+    for lane in seen.lanes:
+        limit = limits(lane.storage, settings)
         if limit is not None and warmest > limit[0]:
-            over.append((row, *limit))
+            over.append((lane, *limit))
     if not over:
-        return  # cumulative: a cool reading neither adds nor forgets (and costs one query)
-    live = {(e.channel, e.lane): e for e in _live(db, cabinet.id)}
-    for row, max_c, allowed_s, allowed_degree_s in over:
-        exposure = live.get((row.channel, row.lane))
+        return  # cumulative: a cool reading neither adds nor forgets
+    if seen.live is None:
+        seen.live = {(e.channel, e.lane): e for e in _live(db, cabinet.id)}
+    for lane, max_c, allowed_s, allowed_degree_s in over:
+        exposure = seen.live.get((lane.channel, lane.lane))
         if exposure is None:
             exposure = LaneExposure(
-                cabinet_id=cabinet.id, channel=row.channel, lane=row.lane, sku=row.product.sku,
-                storage=row.product.storage, limit_c=max_c, allowed_s=allowed_s,
+                cabinet_id=cabinet.id, channel=lane.channel, lane=lane.lane, sku=lane.sku,
+                storage=lane.storage, limit_c=max_c, allowed_s=allowed_s,
                 allowed_degree_s=allowed_degree_s, exposed_s=0.0,
                 degree_s=0.0, started_at=sample.ts, last_ts=sample.ts - timedelta(microseconds=1), pieces=0,
             )  # fmt: skip
             db.add(exposure)
+            seen.live[lane.channel, lane.lane] = exposure
         _add(exposure, sample, warmest, settings.telemetry_interval_s)
         if exposure.withheld_at is None and _spent(exposure):
             _withhold(db, cabinet, exposure, sample.ts)
@@ -111,14 +115,31 @@ def _withhold(db: Db, cabinet: Cabinet, exposure: LaneExposure, at: datetime) ->
     exposure.incident_id = incident.id
 
 
-def _guarded_lanes(db: Db, cabinet_id: int) -> list[PlanogramLane]:
-    query = (
-        select(PlanogramLane)
-        .join(Product)
-        .where(PlanogramLane.cabinet_id == cabinet_id, Product.storage != "ambient")
-        .options(joinedload(PlanogramLane.product))
-    )
-    return list(db.scalars(query))
+class GuardedLane(NamedTuple):
+    channel: int
+    lane: int
+    sku: str
+    storage: str
+
+
+@dataclass
+class _Seen:
+    """What one transaction has read of a cabinet for the guard: a batch of samples reads it once."""
+
+    lanes: list[GuardedLane]
+    live: dict[tuple[int, int], LaneExposure] | None = None  # read when a reading is first too warm
+
+
+def _seen(db: Db, cabinet_id: int) -> _Seen:
+    cache: dict[int, _Seen] = db.info.setdefault("cold_chain", {})
+    if cabinet_id not in cache:
+        query = (
+            select(PlanogramLane.channel, PlanogramLane.lane, Product.sku, Product.storage)
+            .join(Product)
+            .where(PlanogramLane.cabinet_id == cabinet_id, Product.storage != "ambient")
+        )
+        cache[cabinet_id] = _Seen([GuardedLane(*row) for row in db.execute(query)])
+    return cache[cabinet_id]
 
 
 def _live(db: Db, cabinet_id: int) -> list[LaneExposure]:
