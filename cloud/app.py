@@ -13,7 +13,18 @@ from cloud import metrics
 from cloud.api import errors
 from cloud.api.bodies import StrictJsonBodies
 from cloud.api.deps import known_query_only
-from cloud.api.routes import auth, cabinets, disputes, health, ops, restock, sessions, settings, topup
+from cloud.api.routes import (
+    auth,
+    cabinets,
+    cold_chain,
+    disputes,
+    health,
+    ops,
+    restock,
+    sessions,
+    settings,
+    topup,
+)
 from cloud.context import CloudContext
 from cloud.db.models import Alarm
 from cloud.web import pages
@@ -28,7 +39,8 @@ def create_app(context: CloudContext) -> FastAPI:
     # bundle fetches a logo from its CDN whatever the options.
     app = FastAPI(title="vendfleet cloud", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.context = context
-    for module in (health, auth, cabinets, sessions, disputes, restock, ops, settings, topup):
+    api = (health, auth, cabinets, sessions, disputes, cold_chain, restock, ops, settings, topup)
+    for module in api:
         app.include_router(module.router, dependencies=[Depends(known_query_only)])
     app.include_router(pages.router)  # pages keep their own query (the ops filters live in the URL)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

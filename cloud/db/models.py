@@ -81,6 +81,7 @@ class Product(Base):
     unit_weight_g: Mapped[float] = mapped_column(Float)
     tolerance_g: Mapped[float] = mapped_column(Float)
     chilled: Mapped[bool] = mapped_column(Boolean, default=False)
+    storage: Mapped[str] = mapped_column(String(16), default="ambient")  # chilled | frozen | ambient
     shelf_life_days: Mapped[int] = mapped_column(Integer, default=365)
 
 
@@ -362,3 +363,55 @@ class ScaleRecalibration(Base):
     command_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     done_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     cabinet: Mapped[Cabinet] = relationship()
+
+
+class ColdChainIncident(Base):
+    """A cabinet's excursion that withheld lanes: open until every exposed lane is restocked."""
+
+    __tablename__ = "cold_chain_incidents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cabinet_id: Mapped[int] = mapped_column(ForeignKey("cabinets.id"), index=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)  # the first reading above a limit
+    withheld_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    refunded_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    refunded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    cabinet: Mapped[Cabinet] = relationship()
+
+
+class LaneExposure(Base):
+    """The time a lane's pieces spent above their storage limit, cumulative until a restock replaces them."""
+
+    __tablename__ = "lane_exposures"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cabinet_id: Mapped[int] = mapped_column(ForeignKey("cabinets.id"), index=True)
+    channel: Mapped[int] = mapped_column(Integer)
+    lane: Mapped[int] = mapped_column(Integer)
+    sku: Mapped[str] = mapped_column(String(64))
+    storage: Mapped[str] = mapped_column(String(16))
+    limit_c: Mapped[float] = mapped_column(Float)
+    allowed_s: Mapped[float] = mapped_column(Float)
+    allowed_degree_s: Mapped[float] = mapped_column(Float, default=0.0)  # °C·s; 0: time alone decides
+    exposed_s: Mapped[float] = mapped_column(Float, default=0.0)
+    degree_s: Mapped[float] = mapped_column(Float, default=0.0)  # time-temperature sum above the limit
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_ts: Mapped[datetime] = mapped_column(UtcDateTime)  # the newest reading counted
+    withheld_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    pieces: Mapped[int] = mapped_column(Integer, default=0)  # in the lane when it was withheld
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("cold_chain_incidents.id"), nullable=True)
+    released_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True, index=True)
+    released_by: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the restock session
+
+
+class ColdChainRefund(Base):
+    """A visit that took exposed pieces, refunded by an incident; the resident is told on the next visit."""
+
+    __tablename__ = "cold_chain_refunds"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("cold_chain_incidents.id"), index=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    items: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    notified_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as Db
 
 from cloud.db.models import Cabinet, PlanogramLane, Product, Session
-from cloud.domain import ledger
+from cloud.domain import cold_chain, ledger
 from protocols.mqtt.schemas import LaneDelta, SessionResult
 
 
@@ -69,7 +69,8 @@ def offers(db: Db, cabinet: Cabinet, session: Session, result: SessionResult) ->
             continue
         if any(held.get((lane.channel, lane.lane), 0) + lane.delta < 0 for lane in candidate.lanes):
             continue
-        items = priced(db, candidate.lanes)
+        charged, _ = cold_chain.split_taken(db, cabinet.id, candidate.lanes)  # withheld goods are free
+        items = priced(db, charged)
         found.append(
             {
                 "index": index,

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as Db
 
 from cloud import Forbidden, NotFound, Refused
-from cloud.db.models import Dispute, User
+from cloud.db.models import ColdChainRefund, Dispute, User
 from cloud.domain import payments
 from cloud.domain.auth import in_store, require_role
 from cloud.domain.payments import PaymentOrder
@@ -57,6 +57,10 @@ def decide(db: Db, *, dispute_id: int, actor: User, refund_fen: int, note: str) 
             code="refund_too_large",
             charged_fen=charged,
         )
+    cold = select(ColdChainRefund.amount_fen).where(ColdChainRefund.session_id == dispute.session_id)
+    if refund_fen and (refunded := db.scalar(cold)) is not None:  # the provider refunds a visit once
+        why = "this visit was refunded for the cold chain"
+        raise Refused(why, code="cold_chain_refunded", refund_fen=refunded)
     dispute.state = "refunded" if refund_fen else "rejected"
     dispute.refund_fen, dispute.decision_note = refund_fen, note
     dispute.decided_by, dispute.decided_at = actor.id, datetime.now(UTC)

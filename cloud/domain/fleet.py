@@ -136,7 +136,10 @@ def _upsert_product(db: Session, p: dict[str, Any]) -> Product:
         "chilled",
         "shelf_life_days",
     )
-    return _upsert(db, Product, "sku", {k: p[k] for k in fields if k in p})  # type: ignore[no-any-return]
+    values = {k: p[k] for k in fields if k in p}
+    # The cold chain's storage class: a catalog without one has chilled goods and ambient ones.
+    values["storage"] = p.get("storage", "chilled" if p.get("chilled") else "ambient")
+    return _upsert(db, Product, "sku", values)  # type: ignore[no-any-return]
 
 
 def _upsert_store(db: Session, s: dict[str, Any]) -> Store:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from cloud.db.models import LaneStock, StockMovement
 
-KINDS = {"sale", "restock_load", "removal", "adjustment", "transfer"}
+KINDS = {"sale", "restock_load", "removal", "adjustment", "transfer", "loss"}  # loss: taken uncharged
 
 
 def record(

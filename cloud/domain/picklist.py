@@ -22,6 +22,7 @@ class LaneState:
     per_day: float
     expiring: int = 0  # pieces past or near their shelf life at the next visit (FIFO)
     pull_sku: str | None = None  # a planogram change: the old product, all of it comes out
+    exposed: bool = False  # withheld by the cold chain: every piece is pulled as waste
 
     @property
     def days_of_cover(self) -> float:
@@ -39,6 +40,7 @@ class LanePlan:
     pull: int
     short: int = 0  # wanted but the store does not have it
     pull_sku: str | None = None  # set when the lane changes product
+    exposed: bool = False  # the pulled pieces are cold-chain waste
 
 
 @dataclass
@@ -61,7 +63,8 @@ def plan(lanes: list[LaneState], store_stock: dict[str, int]) -> PickList:
         given = min(wanted, max(0, left.get(lane.sku, 0)))
         left[lane.sku] = left.get(lane.sku, 0) - given
         plans[(lane.cabinet, lane.channel, lane.lane)] = LanePlan(
-            lane.channel, lane.lane, lane.sku, lane.count, given, lane.expiring, wanted - given, lane.pull_sku
+            *(lane.channel, lane.lane, lane.sku, lane.count, given, lane.expiring, wanted - given),
+            *(lane.pull_sku, lane.exposed),
         )
     cabinets: dict[str, list[LanePlan]] = defaultdict(list)
     for (cabinet, _, _), lane_plan in sorted(plans.items()):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,8 +12,8 @@ from sqlalchemy.orm import Session as Db
 
 from cloud import NotFound, Refused
 from cloud.commands import CommandSigner
-from cloud.db.models import Cabinet, PlanogramLane, Product, Session, StockMovement, Store, User
-from cloud.domain import alarms, fleet, ledger, planogram_changes, restock_check, store_inventory
+from cloud.db.models import Cabinet, LaneExposure, PlanogramLane, Product, Session, StockMovement, Store, User
+from cloud.domain import alarms, cold_chain, fleet, ledger, planogram_changes, restock_check, store_inventory
 from cloud.domain.auth import require_role, require_store
 from cloud.domain.demand import FLAT, Demand, lane_demand
 from cloud.domain.picklist import LaneState, PickList, plan
@@ -90,6 +91,7 @@ def _lane_states(db: Db, cabinets: list[Cabinet], now: datetime, next_visit: dat
     for cabinet in cabinets:
         counts = {(s.channel, s.lane): s.count for s in ledger.stock(db, cabinet.id)}
         changes = planogram_changes.pending(db, cabinet.id)
+        exposed = cold_chain.withheld(db, cabinet.id)
         rows = db.scalars(select(PlanogramLane).where(PlanogramLane.cabinet_id == cabinet.id))
         for row in rows:
             change = changes.get((row.channel, row.lane))
@@ -113,6 +115,7 @@ def _lane_states(db: Db, cabinets: list[Cabinet], now: datetime, next_visit: dat
                 continue
             d = demand.get((cabinet.id, row.channel, row.lane), Demand(0.0, FLAT))
             count = counts.get((row.channel, row.lane), 0)
+            withheld = (row.channel, row.lane) in exposed  # every piece goes, as waste
             states.append(
                 LaneState(
                     cabinet.code,
@@ -124,7 +127,8 @@ def _lane_states(db: Db, cabinets: list[Cabinet], now: datetime, next_visit: dat
                     row.par_level,
                     d.until(now, next_visit),
                     d.per_day,
-                    _expiring(db, cabinet.id, row, count, next_visit),
+                    count if withheld else _expiring(db, cabinet.id, row, count, next_visit),
+                    exposed=withheld,
                 )
             )
     return states
@@ -198,6 +202,7 @@ def confirm_restock(
     }
     changes = planogram_changes.pending(db, cabinet.id)
     stock = {(s.channel, s.lane): s.count for s in ledger.stock(db, cabinet.id)}
+    exposed = cold_chain.withheld(db, cabinet.id)
     notes, changed = [], False
     for entry in final:
         key = (entry["channel"], entry["lane"])
@@ -224,7 +229,7 @@ def confirm_restock(
                 )
             note += f"; {after} of {capacity} because: {reason}"
         if change is not None:
-            pulled = entry.get("pulled", 0)
+            pulled = entry.get("pulled") or 0
             if pulled != stock.get(key, 0):
                 raise Refused(
                     f"lane {key[0]}-{key[1]} changes product: pull all {stock.get(key, 0)} old pieces",
@@ -240,6 +245,9 @@ def confirm_restock(
             sku = change.product.sku
         else:
             sku = rows[key].product.sku
+            if key in exposed:  # what was loaded: the net change plus every exposed piece pulled
+                held = stock.get(key, 0)
+                delta += _pull_exposed(db, cabinet, session, actor, key, sku, entry, held, exposed[key])
         notes.append(f"{sku}: {note}")
         _transfer(db, cabinet, session, actor, key, sku, delta, note)
     session.settled_at = datetime.now(UTC)
@@ -248,6 +256,39 @@ def confirm_restock(
         fleet.publish_config(db, cabinet, signer)
     alarms.check_stock(db, cabinet)  # a filled lane is not low any more
     return session
+
+
+def _pull_exposed(
+    db: Db,
+    cabinet: Cabinet,
+    session: Session,
+    actor: User,
+    key: tuple[int, int],
+    sku: str,
+    entry: Mapping[str, int | None],
+    held: int,
+    exposure: LaneExposure,
+) -> int:
+    """A withheld lane's pieces all come out (the pick list said so) and are booked as waste; the lane
+    sells again. Returns the pieces pulled: what was loaded is the lane's net change plus these."""
+    pulled = entry.get("pulled")
+    pulled = held if pulled is None else pulled
+    if pulled != held:
+        raise Refused(
+            f"lane {key[0]}-{key[1]} is withheld by the cold chain: pull all {held} exposed pieces",
+            code="pull_exposed",
+            lane=f"{key[0]}-{key[1]}",
+            count=held,
+        )
+    why = cold_chain.waste_note(exposure)
+    _transfer(db, cabinet, session, actor, key, sku, -pulled, why)
+    if pulled:
+        store_inventory.record(
+            db, store_id=cabinet.store_id, sku=sku, delta=-pulled, kind="write_off",
+            session_id=session.id, cabinet_id=cabinet.id, actor_id=actor.id, note=why,
+        )  # fmt: skip
+    cold_chain.release(db, exposure, session.id)
+    return pulled
 
 
 def _transfer(

@@ -35,6 +35,7 @@ def planned(lanes: list[LanePlan]) -> list[dict[str, Any]]:
             "load": p.load,
             "pull": p.pull,
             "pull_sku": p.pull_sku,
+            "exposed": p.exposed,
         }
         for p in lanes
         if p.load or p.pull

@@ -15,7 +15,17 @@ from sqlalchemy.orm import Session as Db
 from cloud import Forbidden, NotFound, Refused
 from cloud.commands import CommandSigner
 from cloud.db.models import Cabinet, PlanogramLane, Session, User
-from cloud.domain import alarms, baskets, cabinet_settings, ledger, outbox, payments, restock, restock_check
+from cloud.domain import (
+    alarms,
+    baskets,
+    cabinet_settings,
+    cold_chain,
+    ledger,
+    outbox,
+    payments,
+    restock,
+    restock_check,
+)
 from cloud.domain.auth import in_store, require_role, require_store
 from cloud.domain.fleet import cabinet_by_code
 from cloud.domain.payments import PaymentOrder, PaymentProvider
@@ -49,6 +59,8 @@ def open_session(
         raise Refused("this cabinet is offline right now; please try again later", code="cabinet_offline")
     if door not in doors_of(db, cabinet):
         raise Refused(f"this cabinet has no door {door}", code="no_door", door=door)
+    if mode == "resident":
+        cold_chain.refuse_if_nothing_sellable(db, cabinet, door)
     if hold_fen is None:
         hold_fen = cabinet_settings.effective_settings(db, cabinet).hold_fen
     session_id = uuid.uuid4().hex[:16]
@@ -225,8 +237,9 @@ def charge(
     event_id: str | None = None,
     actor_id: int | None = None,
 ) -> None:
-    """Sale movements for what was taken, and the charge, exactly once."""
-    items = baskets.priced(db, lanes)
+    """Sale movements for what was taken, and the charge, exactly once (withheld pieces: a loss, free)."""
+    charged, lost = cold_chain.split_taken(db, session.cabinet_id, lanes)
+    items = baskets.priced(db, charged)
     amount = baskets.amount(items)
     for lane in lanes:
         ledger.record(
@@ -236,7 +249,7 @@ def charge(
             lane=lane.lane,
             sku=lane.sku,
             delta=lane.delta,
-            kind="sale",
+            kind="loss" if lane in lost else "sale",
             session_id=session.id,
             event_id=event_id,
             actor_id=actor_id,

@@ -9,7 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, joinedload
 
 from cloud.db.models import Cabinet, CabinetTelemetry, PlanogramLane, Product, TemperatureMinute
-from cloud.domain import alarms
+from cloud.domain import alarms, cold_chain
 from cloud.domain.cabinet_settings import effective_settings
 from protocols.mqtt.schemas import CabinetSettings, Telemetry
 
@@ -73,6 +73,7 @@ def record(db: Session, cabinet: Cabinet, sample: Telemetry, stored: Stored | No
     latest.received_at, latest.payload = now, sample.model_dump(mode="json")
     _roll_up(db, cabinet, sample, stored)
     _temperature_rule(db, cabinet, latest, sample, rules)
+    cold_chain.observe(db, cabinet, sample, rules)
     alarms.set_alarm(
         db,
         cabinet,

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from cloud.context import CloudContext
 from cloud.db.models import Cabinet, Product, User
-from cloud.domain import ledger
+from cloud.domain import cold_chain, ledger
 from cloud.domain.auth import require_role
 from cloud.domain.fleet import cabinet_by_code
 
@@ -45,6 +45,7 @@ class LaneView(BaseModel):
     name_zh: str
     name_en: str
     price_fen: int
+    withheld: dict[str, object] | None = None  # why it is not for sale (the cold chain), if it is not
 
 
 def visible(context: CloudContext, user: User) -> list[CabinetView]:
@@ -65,7 +66,9 @@ def show(context: CloudContext, code: str) -> CabinetView:
 def stock(context: CloudContext, code: str) -> list[LaneView]:
     """What is in the cabinet, lane by lane, from the ledger."""
     with context.factory() as db:
-        lanes = ledger.stock(db, cabinet_by_code(db, code).id)
+        cabinet = cabinet_by_code(db, code)
+        lanes = ledger.stock(db, cabinet.id)
+        held = cold_chain.withheld(db, cabinet.id)
         skus = {s.sku for s in lanes}
         products = {p.sku: p for p in db.scalars(select(Product).where(Product.sku.in_(skus)))}
         return [
@@ -77,6 +80,7 @@ def stock(context: CloudContext, code: str) -> list[LaneView]:
                 name_zh=products[s.sku].name_zh,
                 name_en=products[s.sku].name_en,
                 price_fen=products[s.sku].price_fen,
+                withheld=cold_chain.reason(held[s.channel, s.lane]) if (s.channel, s.lane) in held else None,
             )
             for s in lanes
         ]

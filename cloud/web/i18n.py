@@ -341,6 +341,42 @@ SCALE_PHRASES = {
 }  # fmt: skip
 for _language, _index in (("zh-CN", 0), ("en", 1)):
     TEXTS[_language].update({key: pair[_index] for key, pair in SCALE_PHRASES.items()})
+# The cold-chain guard (cloud/domain/cold_chain.py): settings, refusals, the pages' words.
+COLD_CHAIN_TEXTS: dict[str, dict[str, str]] = {
+    "zh-CN": {
+        "set_chilled_excursion_s": "冷藏品累计超温上限（秒）", "set_frozen_max_c": "冷冻温度上限（°C）",
+        "set_frozen_excursion_s": "冷冻品累计超温上限（秒）",
+        "set_chilled_excursion_c_min": "冷藏品超温积分上限（°C·分钟，0 为不用）",
+        "set_frozen_excursion_c_min": "冷冻品超温积分上限（°C·分钟，0 为不用）",
+        "err_cold_chain_withheld": "柜内商品因冷链中断暂停销售，请稍后再来",
+        "err_no_incident": "没有冷链事件 {incident}", "err_already_refunded": "该冷链事件已退款",
+        "err_cold_chain_refunded": "这笔订单已因冷链中断退款 {refund_fen}",
+        "withheld_cold_chain": "冷链中断，暂停销售：超过 {limit_c} °C 累计 {minutes} 分钟",
+        "cold_chain": "冷链", "cold_chain_incidents": "冷链事件", "exposed_lanes": "超温货道",
+        "exposed_pieces": "超温件数", "affected_sessions": "购买了超温商品的订单", "refund_all": "全部退款并通知",
+        "refunded": "已退款", "exposure_min": "超温（分钟）", "pull_waste": "撤下报废（冷链）",
+        "cold_chain_refund_notice": "您购买的 {items} 曾经超温，已退款 {amount_fen}",
+        "temperature_curve": "温度曲线", "incident_open": "进行中", "incident_closed": "已结束",
+    },
+    "en": {
+        "set_chilled_excursion_s": "Chilled goods above their limit at most (s in all)",
+        "set_frozen_max_c": "Frozen goods up to (°C)", "set_frozen_excursion_s": "Frozen goods above their limit at most (s in all)",
+        "set_chilled_excursion_c_min": "Chilled goods: time-temperature sum at most (°C·min, 0: unused)",
+        "set_frozen_excursion_c_min": "Frozen goods: time-temperature sum at most (°C·min, 0: unused)",
+        "err_cold_chain_withheld": "The goods in this cabinet are withheld: its cooling failed. Please come back later",
+        "err_no_incident": "No cold-chain incident {incident}", "err_already_refunded": "This incident is already refunded",
+        "err_cold_chain_refunded": "This visit was refunded {refund_fen} for the cold chain already",
+        "withheld_cold_chain": "Withheld: above {limit_c} °C for {minutes} min in all",
+        "cold_chain": "Cold chain", "cold_chain_incidents": "Cold-chain incidents", "exposed_lanes": "Exposed lanes",
+        "exposed_pieces": "Exposed pieces", "affected_sessions": "Visits that took exposed goods",
+        "refund_all": "Refund them all and tell them", "refunded": "Refunded", "exposure_min": "Exposure (min)",
+        "pull_waste": "Pull as waste (cold chain)",
+        "cold_chain_refund_notice": "The {items} you bought had been too warm: {amount_fen} refunded",
+        "temperature_curve": "Temperature", "incident_open": "Open", "incident_closed": "Closed",
+    },
+}  # fmt: skip
+for _language, _texts in COLD_CHAIN_TEXTS.items():
+    TEXTS[_language].update(_texts)
 def local_name(name: str, language: str) -> str:
     """Bilingual names are written "中文 / English" (cloud/fixtures/demo.yaml): the reader's half."""
     zh, _, en = name.partition(" / ")

@@ -132,5 +132,6 @@ def ops_page(
     accept_language: str | None = Header(None),
 ) -> HTMLResponse:
     """Ops: the fleet map and table, a cabinet's charts, alarms, the review queue (live)."""
-    view = "cabinet" if code else view if view in ("fleet", "alarms", "reviews", "disputes") else "fleet"
+    views = ("fleet", "alarms", "reviews", "disputes", "cold_chain")
+    view = "cabinet" if code else view if view in views else "fleet"
     return _page(request, "ops.html", lang, accept_language, db, context, view=view, code=code or "")

@@ -320,6 +320,13 @@ class CabinetSettings(_Model):
     # Alarms (cloud)
     chilled_max_c: Celsius = 8.0  # chilled goods above this are at risk …
     warm_grace_s: Seconds = 600.0  # … for this long before an alarm
+    # Cold chain (cloud): pieces above their class's limit for this long in all are withheld and pulled
+    chilled_excursion_s: Seconds = 1800.0
+    # … or past this time-temperature sum above the limit (°C·min; 0: time alone decides)
+    chilled_excursion_c_min: float = Field(ge=0, le=1_000_000, default=0.0)
+    frozen_max_c: Celsius = -15.0
+    frozen_excursion_s: Seconds = 1800.0
+    frozen_excursion_c_min: float = Field(ge=0, le=1_000_000, default=0.0)
     silence_s: float = Field(ge=30, le=86_400, default=60.0)  # no telemetry for this long: offline
     outbox_backlog: Count = 100  # events waiting on the gateway before an alarm
     low_stock_fraction: float = Field(ge=0, le=1, default=0.2)  # a lane at this share of capacity is low

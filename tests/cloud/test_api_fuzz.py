@@ -34,7 +34,7 @@ from tests.cloud.api_roles import add_other_store, api_client, role_headers
 
 FUZZ_ROLES = ("none", "resident", "staff", "ops")
 TAGS = (  # one router each
-    *("health", "auth", "cabinets", "sessions", "disputes", "restock"),
+    *("health", "auth", "cabinets", "sessions", "disputes", "cold_chain", "restock"),
     *("ops", "settings", "payments", "pages"),
 )
 EXAMPLES = 30  # per operation, valid and invalid input mixed: ~60 s on a busy 2-core machine

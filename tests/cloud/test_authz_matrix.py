@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.db.engine import transaction
-from cloud.db.models import Cabinet, Dispute, ScaleRecalibration, Store, User
+from cloud.db.models import Cabinet, ColdChainIncident, Dispute, ScaleRecalibration, Store, User
 from cloud.db.models import Session as Visit
 from cloud.domain import alarms
 from cloud.domain.session_states import LIVE
@@ -81,6 +81,14 @@ def disputed(db: Session) -> dict[str, Any]:
     db.add(dispute)
     db.flush()
     return {"session_id": sid, "dispute_id": dispute.id}
+
+
+def incident(db: Session) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    row = ColdChainIncident(cabinet_id=cabinet(db).id, started_at=now, withheld_at=now)
+    db.add(row)
+    db.flush()
+    return {"incident_id": row.id}
 
 
 def in_review(db: Session) -> dict[str, Any]:
@@ -184,6 +192,13 @@ MATRIX: dict[str, Row] = {
     "GET /api/v1/disputes": Row(OPS, "/api/v1/disputes"),
     "POST /api/v1/disputes/{dispute_id}/decision": Row(
         OPS, "/api/v1/disputes/{dispute_id}/decision", {"refund_fen": 0, "note": "x"}, disputed
+    ),
+    "GET /api/v1/cold-chain/incidents": Row(OPS, "/api/v1/cold-chain/incidents"),
+    "POST /api/v1/cold-chain/incidents/{incident_id}/refund": Row(
+        OPS, "/api/v1/cold-chain/incidents/{incident_id}/refund", None, incident
+    ),
+    "POST /api/v1/me/cold-chain-notices": Row(
+        (401, 200, 200, 403, 403, 403, 200), "/api/v1/me/cold-chain-notices"
     ),
     "GET /api/v1/reviews": Row(OPS, "/api/v1/reviews"),
     "POST /api/v1/sessions/{session_id}/review": Row(

@@ -73,7 +73,12 @@ class Fleet:
 
 @contextmanager
 def running_fleet(
-    db_url: str, mosquitto: MosquittoServer, tmp_path: Path, layout: str = "chilled-4shelf", **settings: Any
+    db_url: str,
+    mosquitto: MosquittoServer,
+    tmp_path: Path,
+    layout: str = "chilled-4shelf",
+    speed: float = 1.0,  # the simulated cabinet's clock (its physics: warming, cooling) runs this fast
+    **settings: Any,
 ) -> Iterator[Fleet]:
     runtime = start_cloud(db_url, mosquitto, tmp_path, **settings)
     assert runtime.context is not None
@@ -83,7 +88,7 @@ def running_fleet(
     try:
         with (
             httpx.Client(base_url=runtime.url, timeout=10) as api,
-            sim_cabinet(layout, seed=5) as sim,
+            sim_cabinet(layout, seed=5, speed=speed) as sim,
             gateway_process("XH-0001", sim.serial, runtime.mqtt_url, tmp_path / "gw", keys, None) as gateway,
         ):
             wait_until(lambda: api.get("/api/v1/cabinets/XH-0001").json()["online"], 20, "the cabinet online")

@@ -28,7 +28,11 @@ class LaneCount(BaseModel):
     channel: BusIndex
     lane: BusIndex
     delta: int = Field(ge=-200, le=200, description="pieces loaded (positive) or pulled (negative)")
-    pulled: int = Field(0, ge=0, le=200, description="old pieces taken out of a lane that changes product")
+    pulled: int | None = Field(
+        None, ge=0, le=200,
+        description="pieces taken out of a lane that changes product (default 0) or is withheld by the cold "
+        "chain (default: all of them, as waste)",
+    )  # fmt: skip
 
 
 class LaneChange(BaseModel):

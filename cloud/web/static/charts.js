@@ -82,3 +82,29 @@ function scaleChart(element, scales) {
     ],
   }, true);
 }
+
+// A cold-chain excursion: the warmest probe per minute, the storage limit, the withheld span shaded.
+function excursionChart(element, curve, lanes) {
+  const limit = Math.min(...lanes.map((l) => l.limit_c));
+  const withheld = lanes.filter((l) => l.withheld_at).map((l) => Date.parse(l.withheld_at));
+  const released = lanes.map((l) => (l.released_at ? Date.parse(l.released_at) : Date.now()));
+  const area = withheld.length ? [[{ xAxis: Math.min(...withheld) }, { xAxis: Math.max(...released) }]] : [];
+  const times = curve.map((p) => Date.parse(p.minute));
+  const [first, last] = [Math.min(...times, ...withheld), Math.max(...times, ...withheld)];
+  chartIn(element).setOption({
+    animation: false,
+    tooltip: { trigger: "axis", valueFormatter: (v) => (v == null ? "" : v.toFixed(1) + " °C") },
+    grid: { left: 48, right: 24, top: 24, bottom: 36 },
+    // At least ten minutes wide, the limit always in view.
+    xAxis: { type: "time", axisLabel: { hideOverlap: true }, min: first, max: Math.max(last + 60000, first + 600000) },
+    yAxis: { type: "value", name: "°C", min: (v) => Math.floor(Math.min(v.min, limit) - 1),
+      max: (v) => Math.ceil(Math.max(v.max, limit) + 1) },
+    series: [{
+      name: texts.temperature, type: "line", showSymbol: true, symbolSize: 4, color: "#c0392b",
+      data: curve.map((p) => [Date.parse(p.minute) + 30000, p.max_c]),
+      markLine: { symbol: "none", lineStyle: { color: "#c0392b", type: "dashed" },
+        label: { formatter: fmt("limit", { max_c: limit }), position: "insideEndTop" }, data: [{ yAxis: limit }] },
+      markArea: { itemStyle: { color: "rgba(192, 57, 43, 0.12)" }, data: area },
+    }],
+  }, true);
+}

@@ -212,7 +212,39 @@ async function disputeQueue() {
     }))] : []));
 }
 
-const VIEWS = { fleet, cabinet, alarms: alarmList, reviews: reviewQueue, disputes: disputeQueue };
+// Cold-chain incidents: the excursion's curve, the lanes withheld, the visits that took exposed goods
+// (with one action refunding them all).
+async function coldChain() {
+  const incidents = await api("/cold-chain/incidents");
+  $("no-incidents").hidden = incidents.length > 0;
+  if (!changed("cold_chain", incidents)) return;
+  $("incidents").replaceChildren(...incidents.map((i) => {
+    const box = document.createElement("article");
+    box.className = "incident";
+    const title = document.createElement("h2");
+    title.append(link(`/ops/cabinets/${i.cabinet}`, i.cabinet), ` · ${localName(i.cabinet_name)} · ${when(i.started_at)} · `,
+      i.closed_at ? t.incident_closed : t.incident_open);
+    const chart = document.createElement("div"); chart.className = "chart";
+    const lanes = table([t.lane, t.product, t.exposure_min, t.exposed_pieces, t.state], i.lanes.map((l) => row([
+      `${l.channel}-${l.lane}`, productName(l.sku), Math.round(l.exposed_s / 60), l.pieces,
+      l.released_at ? when(l.released_at) : l.withheld_at ? t.incident_open : ""])), "grid");
+    const visits = table([t.time, t.resident, t.items, t.refund_fen], i.sessions.map((s) => row([
+      s.at ? when(s.at) : "", s.resident, s.items.map((x) => `${productName(x.sku)} × ${x.count}`).join(", "),
+      s.refunded_fen == null ? yuan(s.amount_fen) : `${t.refunded} ${yuan(s.refunded_fen)}`])), "grid");
+    const refund = document.createElement("button");
+    refund.textContent = t.refund_all;
+    refund.hidden = i.refunded_at != null || !i.sessions.length;
+    refund.onclick = async () => {
+      try { await api(`/cold-chain/incidents/${i.id}/refund`, { method: "POST" }); refresh(); } catch (error) { showError(error); }
+    };
+    const heading = (key) => { const h = document.createElement("h3"); h.textContent = t[key]; return h; };
+    box.append(title, heading("temperature_curve"), chart, heading("exposed_lanes"), lanes, heading("affected_sessions"), visits, refund);
+    requestAnimationFrame(() => excursionChart(chart, i.curve, i.lanes));
+    return box;
+  }));
+}
+
+const VIEWS = { fleet, cabinet, alarms: alarmList, reviews: reviewQueue, disputes: disputeQueue, cold_chain: coldChain };
 
 async function refresh() {
   try { await VIEWS[view](); showError(); } catch (error) { showError(error); }

@@ -24,7 +24,8 @@ function stopSection(cabinet, i, route) {
   const title = document.createElement("h2");
   title.textContent = `${t.stop} ${i + 1} · ${cabinet.code}`;
   const lanes = cabinet.lanes.filter((l) => l.load || l.pull);
-  const product = (l) => (l.pull_sku ? `${productName(l.pull_sku)} → ${productName(l.sku)}` : productName(l.sku));
+  const product = (l) => (l.pull_sku ? `${productName(l.pull_sku)} → ${productName(l.sku)}` : productName(l.sku))
+    + (l.exposed ? ` · ${t.pull_waste}` : "");  // withheld by the cold chain: pulled as waste
   section.append(title, table([t.lane, t.product, t.now, t.load, t.pull],
     lanes.map((l) => row([`${l.channel}-${l.lane}`, product(l), l.count, l.load || "", l.pull || ""])), "lanes"));
   return section;

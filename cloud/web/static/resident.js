@@ -6,11 +6,12 @@ async function loadStock() {
   const lanes = await api(`/cabinets/${cabinet}/stock`);
   $("lanes").replaceChildren(...lanes.map((lane) => {
     const li = document.createElement("li");
-    li.className = lane.count > 0 ? "" : "empty";
+    li.className = lane.withheld ? "withheld" : lane.count > 0 ? "" : "empty";
     const name = document.createElement("span"); name.textContent = lang === "en" ? lane.name_en : lane.name_zh;
     const right = document.createElement("span");
     const price = document.createElement("span"); price.className = "price"; price.textContent = yuan(lane.price_fen);
-    right.append(price, ` · ${lane.count} ${t.left}`);
+    // Withheld by the cold chain: unavailable, and why (the cabinet charges nothing for it).
+    right.append(price, lane.withheld ? ` · ${fmt("withheld_cold_chain", lane.withheld)}` : ` · ${lane.count} ${t.left}`);
     li.append(name, right);
     return li;
   }));
@@ -28,7 +29,19 @@ async function showAccount() {
     $("held").hidden = held <= 0;
     $("held").textContent = fmt("held_now", { held_fen: held });
     $("signin").hidden = true; $("account").hidden = false; $("open").disabled = false;
-  } catch (error) { auth.token = null; showAccount(); }
+  } catch (error) { auth.token = null; showAccount(); return; }
+  coldChainNotices();
+}
+
+// Refunds for exposed goods bought earlier: told once, on this visit.
+async function coldChainNotices() {
+  const notices = await api("/me/cold-chain-notices", { method: "POST" }).catch(() => []);
+  $("cold-chain-notices").replaceChildren(...notices.map((notice) => {
+    const li = document.createElement("li");
+    const items = notice.items.map((i) => `${lang === "en" ? i.name_en : i.name_zh} × ${i.count}`).join(", ");
+    li.textContent = fmt("cold_chain_refund_notice", { items, amount_fen: notice.amount_fen });
+    return li;
+  }));
 }
 
 $("send-code").onclick = async () => {

@@ -9,7 +9,8 @@ async function signedIn() {
   try { me = await api("/auth/me"); return ["staff", "admin"].includes(me.role); } catch { return false; }
 }
 
-const laneName = (lane) => (lane.pull_sku ? `${productName(lane.pull_sku)} → ${productName(lane.sku)}` : productName(lane.sku));
+const laneName = (lane) => (lane.pull_sku ? `${productName(lane.pull_sku)} → ${productName(lane.sku)}` : productName(lane.sku))
+  + (lane.exposed ? ` · ${t.pull_waste}` : "");  // withheld by the cold chain: every piece out, as waste
 
 async function start() {
   if (!(await signedIn())) { $("staff-signin").hidden = false; return; }
@@ -95,8 +96,9 @@ $("confirm").onclick = async () => {
   showError();
   const inputs = [...document.querySelectorAll("input.count")];
   if (inputs.some((i) => i.value === "")) { showError({ message: t.count_first }); return; }
-  const lanes = inputs.map((i) => ({
-    channel: +i.dataset.channel, lane: +i.dataset.lane, delta: +i.value, pulled: +(i.dataset.pulled || 0) }));
+  // `pulled` only for a product change: a lane withheld by the cold chain has all its pieces pulled.
+  const lanes = inputs.map((i) => ({ channel: +i.dataset.channel, lane: +i.dataset.lane, delta: +i.value,
+    ...(+i.dataset.pulled ? { pulled: +i.dataset.pulled } : {}) }));
   const reason = $("reason").value.trim();
   $("confirm").disabled = true;
   try {
