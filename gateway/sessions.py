@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -45,6 +46,9 @@ from protocols.serial.commands import (
 
 log = structlog.get_logger("gateway.sessions")
 SETTLE_MIN_S = 0.3  # readings taken this soon after the door shut still ring
+AFTER_PULSE_S = 0.1  # no door opens this soon after UNLOCK is sent (see _read_after_pulse)
+BASELINE_MAX_AGE_S = 30.0  # an older polled reading is read again: scales drift, boards go quiet
+DOOR_SEEN_S = 1.0  # beyond the lock board's poll interval, how stale its door states may be
 NOISE = NoiseModel()
 
 
@@ -97,14 +101,14 @@ class SessionRunner:
     # -- unlock --------------------------------------------------------------------------------
 
     def unlock(self, command_id: UUID, action: UnlockAction) -> DoorSession:
-        """Take the baseline, persist the session, pulse the lock; Refused says why not."""
+        """Persist the session, pulse the lock at once, keep the baseline; Refused says why not."""
         door = action.door
         board = self._snap.lock_board_of(door)
         if board is None:
             raise Refused("unknown_door", f"no door {door}; this cabinet has {self._snap.door_count()}")
         if door in self.live:
             raise Refused("busy", f"door {door} is in session {self.live[door].session_id}")
-        baseline = self._baseline(door)
+        baseline = self._polled_baseline(door)
         session = DoorSession(
             session_id=action.session_id,
             command_id=command_id,
@@ -112,36 +116,79 @@ class SessionRunner:
             mode=action.mode,
             tag=self._next_tag() & 0xFFFFFFFF,
             unlocked_at=now_utc(),
-            baseline=baseline,
+            baseline=baseline or {},
         )
-        # Persisted before the pulse: a gateway killed now still reports the session.
+        # Persisted before the pulse: a gateway killed now still reports the session (a channel
+        # missing from its baseline then counts as unusable, never as unchanged).
         self._save(session)
+        pulsed = time.monotonic()
         answer = self._bus.call(board.addr, Unlock(door - board.first, action.pulse_ms, session.tag))
         if not isinstance(answer, Ack):
             self._drop(session)
             code = answer.code.name if isinstance(answer, Nack) else "no answer"
             reason = "busy" if isinstance(answer, Nack) and answer.code is NackCode.BUSY else "hardware_fault"
             raise Refused(reason, f"lock board 0x{board.addr:02x}: {code}")
+        if baseline is None:
+            session = replace(session, baseline=self._read_after_pulse(door, pulsed))
+            self._save(session)
         self._bus.poll_fast(True)
         return session
 
-    def _baseline(self, door: int) -> dict[int, tuple[float, bool, bool]]:
-        """Fresh, stable weights of the door's channels (a faulty channel is marked)."""
+    def _polled_baseline(self, door: int) -> dict[int, tuple[float, bool, bool]] | None:
+        """The baseline from the bus master's polling, or None when it proves nothing.
+
+        What lies on a shelf changes only while its door is open: a stable reading taken after the
+        door last moved (an event from the lock board, a poll that saw it open or released; the
+        board latches events between polls and a restart of it counts as a move), with the door
+        shut ever since and the shelf done ringing, is what the shelf holds now. The door must have
+        been seen lately; the reading must be newer than the last tare and not so old that drift
+        matters. Without such a reading for every channel, the scales are read after the pulse.
+        """
+        now = now_utc()
+        doors = self._doors_of(door)
+        stale = _s(DOOR_SEEN_S + 2 * self._s.poll_idle_s)
+        snap = self._snap
+        if not doors or any(
+            d not in snap.shut or d not in snap.door_seen_at or now - snap.door_seen_at[d] > stale
+            for d in doors
+        ):
+            return None
+        quiet_from = max(snap.moved_at[d] for d in doors) + _s(SETTLE_MIN_S)
+        if snap.tared_at is not None:
+            quiet_from = max(quiet_from, snap.tared_at)
+        baseline = {}
+        for c in self._channels_of(door):
+            latest = snap.weights.get(c)
+            w = latest if latest is not None and latest.fault else snap.stable.get(c)
+            if w is None or w.at <= quiet_from or now - w.at > _s(BASELINE_MAX_AGE_S):
+                return None
+            baseline[c] = (w.grams, w.stable, w.fault)
+        return baseline
+
+    def _read_after_pulse(self, door: int, pulsed: float) -> dict[int, tuple[float, bool, bool]]:
+        """Weights read in the first moments after the pulse, when no hand can be in yet.
+
+        A latch takes tens of milliseconds to let go and a person longer to pull the door: what the
+        scales say within AFTER_PULSE_S of sending UNLOCK is still the shelf before anything was
+        taken. Answers later than that are not used; a channel without a stable one is unusable.
+        """
         channels = self._channels_of(door)
-        deadline = time.monotonic() + self._s.baseline_timeout_s
+        deadline = pulsed + AFTER_PULSE_S
         readings: dict[int, Weight] = {}
         while True:
-            readings.update(self._read_scales())
+            readings.update(self._read_scales(deadline))
             wanted = {c: readings[c] for c in channels if c in readings}
-            if all(w.stable or w.fault for w in wanted.values()) or time.monotonic() > deadline:
+            if all(w.stable or w.fault for w in wanted.values()) or time.monotonic() >= deadline:
                 return {c: (w.grams, w.stable, w.fault) for c, w in wanted.items()}
-            time.sleep(0.05)
 
-    def _read_scales(self) -> dict[int, Weight]:
+    def _read_scales(self, deadline: float) -> dict[int, Weight]:
         readings = {}
         for board in self._snap.boards_of(BoardType.SCALE):
-            answer = self._bus.call(board.addr, _READ_WEIGHTS)
-            if isinstance(answer, Weights):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            answer = self._bus.call(board.addr, _READ_WEIGHTS, timeout=left)
+            if isinstance(answer, Weights) and time.monotonic() < deadline:
                 at = now_utc()
                 for i, w in enumerate(answer.channels):
                     readings[board.first + i] = Weight.of(w, at)
@@ -154,6 +201,11 @@ class SessionRunner:
         # Without a planogram every channel we know of counts for door 0 cabinets.
         return sorted(self._snap.weights)
 
+    def _doors_of(self, door: int) -> list[int]:
+        """Doors whose opening can change the door's channels: itself, or all without a planogram."""
+        planogram = self._planogram()
+        return [door] if planogram is not None and planogram.channels else sorted(self._snap.doors)
+
     # -- what the lock board says ------------------------------------------------------------
 
     def board_event(self, board: BoardInfo, event: BoardEvent, at: datetime) -> None:
@@ -161,6 +213,13 @@ class SessionRunner:
         session = self.live.get(door)
         mine = session is not None and event.session_tag == session.tag
         sid = session.session_id if session and mine else None
+        self._snap.door_moved(door, at)
+        if session and not mine and session.state is State.UNLOCKING and event.kind in _MOVES:
+            # The door moved without our pulse after the last poll that saw it shut: the shelf may
+            # no longer hold what the baseline says. Such a baseline counts as unread.
+            unread = {c: (g, False, f) for c, (g, _, f) in session.baseline.items()}
+            session = replace(session, baseline=unread)
+            self._save(session)
         match event.kind:
             case BoardEventKind.DOOR_OPENED | BoardEventKind.DOOR_FORCED:
                 self._door_event(door, "opened", sid, at)
@@ -364,6 +423,7 @@ class SessionRunner:
 
 
 _READ_WEIGHTS = ReadWeights()
+_MOVES = (BoardEventKind.DOOR_OPENED, BoardEventKind.DOOR_FORCED, BoardEventKind.DOOR_CLOSED)
 
 
 def _s(seconds: float) -> timedelta:
