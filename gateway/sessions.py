@@ -137,19 +137,20 @@ class SessionRunner:
     def _polled_baseline(self, door: int) -> dict[int, tuple[float, bool, bool]] | None:
         """The baseline from the bus master's polling, or None when it proves nothing.
 
-        What lies on a shelf changes only while its door is open: a stable reading taken after the
-        door last moved (an event from the lock board, a poll that saw it open or released; the
-        board latches events between polls and a restart of it counts as a move), with the door
-        shut ever since and the shelf done ringing, is what the shelf holds now. The door must have
-        been seen lately; the reading must be newer than the last tare and not so old that drift
-        matters. Without such a reading for every channel, the scales are read after the pulse.
+        What lies on a shelf changes only while its door is open, and the lock board latches every
+        opening and closing as an event until it is polled (a restart of the board, which forgets
+        them, counts as a move). So a stable reading taken after the door last moved and the shelf
+        stopped ringing, with the door closed at every poll since, is what the shelf holds now. The
+        door must have been seen lately; the reading must be newer than the last tare and not so old
+        that drift matters. Without such a reading for every channel, the scales are read after the
+        pulse. (An opening after the last poll is reported later: see board_event.)
         """
         now = now_utc()
         doors = self._doors_of(door)
         stale = _s(DOOR_SEEN_S + 2 * self._s.poll_idle_s)
         snap = self._snap
         if not doors or any(
-            d not in snap.shut or d not in snap.door_seen_at or now - snap.door_seen_at[d] > stale
+            d not in snap.closed or d not in snap.door_seen_at or now - snap.door_seen_at[d] > stale
             for d in doors
         ):
             return None
@@ -213,9 +214,10 @@ class SessionRunner:
         session = self.live.get(door)
         mine = session is not None and event.session_tag == session.tag
         sid = session.session_id if session and mine else None
-        self._snap.door_moved(door, at)
+        if event.kind in _MOVES:
+            self._snap.door_moved(door, at)
         if session and not mine and session.state is State.UNLOCKING and event.kind in _MOVES:
-            # The door moved without our pulse after the last poll that saw it shut: the shelf may
+            # The door moved without our pulse after the last poll that saw it closed: the shelf may
             # no longer hold what the baseline says. Such a baseline counts as unread.
             unread = {c: (g, False, f) for c, (g, _, f) in session.baseline.items()}
             session = replace(session, baseline=unread)

@@ -39,11 +39,11 @@ class Snapshot:
     weights: dict[int, Weight] = field(default_factory=dict)
     climate: Climate | None = None
     # What a door session may take as its baseline without reading the scales again (see
-    # SessionRunner._polled_baseline): the latest stable reading of each channel, the doors last seen
-    # shut (closed, lock engaged), when each door last moved (or was first seen), when each was last
+    # SessionRunner._polled_baseline): the latest stable reading of each channel, the doors closed at
+    # the last poll, when each door last moved (opened, closed, or was first seen), when each was last
     # seen, the last tare.
     stable: dict[int, Weight] = field(default_factory=dict)
-    shut: set[int] = field(default_factory=set)
+    closed: set[int] = field(default_factory=set)
     moved_at: dict[int, datetime] = field(default_factory=dict)
     door_seen_at: dict[int, datetime] = field(default_factory=dict)
     tared_at: datetime | None = None
@@ -58,7 +58,7 @@ class Snapshot:
         """Door states as the lock board reports them (after its events were handled)."""
         if status.uptime_ms < self._uptime_ms.get(board.addr, 0):
             # The board restarted: the events it had latched (an open and close between polls) are
-            # gone, so nothing before this moment proves its doors stayed shut.
+            # gone, so nothing before this moment proves its doors stayed closed.
             for i in range(board.count):
                 self.door_moved(board.first + i, at)
         self._uptime_ms[board.addr] = status.uptime_ms
@@ -66,15 +66,15 @@ class Snapshot:
             number = board.first + i
             self.doors[number] = door
             self.door_seen_at[number] = at
-            if door.open or door.released or door.lock_fault:
+            if door.open or door.lock_fault:  # a released lock changes nothing until the door opens
                 self.door_moved(number, at)
             else:
-                self.shut.add(number)
+                self.closed.add(number)
                 self.moved_at.setdefault(number, at)  # first sight: nothing known of before
 
     def door_moved(self, door: int, at: datetime) -> None:
-        """The door was open, released or reported an event at `at`: not shut until seen so."""
-        self.shut.discard(door)
+        """The door was open or opened or closed at `at`: not known closed until polled so."""
+        self.closed.discard(door)
         self.moved_at[door] = max(at, self.moved_at.get(door, at))
 
     def boards_of(self, kind: BoardType) -> list[BoardInfo]:
