@@ -46,7 +46,7 @@ from protocols.serial.commands import (
 
 log = structlog.get_logger("gateway.sessions")
 SETTLE_MIN_S = 0.3  # readings taken this soon after the door shut still ring
-AFTER_PULSE_S = 0.1  # no door opens this soon after UNLOCK is sent (see _read_after_pulse)
+READ_AT = "baseline_read_at"  # DoorSession.extra: when a baseline read after the pulse was taken
 BASELINE_MAX_AGE_S = 30.0  # an older polled reading is read again: scales drift, boards go quiet
 DOOR_SEEN_S = 1.0  # beyond the lock board's poll interval, how stale its door states may be
 NOISE = NoiseModel()
@@ -121,7 +121,6 @@ class SessionRunner:
         # Persisted before the pulse: a gateway killed now still reports the session (a channel
         # missing from its baseline then counts as unusable, never as unchanged).
         self._save(session)
-        pulsed = time.monotonic()
         answer = self._bus.call(board.addr, Unlock(door - board.first, action.pulse_ms, session.tag))
         if not isinstance(answer, Ack):
             self._drop(session)
@@ -129,7 +128,8 @@ class SessionRunner:
             reason = "busy" if isinstance(answer, Nack) and answer.code is NackCode.BUSY else "hardware_fault"
             raise Refused(reason, f"lock board 0x{board.addr:02x}: {code}")
         if baseline is None:
-            session = replace(session, baseline=self._read_after_pulse(door, pulsed))
+            weights, read_at = self._read_after_pulse(door)
+            session = replace(session, baseline=weights, extra={READ_AT: read_at.isoformat()})
             self._save(session)
         self._bus.poll_fast(True)
         return session
@@ -166,30 +166,25 @@ class SessionRunner:
             baseline[c] = (w.grams, w.stable, w.fault)
         return baseline
 
-    def _read_after_pulse(self, door: int, pulsed: float) -> dict[int, tuple[float, bool, bool]]:
-        """Weights read in the first moments after the pulse, when no hand can be in yet.
-
-        A latch takes tens of milliseconds to let go and a person longer to pull the door: what the
-        scales say within AFTER_PULSE_S of sending UNLOCK is still the shelf before anything was
-        taken. Answers later than that are not used; a channel without a stable one is unusable.
-        """
+    def _read_after_pulse(self, door: int) -> tuple[dict[int, tuple[float, bool, bool]], datetime]:
+        """Fresh, stable weights of the door's channels (a faulty channel is marked), and when the
+        last of them was read: board_event voids them if the door opened before that."""
         channels = self._channels_of(door)
-        deadline = pulsed + AFTER_PULSE_S
+        deadline = time.monotonic() + self._s.baseline_timeout_s
         readings: dict[int, Weight] = {}
         while True:
-            readings.update(self._read_scales(deadline))
+            readings.update(self._read_scales())
             wanted = {c: readings[c] for c in channels if c in readings}
-            if all(w.stable or w.fault for w in wanted.values()) or time.monotonic() >= deadline:
-                return {c: (w.grams, w.stable, w.fault) for c, w in wanted.items()}
+            if all(w.stable or w.fault for w in wanted.values()) or time.monotonic() > deadline:
+                read_at = max((w.at for w in wanted.values()), default=now_utc())
+                return {c: (w.grams, w.stable, w.fault) for c, w in wanted.items()}, read_at
+            time.sleep(0.05)
 
-    def _read_scales(self, deadline: float) -> dict[int, Weight]:
+    def _read_scales(self) -> dict[int, Weight]:
         readings = {}
         for board in self._snap.boards_of(BoardType.SCALE):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            answer = self._bus.call(board.addr, _READ_WEIGHTS, timeout=left)
-            if isinstance(answer, Weights) and time.monotonic() < deadline:
+            answer = self._bus.call(board.addr, _READ_WEIGHTS)
+            if isinstance(answer, Weights):
                 at = now_utc()
                 for i, w in enumerate(answer.channels):
                     readings[board.first + i] = Weight.of(w, at)
@@ -216,12 +211,13 @@ class SessionRunner:
         sid = session.session_id if session and mine else None
         if event.kind in _MOVES:
             self._snap.door_moved(door, at)
-        if session and not mine and session.state is State.UNLOCKING and event.kind in _MOVES:
-            # The door moved without our pulse after the last poll that saw it closed: the shelf may
-            # no longer hold what the baseline says. Such a baseline counts as unread.
-            unread = {c: (g, False, f) for c, (g, _, f) in session.baseline.items()}
-            session = replace(session, baseline=unread)
-            self._save(session)
+        if session and session.state is State.UNLOCKING and event.kind in _MOVES and (
+            not mine or _read_since(session, at)
+        ):
+            # The door moved without our pulse after the last poll that saw it closed, or opened
+            # before the scales were read after the pulse: the shelf may no longer hold what the
+            # baseline says. Such a baseline counts as unread.
+            session = self._unread(session)
         match event.kind:
             case BoardEventKind.DOOR_OPENED | BoardEventKind.DOOR_FORCED:
                 self._door_event(door, "opened", sid, at)
@@ -244,9 +240,18 @@ class SessionRunner:
             if state is None:
                 continue
             if session.state is State.UNLOCKING and state.open:
+                if READ_AT in session.extra:  # when it opened is lost: maybe before the reading
+                    session = self._unread(session)
                 self._fire(session, Trigger.DOOR_OPENED, at)
             elif session.state in (State.OPEN, State.LEFT_OPEN) and not state.open:
                 self._fire(session, Trigger.DOOR_CLOSED, at)
+
+    def _unread(self, session: DoorSession) -> DoorSession:
+        """The baseline counts as unread: every channel unusable, none taken as unchanged."""
+        unread = {c: (g, False, f) for c, (g, _, f) in session.baseline.items()}
+        session = replace(session, baseline=unread)
+        self._save(session)
+        return session
 
     def _door_event(self, door: int, action: str, session_id: str | None, at: datetime) -> None:
         cabinet = self._s.cabinet_id
@@ -426,6 +431,12 @@ class SessionRunner:
 
 _READ_WEIGHTS = ReadWeights()
 _MOVES = (BoardEventKind.DOOR_OPENED, BoardEventKind.DOOR_FORCED, BoardEventKind.DOOR_CLOSED)
+
+
+def _read_since(session: DoorSession, opened: datetime) -> bool:
+    """The baseline was read after the pulse, at or after the door opened."""
+    read_at = session.extra.get(READ_AT)
+    return read_at is not None and datetime.fromisoformat(read_at) >= opened
 
 
 def _s(seconds: float) -> timedelta:
