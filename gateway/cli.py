@@ -7,12 +7,9 @@ from pathlib import Path
 import typer
 
 from gateway.ctl import unlock_command
-from gateway.service import GatewayService
-from gateway.settings import load_settings
+from gateway.run import serve
 from protocols.mqtt.schemas import Config, parse
 from protocols.planogram_lint import lint_planogram
-from protocols.runtime.logs import configure
-from protocols.runtime.shutdown import exit_stopped, stop_requested
 
 app = typer.Typer(no_args_is_help=True, help="The per-cabinet gateway.")
 ctl_app = typer.Typer(no_args_is_help=True, help="Commissioning tools: talk to a cabinet over MQTT.")
@@ -36,11 +33,10 @@ def run(
     metrics_port: int | None = typer.Option(None, help="Serve Prometheus metrics on 127.0.0.1:PORT"),
     log_level: str = typer.Option("INFO"),
 ) -> None:
-    """Run the gateway until SIGTERM or Ctrl-C (then exit code 0)."""
-    configure(log_level)
-    stop = stop_requested()
-    settings = load_settings(
+    """Run the gateway until SIGTERM or Ctrl-C (then exit code 0); a board runs `python -m gateway`."""
+    serve(
         config,
+        log_level,
         cabinet_id=cabinet_id,
         serial=serial,
         mqtt=mqtt,
@@ -54,7 +50,6 @@ def run(
         planogram=planogram,
         metrics_port=metrics_port,
     )
-    exit_stopped(GatewayService(settings).run(stop))
 
 
 @app.command()

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -23,7 +24,6 @@ from protocols.mqtt.schemas import Ack, Command, EvAck, UnlockAction, encode, pa
 from protocols.mqtt.topics import Channel, parse_topic, topic
 from protocols.signing import KeyPair, generate_keypair, load_private_key, sign_command
 from tests.servers import terminate
-from tests.sim_fixture import VENDFLEET
 
 # Fast timings so a session takes a second or two, not a minute.
 FAST_GATEWAY_ENV = {
@@ -102,9 +102,9 @@ def gateway_process(
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[GatewayProcess]:
     argv = [
-        VENDFLEET,
-        "gateway",
-        "run",
+        sys.executable,
+        "-m",
+        "gateway",  # the lean entry point a board runs (deploy/gateway/vendfleet-gateway.service)
         "--cabinet-id",
         cabinet_id,
         "--serial",

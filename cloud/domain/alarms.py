@@ -60,7 +60,28 @@ def log_notifier(alarm: Alarm, change: str) -> None:
 NOTIFY: list[Notifier] = [log_notifier]
 
 
-def _open(db: Session, cabinet_id: int, kind: str, key: str) -> Alarm | None:
+@dataclass
+class OpenAlarms:
+    """The open alarms of some cabinets and kinds, read in one query: a batch of telemetry asks its
+    rules per sample, and a query per question was most of its cost. Raising and resolving through
+    it keeps it true for the rest of the transaction."""
+
+    kinds: frozenset[str]
+    found: dict[tuple[int, str, str], Alarm]
+
+    @classmethod
+    def load(cls, db: Session, cabinet_ids: set[int], kinds: frozenset[str]) -> OpenAlarms:
+        rows = db.scalars(
+            select(Alarm).where(
+                Alarm.cabinet_id.in_(cabinet_ids), Alarm.kind.in_(kinds), Alarm.state != "resolved"
+            )
+        )
+        return cls(kinds, {(a.cabinet_id, a.kind, a.key): a for a in rows})
+
+
+def _open(db: Session, cabinet_id: int, kind: str, key: str, known: OpenAlarms | None) -> Alarm | None:
+    if known is not None and kind in known.kinds:
+        return known.found.get((cabinet_id, kind, key))
     return db.scalar(
         select(Alarm).where(
             Alarm.cabinet_id == cabinet_id, Alarm.kind == kind, Alarm.key == key, Alarm.state != "resolved"
@@ -78,13 +99,14 @@ def raise_alarm(
     evidence: dict[str, Any] | None = None,
     params: dict[str, Any] | None = None,
     at: datetime | None = None,
+    known: OpenAlarms | None = None,
 ) -> Alarm:
     """Open the alarm unless the same condition already has one open (no storms).
 
     `detail` is the English sentence (logs); `params` are its values, kept in the evidence, so pages
-    word it in the reader's language."""
+    word it in the reader's language. `known`: the open alarms already read, if they were."""
     assert kind in KINDS, kind
-    existing = _open(db, cabinet.id, kind, key)
+    existing = _open(db, cabinet.id, kind, key, known)
     if existing is not None:
         return existing
     alarm = Alarm(
@@ -98,24 +120,43 @@ def raise_alarm(
     )
     db.add(alarm)
     db.flush()
+    if known is not None and kind in known.kinds:
+        known.found[cabinet.id, kind, key] = alarm
     for notify in NOTIFY:
         notify(alarm, "opened")
     return alarm
 
 
-def resolve(db: Session, cabinet: Cabinet, kind: str, key: str = "", at: datetime | None = None) -> None:
-    alarm = _open(db, cabinet.id, kind, key)
+def resolve(
+    db: Session,
+    cabinet: Cabinet,
+    kind: str,
+    key: str = "",
+    at: datetime | None = None,
+    known: OpenAlarms | None = None,
+) -> None:
+    alarm = _open(db, cabinet.id, kind, key, known)
     if alarm is not None:
         alarm.state, alarm.resolved_at = "resolved", at or datetime.now(UTC)
+        if known is not None:
+            known.found.pop((cabinet.id, kind, key), None)
         for notify in NOTIFY:
             notify(alarm, "resolved")
 
 
-def set_alarm(db: Session, cabinet: Cabinet, active: bool, kind: str, key: str = "", **fields: Any) -> None:
+def set_alarm(
+    db: Session,
+    cabinet: Cabinet,
+    active: bool,
+    kind: str,
+    key: str = "",
+    known: OpenAlarms | None = None,
+    **fields: Any,
+) -> None:
     if active:
-        raise_alarm(db, cabinet, kind, key, **fields)
+        raise_alarm(db, cabinet, kind, key, known=known, **fields)
     else:
-        resolve(db, cabinet, kind, key)
+        resolve(db, cabinet, kind, key, known=known)
 
 
 def acknowledge(db: Session, *, alarm_id: int, user: User) -> Alarm:

@@ -18,12 +18,20 @@ SILENCE_FLOOR_S = 30.0  # no cabinet's silence limit is shorter (CabinetSettings
 # fleet reporting every 10 s never reaches the per-cabinet check below
 
 
+RULE_ALARMS = frozenset({"offline", "temperature_high", "outbox_backlog"})  # what record() raises
+
+
 @dataclass
 class Stored:
-    """The rows a batch of samples writes to, read in one query each (not one per sample)."""
+    """What a batch of samples reads, in one query each (not one per sample): the rows it writes to,
+    the cabinets holding chilled goods, the open alarms its rules raise and resolve, each cabinet's
+    effective settings (validated once per cabinet, not per sample)."""
 
     latest: dict[int, CabinetTelemetry] = field(default_factory=dict)
     minutes: dict[tuple[int, int, datetime], TemperatureMinute] = field(default_factory=dict)
+    chilled: set[int] = field(default_factory=set)
+    open_alarms: alarms.OpenAlarms = field(default_factory=lambda: alarms.OpenAlarms(frozenset(), {}))
+    rules: dict[int, CabinetSettings] = field(default_factory=dict)
 
     @classmethod
     def load(cls, db: Session, samples: list[tuple[Cabinet, Telemetry]]) -> Stored:
@@ -35,18 +43,31 @@ class Stored:
             )
         )
         latest = db.scalars(select(CabinetTelemetry).where(CabinetTelemetry.cabinet_id.in_(ids)))
+        chilled = db.scalars(
+            select(PlanogramLane.cabinet_id)
+            .join(Product)
+            .where(PlanogramLane.cabinet_id.in_(ids), Product.chilled)
+            .distinct()
+        )
         return cls(
             latest={row.cabinet_id: row for row in latest},
             minutes={(r.cabinet_id, r.probe, r.minute): r for r in rows},
+            chilled=set(chilled),
+            open_alarms=alarms.OpenAlarms.load(db, ids, RULE_ALARMS),
         )
+
+    def rules_of(self, db: Session, cabinet: Cabinet) -> CabinetSettings:
+        if cabinet.id not in self.rules:
+            self.rules[cabinet.id] = effective_settings(db, cabinet)
+        return self.rules[cabinet.id]
 
 
 def record_many(db: Session, samples: list[tuple[Cabinet, Telemetry]]) -> None:
     """A batch of samples: existing rows read once, new and changed ones written in one flush."""
     stored = Stored.load(db, samples)
     seen: set[int] = set()
-    # The rules query only their own cabinet's rows, so the session needs flushing only before a
-    # cabinet's second sample, not before every query (autoflush made that a round trip per query).
+    # The rules read what they need from `stored`; a query of a cabinet's own rows (if one is added)
+    # needs the session flushed only before its second sample, not before every query.
     with db.no_autoflush:
         for cabinet, sample in samples:
             if cabinet.id in seen:
@@ -60,11 +81,11 @@ def record(db: Session, cabinet: Cabinet, sample: Telemetry, stored: Stored | No
     """Keep the sample and judge it by the cabinet's own alarm settings."""
     stored = stored or Stored.load(db, [(cabinet, sample)])
     now = datetime.now(UTC)
-    rules = effective_settings(db, cabinet)
+    rules = stored.rules_of(db, cabinet)
     cabinet.last_seen = now
     if not cabinet.online:
         cabinet.online = True
-        alarms.resolve(db, cabinet, "offline")
+        alarms.resolve(db, cabinet, "offline", known=stored.open_alarms)
     latest = stored.latest.get(cabinet.id)
     if latest is None:
         latest = CabinetTelemetry(cabinet_id=cabinet.id, received_at=now, payload={})
@@ -72,13 +93,14 @@ def record(db: Session, cabinet: Cabinet, sample: Telemetry, stored: Stored | No
         db.add(latest)
     latest.received_at, latest.payload = now, sample.model_dump(mode="json")
     _roll_up(db, cabinet, sample, stored)
-    _temperature_rule(db, cabinet, latest, sample, rules)
+    _temperature_rule(db, cabinet, latest, sample, rules, stored)
     cold_chain.observe(db, cabinet, sample, rules)
     alarms.set_alarm(
         db,
         cabinet,
         sample.outbox_depth > rules.outbox_backlog,
         "outbox_backlog",
+        known=stored.open_alarms,
         detail=f"{sample.outbox_depth} events waiting on the gateway",
         params={"events": sample.outbox_depth},
     )
@@ -117,15 +139,20 @@ def _roll_up(db: Session, cabinet: Cabinet, sample: Telemetry, stored: Stored) -
 
 
 def _temperature_rule(
-    db: Session, cabinet: Cabinet, latest: CabinetTelemetry, sample: Telemetry, t: CabinetSettings
+    db: Session,
+    cabinet: Cabinet,
+    latest: CabinetTelemetry,
+    sample: Telemetry,
+    t: CabinetSettings,
+    stored: Stored,
 ) -> None:
     readings = [v for v in sample.temperatures_c if v is not None]
-    if not readings or not holds_chilled(db, cabinet):
+    if not readings or cabinet.id not in stored.chilled:
         return
     warmest = max(readings)
     if warmest <= t.chilled_max_c:
         latest.warm_since = None
-        alarms.resolve(db, cabinet, "temperature_high")
+        alarms.resolve(db, cabinet, "temperature_high", known=stored.open_alarms)
         return
     latest.warm_since = latest.warm_since or sample.ts
     if sample.ts - latest.warm_since >= timedelta(seconds=t.warm_grace_s):
@@ -133,6 +160,7 @@ def _temperature_rule(
             db,
             cabinet,
             "temperature_high",
+            known=stored.open_alarms,
             detail=f"{warmest:.1f} °C above {t.chilled_max_c:.1f} °C since {latest.warm_since:%H:%M} UTC",
             evidence={"temperatures_c": sample.temperatures_c, "warm_since": latest.warm_since.isoformat()},
             params={

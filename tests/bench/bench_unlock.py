@@ -27,7 +27,7 @@ from cloud.db.engine import make_engine, session_factory, transaction
 from cloud.db.migrate import upgrade
 from cloud.domain.auth import LogSender
 from cloud.domain.fleet import seed
-from cloud.domain.sessions import FINAL
+from cloud.domain.session_states import FINAL
 from cloud.runtime import CloudRuntime
 from cloud.settings import CloudSettings
 from protocols.serial import message_frame

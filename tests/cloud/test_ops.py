@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.event import listen, remove
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.db.engine import transaction
@@ -75,6 +76,39 @@ def test_outbox_backlog_and_offline(factory: sessionmaker[Session]) -> None:
     with transaction(factory) as db:
         ingest.on_status(db, "XH-0003", Status(state="online"))
     assert alarm_states(factory, "offline") == ["resolved"]
+
+
+def test_a_batch_reads_its_rule_inputs_once_not_per_sample(factory: sessionmaker[Session]) -> None:
+    """#13: chilled goods, open alarms and settings are read per batch; the rules judge the same."""
+    codes = ["XH-0001", "XH-0002", "XH-0003"]
+    selects: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    def batch(first: int, minutes: int) -> int:
+        selects.clear()
+        with transaction(factory) as db:
+            found = {c.code: c for c in db.scalars(select(Cabinet).where(Cabinet.code.in_(codes)))}
+            listen(db.get_bind(), "before_cursor_execute", count)
+            try:
+                samples = [(found[c], sample(first + m, 12.0, 500)) for m in range(minutes) for c in codes]
+                telemetry.record_many(db, samples)
+            finally:
+                remove(db.get_bind(), "before_cursor_execute", count)
+        return len(selects)
+
+    assert batch(0, 2) == batch(100, 20)  # ten times the samples, not one more query
+    assert alarm_states(factory, "outbox_backlog") == ["open"] * 3
+    with factory() as db:
+        chilled = [
+            c
+            for c in db.scalars(select(Cabinet).where(Cabinet.code.in_(codes)))
+            if telemetry.holds_chilled(db, c)
+        ]
+    assert chilled
+    assert alarm_states(factory, "temperature_high") == ["open"] * len(chilled)  # warm past the grace
 
 
 def test_silence_means_offline(factory: sessionmaker[Session]) -> None:
