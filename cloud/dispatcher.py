@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.db.engine import transaction
@@ -37,6 +37,8 @@ CONFIG_PATIENCE = timedelta(seconds=30)  # sent but not applied for this long: s
 DRIFT_AFTER = timedelta(minutes=5)  # … and ops hear of it
 BATCH = 100
 PUBACK_WAIT_S = 1.0  # short: a stop must not wait out a broker that hangs
+# An unlock has a resident waiting at the door; a capture or a config can wait a few milliseconds.
+COMMANDS_FIRST = case((OutboxMessage.kind == "command", 0), else_=1)
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ class Dispatcher:
             query = (
                 select(OutboxMessage)
                 .where(OutboxMessage.done_at.is_(None), OutboxMessage.next_attempt_at <= now)
-                .order_by(OutboxMessage.id)
+                .order_by(COMMANDS_FIRST, OutboxMessage.id)
                 .limit(BATCH)
                 .with_for_update(skip_locked=True)
             )

@@ -48,7 +48,7 @@ def state(cabinet: Cabinet) -> dict[str, Any]:
             "layout": w.layout.name,
             "sim_time_s": round(w.now(), 3),
             "doors": [
-                {"door": n, "open": d.open, "locked": d.engaged, "forced": d.forced}
+                {"door": n, "open": d.open, "locked": d.engaged, "forced": d.forced, "pulsed_at": d.pulsed_at}
                 for n, d in enumerate(w.doors)
             ],
             "channels": [

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import random
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -49,6 +50,7 @@ class Door:
     released_until: float = -1.0  # lock released while now < released_until
     engaged: bool = True
     tag: int = 0  # session tag of the unlock that released it (0 if none)
+    pulsed_at: float | None = None  # wall-clock time of the last unlock pulse (benchmarks time it)
     forced: bool = False
     stuck: bool = False
 
@@ -187,6 +189,7 @@ class World:
             # People react in real time: the pulse lasts its real duration at any sim speed.
             d.released_until = self.now() + pulse_ms / 1000 * self.clock.speed
             d.tag = tag
+            d.pulsed_at = time.time()
             if d.engaged:
                 d.engaged = False
                 self.latch(BoardEventKind.LOCK_RELEASED, door, tag)

@@ -42,6 +42,7 @@ REDISCOVER_S = 30.0  # how often absent scan addresses are asked again
 # A board is declared down after this many polls in a row go unanswered (about 3 s with the backoff):
 # one missed poll is a busy line or a starved board at start-up, not a fault to raise and clear.
 MISSES_DOWN = 3
+IDLE_WAIT_S = 0.05  # at most this long between looks at the stop flag and the rediscovery clock
 
 
 @dataclass(frozen=True)
@@ -168,28 +169,37 @@ class BusMaster:
 
     def _step(self) -> None:
         try:
-            addr, request, future = self._commands.get_nowait()
+            self._run_command(self._commands.get_nowait())
         except queue.Empty:
             pass
         else:
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(self._exchange(addr, request))
-                except BaseException:
-                    future.set_result(None)  # the caller hears "no answer" now, not after its timeout
-                    raise
             return
         now = time.monotonic()
         due = [b for b in self._boards.values() if b.due <= now]
         if not due:
             if now >= self._rediscover_at:
                 self._look_for_missing_boards()
-            self._stop.wait(0.005)
+            # Idle until the next poll is due, but a command (an unlock) is taken the moment it comes.
+            next_due = min((b.due for b in self._boards.values()), default=now + IDLE_WAIT_S)
+            try:
+                self._run_command(self._commands.get(timeout=min(max(next_due - now, 0.0), IDLE_WAIT_S)))
+            except queue.Empty:
+                pass
             return
         for board in sorted(due, key=lambda b: b.due)[:1]:
             self._poll(board, now)
 
+    def _run_command(self, item: tuple[int, Request, Future[Answer | None]]) -> None:
+        addr, request, future = item
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(self._exchange(addr, request))
+            except BaseException:
+                future.set_result(None)  # the caller hears "no answer" now, not after its timeout
+                raise
+
     _rediscover_at = 0.0
+    _line_quiet_at = 0.0  # when the last answer (or timeout) ended
 
     def _look_for_missing_boards(self) -> None:
         """A board that missed discovery (busy line, late power-up) must not stay unknown."""
@@ -249,13 +259,16 @@ class BusMaster:
             for attempt in range(total):
                 if attempt:
                     self.metrics.bus_retries.inc()
-                time.sleep(self._s.inter_frame_gap_s)
+                # The gap after the last frame on the line (RS-485 turnaround), not a sleep before each.
+                time.sleep(max(0.0, self._line_quiet_at + self._s.inter_frame_gap_s - time.monotonic()))
                 self._transport.write(tx.wire)
                 deadline = time.monotonic() + self._s.response_timeout_s
                 while time.monotonic() < deadline:
                     answer = tx.match(self._decoder.feed(self._transport.read()))
                     if answer is not None:
+                        self._line_quiet_at = time.monotonic()
                         return answer
+                self._line_quiet_at = time.monotonic()
                 tx.match(self._decoder.flush())  # a half frame must not glue onto the retry's answer
             self.metrics.bus_failures.inc()
             return None

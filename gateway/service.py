@@ -223,13 +223,12 @@ class GatewayService:
             for event in answer.events:
                 at = reading.at - timedelta(milliseconds=_age_ms(answer, event))
                 self.sessions.board_event(board, event, at)
-            for i, door in enumerate(answer.doors):
-                self.snapshot.doors[board.first + i] = door
+            self.snapshot.lock_status(board, answer, reading.at)
             self.sessions.reconcile_doors()
         elif isinstance(answer, Weights):
             for i, w in enumerate(answer.channels):
                 channel = board.first + i
-                self.snapshot.weights[channel] = Weight.of(w, reading.at)
+                self.snapshot.weigh(channel, Weight.of(w, reading.at))
                 self.alarms.set(w.fault, "scale_fault", channel, channel=channel, board_addr=board.addr)
                 self.scales.observe(channel, w, reading.at, quiet=self._quiet())
         elif isinstance(answer, Climate):
@@ -324,12 +323,15 @@ class GatewayService:
             boards = [b for b in boards if b.first <= channel < b.first + b.count]
         if not boards:
             raise Refused("unknown_channel", f"no scale channel {channel}; this cabinet has {count}")
-        for board in boards:
-            local = ALL_CHANNELS if channel is None else channel - board.first
-            if not isinstance(self.bus.call(board.addr, Tare(local)), BoardAck):
-                raise Refused("hardware_fault", f"scale board 0x{board.addr:02x} refused to tare")
-            tared = range(board.first, board.first + board.count) if channel is None else [channel]
-            self.scales.tared(tared)
+        try:
+            for board in boards:
+                local = ALL_CHANNELS if channel is None else channel - board.first
+                if not isinstance(self.bus.call(board.addr, Tare(local)), BoardAck):
+                    raise Refused("hardware_fault", f"scale board 0x{board.addr:02x} refused to tare")
+                tared = range(board.first, board.first + board.count) if channel is None else [channel]
+                self.scales.tared(tared)
+        finally:
+            self.snapshot.tared_at = datetime.now(UTC)  # older readings are on the old zero
 
     def _ack(self, command_id: Any, status: str, **fields: Any) -> None:
         if "detail" in fields:

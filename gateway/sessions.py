@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -44,7 +45,10 @@ from protocols.serial.commands import (
 )
 
 log = structlog.get_logger("gateway.sessions")
+BASELINE_AT = "baseline_at"  # DoorSession.extra: when the oldest reading of the baseline was taken
 SETTLE_MIN_S = 0.3  # readings taken this soon after the door shut still ring
+BASELINE_MAX_AGE_S = 30.0  # an older polled reading is read again: scales drift, boards go quiet
+DOOR_SEEN_S = 1.0  # beyond the lock board's poll interval, how stale its door states may be
 NOISE = NoiseModel()
 
 
@@ -99,14 +103,18 @@ class SessionRunner:
     # -- unlock --------------------------------------------------------------------------------
 
     def unlock(self, command_id: UUID, action: UnlockAction) -> DoorSession:
-        """Take the baseline, persist the session, pulse the lock; Refused says why not."""
+        """Take the baseline, persist the session, pulse the lock; Refused says why not.
+
+        The baseline is what polling saw while the door stayed shut (no wait on the path the resident
+        waits on); when polling proves nothing, the scales are read before the pulse, never after:
+        a hand may be in the cabinet by then."""
         door = action.door
         board = self._snap.lock_board_of(door)
         if board is None:
             raise Refused("unknown_door", f"no door {door}; this cabinet has {self._snap.door_count()}")
         if door in self.live:
             raise Refused("busy", f"door {door} is in session {self.live[door].session_id}")
-        baseline = self._baseline(door)
+        weights = self._polled_baseline(door) or self._read_baseline(door)
         session = DoorSession(
             session_id=action.session_id,
             command_id=command_id,
@@ -114,7 +122,8 @@ class SessionRunner:
             mode=action.mode,
             tag=self._next_tag() & 0xFFFFFFFF,
             unlocked_at=now_utc(),
-            baseline=baseline,
+            baseline={c: (w.grams, w.stable, w.fault) for c, w in weights.items()},
+            extra={BASELINE_AT: min((w.at for w in weights.values()), default=now_utc()).isoformat()},
         )
         # Persisted before the pulse: a gateway killed now still reports the session.
         self._save(session)
@@ -127,7 +136,39 @@ class SessionRunner:
         self._bus.poll_fast(True)
         return session
 
-    def _baseline(self, door: int) -> dict[int, tuple[float, bool, bool]]:
+    def _polled_baseline(self, door: int) -> dict[int, Weight] | None:
+        """The baseline from the bus master's polling, or None when it proves nothing.
+
+        What lies on a shelf changes only while its door is open, and the lock board latches every
+        opening and closing as an event until it is polled (a restart of the board, which forgets
+        them, counts as a move). So a stable reading taken after the door last moved and the shelf
+        stopped ringing, with the door closed at every poll since, is what the shelf holds now. The
+        door must have been seen lately; the reading must be newer than the last tare and not so old
+        that drift matters. Without such a reading for every channel, the scales are read before the
+        pulse. (An opening after the last poll is reported later: see board_event.)
+        """
+        now = now_utc()
+        doors = self._doors_of(door)
+        stale = _s(DOOR_SEEN_S + 2 * self._s.poll_idle_s)
+        snap = self._snap
+        if not doors or any(
+            d not in snap.closed or d not in snap.door_seen_at or now - snap.door_seen_at[d] > stale
+            for d in doors
+        ):
+            return None
+        quiet_from = max(snap.moved_at[d] for d in doors) + _s(SETTLE_MIN_S)
+        if snap.tared_at is not None:
+            quiet_from = max(quiet_from, snap.tared_at)
+        baseline = {}
+        for c in self._channels_of(door):
+            latest = snap.weights.get(c)
+            w = latest if latest is not None and latest.fault else snap.stable.get(c)
+            if w is None or w.at <= quiet_from or now - w.at > _s(BASELINE_MAX_AGE_S):
+                return None
+            baseline[c] = w
+        return baseline
+
+    def _read_baseline(self, door: int) -> dict[int, Weight]:
         """Fresh, stable weights of the door's channels (a faulty channel is marked)."""
         channels = self._channels_of(door)
         deadline = time.monotonic() + self._s.baseline_timeout_s
@@ -136,7 +177,7 @@ class SessionRunner:
             readings.update(self._read_scales())
             wanted = {c: readings[c] for c in channels if c in readings}
             if all(w.stable or w.fault for w in wanted.values()) or time.monotonic() > deadline:
-                return {c: (w.grams, w.stable, w.fault) for c, w in wanted.items()}
+                return wanted
             time.sleep(0.05)
 
     def _read_scales(self) -> dict[int, Weight]:
@@ -156,6 +197,11 @@ class SessionRunner:
         # Without a planogram every channel we know of counts for door 0 cabinets.
         return sorted(self._snap.weights)
 
+    def _doors_of(self, door: int) -> list[int]:
+        """Doors whose opening can change the door's channels: itself, or all without a planogram."""
+        planogram = self._planogram()
+        return [door] if planogram is not None and planogram.channels else sorted(self._snap.doors)
+
     # -- what the lock board says ------------------------------------------------------------
 
     def board_event(self, board: BoardInfo, event: BoardEvent, at: datetime) -> None:
@@ -163,6 +209,14 @@ class SessionRunner:
         session = self.live.get(door)
         mine = session is not None and event.session_tag == session.tag
         sid = session.session_id if session and mine else None
+        if event.kind in _MOVES:
+            self._snap.door_moved(door, at)
+        if session and session.state is State.UNLOCKING and event.kind in _MOVES and not mine:
+            if _moved_since_baseline(session, at):
+                # The door moved without our pulse while or after the baseline was read (latched
+                # by the lock board, polled only now): the shelf may no longer hold what the
+                # baseline says. Such a baseline counts as unread.
+                session = self._unread(session)
         match event.kind:
             case BoardEventKind.DOOR_OPENED | BoardEventKind.DOOR_FORCED:
                 self._door_event(door, "opened", sid, at)
@@ -188,6 +242,13 @@ class SessionRunner:
                 self._fire(session, Trigger.DOOR_OPENED, at)
             elif session.state in (State.OPEN, State.LEFT_OPEN) and not state.open:
                 self._fire(session, Trigger.DOOR_CLOSED, at)
+
+    def _unread(self, session: DoorSession) -> DoorSession:
+        """The baseline counts as unread: every channel unusable, none taken as unchanged."""
+        unread = {c: (g, False, f) for c, (g, _, f) in session.baseline.items()}
+        session = replace(session, baseline=unread)
+        self._save(session)
+        return session
 
     def _door_event(self, door: int, action: str, session_id: str | None, at: datetime) -> None:
         cabinet = self._s.cabinet_id
@@ -366,6 +427,13 @@ class SessionRunner:
 
 
 _READ_WEIGHTS = ReadWeights()
+_MOVES = (BoardEventKind.DOOR_OPENED, BoardEventKind.DOOR_FORCED, BoardEventKind.DOOR_CLOSED)
+
+
+def _moved_since_baseline(session: DoorSession, moved: datetime) -> bool:
+    """A door move at `moved` may have changed a shelf after (or while it rang into) the baseline."""
+    read_at = session.extra.get(BASELINE_AT)
+    return read_at is None or moved >= datetime.fromisoformat(read_at) - _s(SETTLE_MIN_S)
 
 
 def _s(seconds: float) -> timedelta:

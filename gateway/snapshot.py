@@ -7,7 +7,7 @@ from datetime import datetime
 
 from gateway.bus import BoardInfo
 from protocols.mqtt.schemas import BoardHealth, ChannelReading, DoorReading, Telemetry
-from protocols.serial.commands import BoardType, ChannelWeight, Climate, DoorState
+from protocols.serial.commands import BoardType, ChannelWeight, Climate, DoorState, Status
 
 COUNT_MAX = 2**31 - 1  # telemetry counts are bounded; a year of a noisy line must not break it
 
@@ -38,6 +38,44 @@ class Snapshot:
     doors: dict[int, DoorState] = field(default_factory=dict)
     weights: dict[int, Weight] = field(default_factory=dict)
     climate: Climate | None = None
+    # What a door session may take as its baseline without reading the scales again (see
+    # SessionRunner._polled_baseline): the latest stable reading of each channel, the doors closed at
+    # the last poll, when each door last moved (opened, closed, or was first seen), when each was last
+    # seen, the last tare.
+    stable: dict[int, Weight] = field(default_factory=dict)
+    closed: set[int] = field(default_factory=set)
+    moved_at: dict[int, datetime] = field(default_factory=dict)
+    door_seen_at: dict[int, datetime] = field(default_factory=dict)
+    tared_at: datetime | None = None
+    _uptime_ms: dict[int, int] = field(default_factory=dict)
+
+    def weigh(self, channel: int, weight: Weight) -> None:
+        self.weights[channel] = weight
+        if weight.stable and not weight.fault:
+            self.stable[channel] = weight
+
+    def lock_status(self, board: BoardInfo, status: Status, at: datetime) -> None:
+        """Door states as the lock board reports them (after its events were handled)."""
+        if status.uptime_ms < self._uptime_ms.get(board.addr, 0):
+            # The board restarted: the events it had latched (an open and close between polls) are
+            # gone, so nothing before this moment proves its doors stayed closed.
+            for i in range(board.count):
+                self.door_moved(board.first + i, at)
+        self._uptime_ms[board.addr] = status.uptime_ms
+        for i, door in enumerate(status.doors):
+            number = board.first + i
+            self.doors[number] = door
+            self.door_seen_at[number] = at
+            if door.open or door.lock_fault:  # a released lock changes nothing until the door opens
+                self.door_moved(number, at)
+            else:
+                self.closed.add(number)
+                self.moved_at.setdefault(number, at)  # first sight: nothing known of before
+
+    def door_moved(self, door: int, at: datetime) -> None:
+        """The door was open or opened or closed at `at`: not known closed until polled so."""
+        self.closed.discard(door)
+        self.moved_at[door] = max(at, self.moved_at.get(door, at))
 
     def boards_of(self, kind: BoardType) -> list[BoardInfo]:
         return sorted((b for b in self.boards.values() if b.board_type is kind), key=lambda b: b.addr)

@@ -68,6 +68,7 @@ def open_session(
     session = Session(
         id=session_id,
         cabinet_id=cabinet.id,
+        cabinet=cabinet,  # the view reads its code: no second look-up
         user_id=user.id,
         door=door,
         mode=mode,

@@ -57,7 +57,7 @@ class SessionView(BaseModel):
         return cls(
             session_id=s.id,
             status=status,
-            phase=phase(status, payments.outstanding(_db(s), s.id)),
+            phase=phase(status, status not in LIVE | WAITING and payments.outstanding(_db(s), s.id)),
             detail=s.detail,
             cabinet_code=s.cabinet.code,
             door=s.door,
@@ -98,6 +98,8 @@ def phase(status: Status, money_moving: bool) -> Phase:
 
 
 def _dispute(s: Session) -> DisputeState | None:
+    if Status(s.status) in LIVE:
+        return None  # only a receipt can be disputed: a live visit has none to look up
     found = _db(s).scalar(select(Dispute).where(Dispute.session_id == s.id))
     return DisputeState.model_validate(found, from_attributes=True) if found else None
 

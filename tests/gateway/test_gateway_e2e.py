@@ -98,6 +98,47 @@ def test_unlock_take_close_reports_one_session_result(
         assert "vendfleet_gateway_outbox_depth" in metrics
 
 
+def pulse_after(sim: SimProcess, cloud: StandInCloud, cabinet: str, keys: KeyPair, session_id: str) -> float:
+    """Seconds from sending an unlock to the simulated lock letting go."""
+    command = unlock_command(cabinet, keys, session_id=session_id)
+    start = time.monotonic()
+    cloud.send(cabinet, command)
+    wait_until(lambda: not sim.state()["doors"][0]["locked"], 5, "the pulse")
+    return time.monotonic() - start
+
+
+def test_the_pulse_waits_for_the_scales_only_when_polling_proves_nothing(
+    tmp_path: Path, mosquitto: MosquittoServer, cloud: StandInCloud, keys: KeyPair, keys_dir: Path
+) -> None:
+    """#13: on a quiet cabinet the lock is pulsed at once, the baseline being what polling saw while
+    the door stayed shut. Shelves still ringing (SETTLE_S = 1.5 s) from a door forced open and
+    slammed shut prove nothing: the scales are read before the pulse, never after (a hand may be in
+    by then), so the basket stays exact either way."""
+    with (
+        sim_cabinet("chilled-4shelf", seed=5) as sim,
+        run_gateway("CAB-P", sim, mosquitto.url, tmp_path, keys_dir),
+    ):
+        gateway_online(cloud, "CAB-P")
+        assert sim.post("/doors/0/open", {"force": True}).status_code == 200
+        assert sim.post("/doors/0/close").status_code == 200  # every shelf of door 0 rings now
+        pulse_after(sim, cloud, "CAB-P", keys, "s-ringing")
+        shop(sim, [(0, "bright-milk-200", 1)])
+        wait_until(lambda: len(cloud.of_kind("session_result")) == 1, 15, "the first result")
+        (ringing,) = cloud.of_kind("session_result")
+        assert not ringing.ambiguous
+        assert all(r.stable for r in ringing.baseline)
+        assert lanes_of(ringing) == {(0, 0, "bright-milk-200", -1)}
+        # The next session's baseline is the reading that settled the first: exact, and no wait.
+        assert pulse_after(sim, cloud, "CAB-P", keys, "s-quiet") < 0.75
+        shop(sim, [(0, "bright-milk-200", 2), (0, "ham-sandwich", 1)])
+        wait_until(lambda: len(cloud.of_kind("session_result")) == 2, 15, "the second result")
+        quiet = cloud.of_kind("session_result")[1]
+        assert quiet.session_id == "s-quiet"
+        assert not quiet.ambiguous
+        assert all(r.stable for r in quiet.baseline)
+        assert lanes_of(quiet) == {(0, 0, "bright-milk-200", -2), (0, 1, "ham-sandwich", -1)}
+
+
 def test_forged_expired_misaddressed_and_replayed_commands_never_move_a_lock(
     tmp_path: Path, mosquitto: MosquittoServer, cloud: StandInCloud, keys: KeyPair, keys_dir: Path
 ) -> None:
