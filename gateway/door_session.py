@@ -9,6 +9,8 @@ from __future__ import annotations
 import enum
 import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -85,6 +87,13 @@ class SessionStore:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """What is saved inside is committed together: one fsync."""
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            yield
 
     def save(self, session: DoorSession) -> None:
         self._conn.execute(

@@ -22,7 +22,8 @@ class SqliteReplayGuard:
     def remember(self, command_id: UUID, expires_at: datetime) -> None:
         # Ids of commands that expired long ago can no longer be replayed: forget them.
         horizon = (expires_at - MAX_LIFETIME - timedelta(days=1)).isoformat()
-        with self._conn:
+        with self._conn:  # one transaction, one fsync: this is on the path of every unlock
+            self._conn.execute("BEGIN IMMEDIATE")
             self._conn.execute("DELETE FROM seen_commands WHERE expires_at < ?", (horizon,))
             self._conn.execute(
                 "INSERT OR IGNORE INTO seen_commands (command_id, expires_at) VALUES (?, ?)",

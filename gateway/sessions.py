@@ -115,18 +115,19 @@ class SessionRunner:
         if door in self.live:
             raise Refused("busy", f"door {door} is in session {self.live[door].session_id}")
         weights = self._polled_baseline(door) or self._read_baseline(door)
-        session = DoorSession(
-            session_id=action.session_id,
-            command_id=command_id,
-            door=door,
-            mode=action.mode,
-            tag=self._next_tag() & 0xFFFFFFFF,
-            unlocked_at=now_utc(),
-            baseline={c: (w.grams, w.stable, w.fault) for c, w in weights.items()},
-            extra={BASELINE_AT: min((w.at for w in weights.values()), default=now_utc()).isoformat()},
-        )
-        # Persisted before the pulse: a gateway killed now still reports the session.
-        self._save(session)
+        with self._store.atomic():  # the tag and the session: one commit before the pulse
+            session = DoorSession(
+                session_id=action.session_id,
+                command_id=command_id,
+                door=door,
+                mode=action.mode,
+                tag=self._next_tag() & 0xFFFFFFFF,
+                unlocked_at=now_utc(),
+                baseline={c: (w.grams, w.stable, w.fault) for c, w in weights.items()},
+                extra={BASELINE_AT: min((w.at for w in weights.values()), default=now_utc()).isoformat()},
+            )
+            # Persisted before the pulse: a gateway killed now still reports the session.
+            self._save(session)
         answer = self._bus.call(board.addr, Unlock(door - board.first, action.pulse_ms, session.tag))
         if not isinstance(answer, Ack):
             self._drop(session)
