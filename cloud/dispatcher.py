@@ -11,26 +11,27 @@ database lock while it waits on the broker or a provider), delivered outside any
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from sqlalchemy import case, select
+from sqlalchemy import case, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.db.engine import transaction
 from cloud.db.models import OutboxMessage
-from cloud.domain import alarms, payments
+from cloud.domain import alarms, outbox, payments
 from cloud.domain.fleet import cabinet_by_code
+from cloud.domain.outbox import LEASE
 from cloud.domain.payments import PaymentProvider
 from cloud.mqtt import NotDelivered, Publisher
 from protocols.mqtt.schemas import Command, Config
 from protocols.mqtt.topics import Channel
 
 log = structlog.get_logger("cloud.dispatcher")
-LEASE = timedelta(seconds=15)  # a claimed row is another dispatcher's again after this (we crashed)
 FIRST_RETRY = timedelta(milliseconds=500)
 LAST_RETRY = timedelta(minutes=5)
 CONFIG_PATIENCE = timedelta(seconds=30)  # sent but not applied for this long: send again
@@ -66,6 +67,7 @@ class Dispatcher:
         self._provider = provider
         self._idle_poll_s = idle_poll_s
         self._wake = threading.Event()
+        self._handed: queue.SimpleQueue[Command] = queue.SimpleQueue()  # committed, claimed, to publish now
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -75,6 +77,19 @@ class Dispatcher:
         self._thread = threading.Thread(target=self._run, name="outbox-dispatcher", daemon=True)
         self._thread.start()
         return self
+
+    def send_on_commit(self) -> Dispatcher:
+        """Publish the commands a transaction of our factory queues the moment it commits, with no
+        round of claiming in between (see outbox.send_command)."""
+        self._factory.configure(info={outbox.SENDS_ON_COMMIT: True})
+        event.listen(self._factory, "after_commit", self._committed)
+        event.listen(self._factory, "after_soft_rollback", lambda db, _: db.info.pop(outbox.TO_SEND, None))
+        return self
+
+    def _committed(self, db: Session) -> None:
+        for command in db.info.pop(outbox.TO_SEND, []):
+            self._handed.put(command)
+            self._wake.set()
 
     def wake(self) -> None:
         """Something was committed to the outbox: deliver it now rather than at the next poll."""
@@ -91,14 +106,15 @@ class Dispatcher:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()  # before looking: what is handed or committed from now on wakes us again
             try:
+                self._send_handed()
                 busy = self.deliver_due() > 0
             except Exception:  # the database is away: try again, never die
                 log.exception("dispatcher round failed")
                 busy = False
             if not busy:
                 self._wake.wait(self._idle_poll_s)
-            self._wake.clear()
 
     # -- one round ------------------------------------------------------------------------------
 
@@ -110,6 +126,21 @@ class Dispatcher:
                 break  # the rest is claimed for one lease; whoever runs next delivers it
             self._deliver(row)
         return len(claimed)
+
+    def _send_handed(self) -> None:
+        """Commands their transaction handed us on commit, already claimed: publish, then close."""
+        while not self._handed.empty():
+            command = self._handed.get()
+            key = outbox.command_key(command)
+            try:
+                self._mqtt(Channel.CMD, command, retain=False)
+            except Exception as exc:  # the broker is away: the rounds of claiming retry it from now on
+                log.warning("outbox delivery failed", key=key, attempt=1, error=str(exc))
+                with transaction(self._factory) as db:
+                    outbox.retry_at(db, key, datetime.now(UTC) + FIRST_RETRY, str(exc)[:500])
+                continue
+            with transaction(self._factory) as db:
+                outbox.close(db, key, "delivered")
 
     def _claim(self) -> list[Claimed]:
         now = datetime.now(UTC)

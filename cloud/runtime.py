@@ -86,7 +86,8 @@ class CloudRuntime:
         self.ingest = ingest_worker(self.context, self.mqtt_url, share).start()
         self.context.workers.append(self.ingest)
         context = self.context
-        self.dispatcher = Dispatcher(context.factory, context.publisher, context.payments).start()
+        dispatcher = Dispatcher(context.factory, context.publisher, context.payments)
+        self.dispatcher = dispatcher.send_on_commit().start()
         self.context.workers.append(self.dispatcher)
         self.context.outbox_committed = self.dispatcher.wake
         self._start_server(sock)

@@ -105,6 +105,7 @@ class BusMaster:
         self._seqs = SequenceNumbers()
         self._commands: queue.Queue[tuple[int, Request, Future[Answer | None]]] = queue.Queue()
         self._boards: dict[int, _BoardPoll] = {}
+        self._to_probe: list[int] = []  # absent addresses still to ask in this rediscovery round
         self._stop = threading.Event()
         self._fast = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bus", daemon=True)
@@ -202,11 +203,19 @@ class BusMaster:
     _line_quiet_at = 0.0  # when the last answer (or timeout) ended
 
     def _look_for_missing_boards(self) -> None:
-        """A board that missed discovery (busy line, late power-up) must not stay unknown."""
-        self._rediscover_at = time.monotonic() + REDISCOVER_S
-        missing = [a for a in self._s.scan_addresses if a not in self._boards]
-        if any(isinstance(self._exchange(a, GetInfo(), attempts=1), Info) for a in missing):
-            log.warning("board appeared after discovery: discovering again")
+        """A board that missed discovery (busy line, late power-up) must not stay unknown.
+
+        One absent address per idle step: each costs a whole response timeout, and an unlock
+        arriving meanwhile waits for at most one of them, not for the round."""
+        if not self._to_probe:
+            self._to_probe = [a for a in self._s.scan_addresses if a not in self._boards]
+        if len(self._to_probe) <= 1:
+            self._rediscover_at = time.monotonic() + REDISCOVER_S  # this round ends with this step
+        if not self._to_probe:
+            return
+        addr = self._to_probe.pop()
+        if isinstance(self._exchange(addr, GetInfo(), attempts=1), Info):
+            log.warning("board appeared after discovery: discovering again", addr=f"0x{addr:02x}")
             self._discover()
 
     def _discover(self) -> None:
@@ -219,6 +228,7 @@ class BusMaster:
                 addrs.append(addr)
         infos = _number_boards(list(zip(addrs, found, strict=True)))
         self._boards = {i.addr: _BoardPoll(i) for i in infos}
+        self._to_probe = []
         self._rediscover_at = time.monotonic() + REDISCOVER_S
         log.info("boards found", boards=[f"0x{i.addr:02x}:{i.board_type.name}" for i in infos])
         self._sink(BoardsFound(tuple(infos)))

@@ -5,7 +5,7 @@ cloud/dispatcher.py delivers it; this module only writes and closes rows.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
@@ -17,6 +17,9 @@ from cloud.domain import alarms
 from protocols.mqtt.schemas import Command, Config
 
 Kind = Literal["command", "config", "payment"]
+LEASE = timedelta(seconds=15)  # a claimed row is another dispatcher's again after this (we crashed)
+SENDS_ON_COMMIT = "outbox_sends_on_commit"  # Session.info: commands are published as the caller commits
+TO_SEND = "outbox_to_send"  # Session.info: the commands this transaction queued, for its commit
 
 
 def enqueue(
@@ -26,8 +29,27 @@ def enqueue(
 
 
 def send_command(db: Session, command: Command) -> None:
-    """A signed command; pointless after it expires (the gateway would refuse it)."""
-    enqueue(db, "command", f"command:{command.command_id}", _wire(command), command.expires_at)
+    """A signed command; pointless after it expires (the gateway would refuse it).
+
+    Where a dispatcher publishes on commit (Session.info[SENDS_ON_COMMIT]: an unlock has a resident
+    waiting at the door), the row is written already claimed by it for one lease: should this process
+    die before the broker has it, another dispatcher sends it when the lease runs out."""
+    message = OutboxMessage(
+        kind="command",
+        key=command_key(command),
+        payload=_wire(command),
+        expires_at=command.expires_at,
+        last_error="",
+    )
+    if db.info.get(SENDS_ON_COMMIT):
+        message.next_attempt_at = datetime.now(UTC) + LEASE
+        message.attempts = 1
+        db.info.setdefault(TO_SEND, []).append(command)
+    db.add(message)
+
+
+def command_key(command: Command) -> str:
+    return f"command:{command.command_id}"
 
 
 def send_config(db: Session, cabinet: Cabinet, config: Config) -> None:
@@ -57,6 +79,15 @@ def close(db: Session, key: str, outcome: str) -> None:
         update(OutboxMessage)
         .where(OutboxMessage.key == key, OutboxMessage.done_at.is_(None))
         .values(done_at=datetime.now(UTC), outcome=outcome)
+    )
+
+
+def retry_at(db: Session, key: str, when: datetime, error: str) -> None:
+    """A delivery failed: try again at `when` (the lease its sender held is given up)."""
+    db.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.key == key, OutboxMessage.done_at.is_(None))
+        .values(next_attempt_at=when, last_error=error)
     )
 
 
