@@ -2,6 +2,10 @@
 
 The signature covers the canonical JSON of the command without its `signature` field (keys
 sorted, no whitespace, UTF-8); commands carry no floats, so this encoding is unambiguous.
+
+The cloud signs with `cryptography` (PKCS#8 private keys); a gateway only verifies, with PyNaCl
+(libsodium): `cryptography` loads a 14 MB library, about 6 MB resident, on a board whose whole
+service must fit in 50 MB (#13). So `cryptography` is imported only where a private key is made or read.
 """
 
 from __future__ import annotations
@@ -11,15 +15,17 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 from uuid import UUID
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
 
 from protocols import ProtocolError
 from protocols.mqtt.schemas import Command, Config, PayloadInvalid, RejectReason, parse
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 MAX_LIFETIME = timedelta(minutes=10)
 CLOCK_SKEW = timedelta(seconds=60)
@@ -51,15 +57,15 @@ def sign(payload: Signed, key: Ed25519PrivateKey) -> Signed:
 sign_command = sign
 
 
-def signed_by(payload: Command | Config, key: Ed25519PublicKey) -> bool:
+def signed_by(payload: Command | Config, key: VerifyKey) -> bool:
     try:
-        key.verify(base64.b64decode(payload.signature, validate=True), canonical_bytes(payload))
-    except (InvalidSignature, binascii.Error):
+        key.verify(canonical_bytes(payload), base64.b64decode(payload.signature, validate=True))
+    except (BadSignatureError, ValueError):  # not base64 (binascii.Error), or not 64 bytes long
         return False
     return True
 
 
-def verify_config(raw: bytes | str, key: Ed25519PublicKey, cabinet_id: str) -> Config:
+def verify_config(raw: bytes | str, key: VerifyKey, cabinet_id: str) -> Config:
     """A config from the broker, only if the cloud signed it for this cabinet."""
     config = parse(Config, raw)
     if not signed_by(config, key):
@@ -76,6 +82,9 @@ class KeyPair:
 
 
 def generate_keypair() -> KeyPair:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = Ed25519PrivateKey.generate()
     private_pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -89,17 +98,32 @@ def generate_keypair() -> KeyPair:
 
 
 def load_private_key(pem: bytes) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise ProtocolError("the command signing key must be Ed25519")
     return key
 
 
-def load_public_key(pem: bytes) -> Ed25519PublicKey:
-    key = serialization.load_pem_public_key(pem)
-    if not isinstance(key, Ed25519PublicKey):
+# DER is canonical: every Ed25519 SubjectPublicKeyInfo (RFC 8410) is this prefix and the 32-byte key.
+_ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
+_PEM_BEGIN, _PEM_END = "-----BEGIN PUBLIC KEY-----", "-----END PUBLIC KEY-----"
+
+
+def load_public_key(pem: bytes) -> VerifyKey:
+    """The cloud's public key from its PEM (SubjectPublicKeyInfo, as cryptography or openssl write it)."""
+    lines = pem.decode("ascii", errors="replace").strip().splitlines()
+    if len(lines) < 3 or lines[0].strip() != _PEM_BEGIN or lines[-1].strip() != _PEM_END:
+        raise ProtocolError(f"the command verification key must be a PEM block {_PEM_BEGIN}")
+    try:
+        der = base64.b64decode("".join(line.strip() for line in lines[1:-1]), validate=True)
+    except binascii.Error:
+        raise ProtocolError("the command verification key is not valid base64 PEM") from None
+    if len(der) != len(_ED25519_SPKI_PREFIX) + 32 or not der.startswith(_ED25519_SPKI_PREFIX):
         raise ProtocolError("the command verification key must be Ed25519")
-    return key
+    return VerifyKey(der[len(_ED25519_SPKI_PREFIX) :])
 
 
 class ReplayGuard(Protocol):
@@ -125,7 +149,7 @@ class MemoryReplayGuard:
 class CommandVerifier:
     """Accepts a command only if signed by the cloud, for this cabinet, in time, and new."""
 
-    def __init__(self, public_key: Ed25519PublicKey, cabinet_id: str, guard: ReplayGuard) -> None:
+    def __init__(self, public_key: VerifyKey, cabinet_id: str, guard: ReplayGuard) -> None:
         self._key = public_key
         self._cabinet_id = cabinet_id
         self._guard = guard

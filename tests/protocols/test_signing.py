@@ -102,3 +102,47 @@ def test_configs_are_accepted_only_when_signed_for_this_cabinet() -> None:
         verify_config(encode(tampered), public, "CAB-001")
     with pytest.raises(ProtocolError, match="addressed to CAB-001"):
         verify_config(encode(sign(config, KEY)), public, "CAB-002")
+
+
+def test_a_signature_of_the_wrong_length_is_rejected() -> None:
+    short = sign_command(unlock(), KEY)
+    short = short.model_copy(
+        update={"signature": base64.b64encode(base64.b64decode(short.signature)[:63]).decode()}
+    )
+    assert rejection(encode(short)) == "bad_signature"
+
+
+def test_the_public_key_is_read_from_its_pem_whatever_the_line_endings() -> None:
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    private = ed25519.Ed25519PrivateKey.generate()
+    pem = private.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    crlf = pem.replace(b"\n", b"\r\n")
+    for written in (pem, crlf, b"\n" + pem + b"\n\n"):
+        key = load_public_key(written)
+        assert bytes(key) == private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    command = sign_command(unlock(), private)
+    assert CommandVerifier(load_public_key(crlf), "CAB-001", MemoryReplayGuard()).verify(encode(command), NOW)
+
+
+def test_a_public_key_that_is_not_ed25519_is_refused() -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    ec_pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    )
+    private_pem = PAIR.private_pem
+    truncated = PAIR.public_pem.replace(PAIR.public_pem.splitlines()[1], PAIR.public_pem.splitlines()[1][:-8])
+    for pem, why in (
+        (ec_pem, "must be Ed25519"),
+        (private_pem, "must be a PEM block"),
+        (truncated, "Ed25519|base64"),
+        (b"", "must be a PEM block"),
+        (PAIR.public_pem.replace(b"MC", b"!!", 1), "base64"),
+    ):
+        with pytest.raises(ProtocolError, match=why):
+            load_public_key(pem)
