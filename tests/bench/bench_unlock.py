@@ -2,8 +2,9 @@
 
 The path: resident's POST (hold committed on PostgreSQL) → signed command published as it commits,
 over Mosquitto → gateway (verifies, persists the session, takes the polled baseline, sends UNLOCK) →
-simulated lock board, which notes the pulse on its own clock (the benchmark's polling adds nothing). The floor, in the same run: a minimal FastAPI
-endpoint committing one row, plus an MQTT QoS 1 round trip, plus the UNLOCK frame's time on the wire.
+simulated lock board, which notes the pulse on its own clock (the benchmark's polling adds nothing).
+The floor, in the same run: a minimal FastAPI endpoint committing one row, plus an MQTT QoS 1 round
+trip, plus the UNLOCK frame's time on the wire.
 """
 
 from __future__ import annotations
