@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import threading
@@ -92,6 +93,9 @@ class CloudRuntime:
         self.context.outbox_committed = self.dispatcher.wake
         self._start_server(sock)
         self.push_configs()
+        # What start-up made (modules, mappers, the app's routes and models) is never garbage: frozen,
+        # a full collection no longer walks it in the middle of somebody's request.
+        gc.freeze()
         log.info("cloud up", url=self.url, mqtt=self.mqtt_url, db=self.settings.db)
         return self
 

@@ -22,7 +22,9 @@ bearer = HTTPBearer(auto_error=False)
 TOKEN_SHAPE = re.compile(r"[0-9]{1,10}\.[0-9]{1,12}\.[A-Za-z0-9_-]{43}", re.ASCII)
 
 
-def get_context(request: Request) -> CloudContext:
+# Dependencies that do no I/O are `async def`: FastAPI runs them on the event loop, where a plain
+# `def` would cost a hop to the thread pool and back on every request (#13: the unlock's latency).
+async def get_context(request: Request) -> CloudContext:
     context: CloudContext = request.app.state.context
     return context
 
@@ -74,7 +76,7 @@ CurrentUser = Annotated[User, Depends(current_user)]
 DetachedUser = Annotated[User, Depends(detached_user)]
 
 
-def known_query_only(request: Request) -> None:
+async def known_query_only(request: Request) -> None:
     """An API route answers 422 to a query parameter it does not take (a typo is an error, not ignored)."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
