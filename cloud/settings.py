@@ -14,12 +14,11 @@ from limits import parse_many
 from pydantic import field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
-    PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
 from protocols.mqtt.schemas import CabinetSettings
+from protocols.runtime.layered_settings import load_layered
 
 # Sign-in rate limits ("N/period;M/period" in the `limits` notation).
 RATE_SETTINGS = (
@@ -127,21 +126,4 @@ def _placeholder(value: str | None) -> bool:
 def load_settings(config_file: Path | None = None, **flags: Any) -> CloudSettings:
     """The settings of this process: the file, then `VF_*` variables, then the flags actually given
     (a flag left out is None and does not hide the variable)."""
-    given = {k: v for k, v in flags.items() if v is not None}
-
-    class _WithFile(CloudSettings):
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,
-            file_secret_settings: PydanticBaseSettingsSource,
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
-            if config_file is not None:
-                sources += (TomlConfigSettingsSource(settings_cls, toml_file=config_file),)
-            return sources
-
-    return CloudSettings.model_validate(_WithFile(**given).model_dump())
+    return load_layered(CloudSettings, config_file, flags)

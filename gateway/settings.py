@@ -8,12 +8,11 @@ from typing import Any
 from pydantic import Field, model_validator
 from pydantic_settings import (
     BaseSettings,
-    PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
 from gateway.scale_health import Limits
+from protocols.runtime.layered_settings import load_layered
 
 DEFAULT_SCAN = (0x10, 0x11, 0x20, 0x21, 0x22, 0x23, 0x30)
 
@@ -88,21 +87,4 @@ class GatewaySettings(BaseSettings):
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> GatewaySettings:
     """Settings from overrides (the CLI), then VF_* variables, then the TOML file."""
-    given = {k: v for k, v in overrides.items() if v is not None}
-
-    class _WithFile(GatewaySettings):
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,
-            file_secret_settings: PydanticBaseSettingsSource,
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
-            if config_file is not None:
-                sources += (TomlConfigSettingsSource(settings_cls, toml_file=config_file),)
-            return sources
-
-    return GatewaySettings.model_validate(_WithFile(**given).model_dump())
+    return load_layered(GatewaySettings, config_file, overrides)
