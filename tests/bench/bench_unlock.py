@@ -4,40 +4,40 @@ The path: resident's POST (hold committed on PostgreSQL) → signed command publ
 over Mosquitto → gateway (verifies, persists the session, takes the polled baseline, sends UNLOCK) →
 simulated lock board, which notes the pulse on its own clock (the benchmark's polling adds nothing).
 The floor, in the same run: a minimal FastAPI endpoint committing one row, plus an MQTT QoS 1 round
-trip, plus the UNLOCK frame's time on the wire.
+trip, plus the UNLOCK frame's time on the wire. The cloud and the bare endpoint each run in a process
+of their own, as deployed (in the benchmark's process they would share its interpreter lock).
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import paho.mqtt.client as mqtt
-import uvicorn
 import yaml
-from fastapi import FastAPI
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import text
 
 import cloud
 from cloud.db.engine import make_engine, session_factory, transaction
 from cloud.db.migrate import upgrade
-from cloud.domain.auth import LogSender
 from cloud.domain.fleet import seed
-from cloud.runtime import CloudRuntime
-from cloud.settings import CloudSettings
 from protocols.serial import message_frame
 from protocols.serial.commands import Unlock
 from protocols.serial.frame import encode_frame
 from tests.bench.report import Figure
 from tests.harness import gateway_process, wait_until
-from tests.servers import MosquittoServer, PostgresServer, free_port
+from tests.servers import MosquittoServer, PostgresServer, free_port, terminate
 from tests.sim_fixture import SimProcess, sim_cabinet
 
+VENDFLEET = str(Path(sys.executable).parent / "vendfleet")
 ROUNDS = 40  # their p99 is the worst of them: no outlier is hidden
 WARM_UP = 1  # the first visit fills the connection pool and the statement caches: not counted
 FLOOR_ROUNDS = 200
@@ -53,35 +53,29 @@ def _p99(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000
 
 
-def one_row_endpoint(db_url: str) -> float:
-    """p99 (ms) of a bare FastAPI POST that commits one row on the same PostgreSQL."""
-    engine = make_engine(db_url)
-    with engine.begin() as db:
-        db.execute(text("CREATE TABLE IF NOT EXISTS bench_rows (id SERIAL PRIMARY KEY, at TIMESTAMPTZ)"))
-    factory = session_factory(engine)
-    app = FastAPI()
-
-    @app.post("/row")
-    def row() -> dict[str, bool]:
-        with transaction(factory) as db:
-            db.execute(text("INSERT INTO bench_rows (at) VALUES (now())"))
-        return {"ok": True}
-
+def one_row_endpoint(db_url: str, tmp: Path) -> float:
+    """p99 (ms) of a bare FastAPI POST that commits one row on the same PostgreSQL (its own process)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    times = []
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-        wait_until(lambda: _answers(client), 10, "the bare endpoint")
-        for _ in range(FLOOR_ROUNDS):
-            start = time.perf_counter()
-            client.post("/row").raise_for_status()
-            times.append(time.perf_counter() - start)
-    server.should_exit = True
-    thread.join(5)
-    engine.dispose()
+    argv = [sys.executable, "-m", "uvicorn", "tests.bench.floor_app:app", "--port", str(port)]
+    with _running(argv, {"VF_BENCH_DB": db_url}, tmp / "floor.log"):
+        times = []
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            wait_until(lambda: _answers(client), 30, "the bare endpoint")
+            for _ in range(FLOOR_ROUNDS):
+                start = time.perf_counter()
+                client.post("/row").raise_for_status()
+                times.append(time.perf_counter() - start)
     return _p99(times)
+
+
+@contextmanager
+def _running(argv: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield
+    finally:
+        terminate(proc)
 
 
 def _answers(client: httpx.Client) -> bool:
@@ -123,31 +117,32 @@ def wire_ms() -> float:
 
 
 def open_to_pulse(db_url: str, broker: MosquittoServer, tmp: Path) -> float:
+    """The cloud as deployed: `vendfleet cloud serve` in its own process (API, dispatcher, ingest)."""
     upgrade(db_url)
     engine = make_engine(db_url)
     with transaction(session_factory(engine)) as db:
         seed(db, yaml.safe_load((Path(cloud.__file__).parent / "fixtures" / "demo.yaml").read_text()))
     engine.dispose()
-    settings = CloudSettings(db=db_url, mqtt=broker.url, port=0, key_dir=tmp / "cloud-keys")
-    runtime = CloudRuntime(settings).start()
-    assert runtime.context is not None
+    port = free_port()
+    where = ["--db", db_url, "--key-dir", str(tmp / "cloud-keys")]
+    serve = [VENDFLEET, "cloud", "serve", *where, "--mqtt", broker.url, "--port", str(port)]
     keys = tmp / "gateway-keys"
     keys.mkdir()
-    (keys / "public.pem").write_bytes(runtime.context.keys.public_pem)
     times: list[float] = []
     answered: list[float] = []
-    try:
+    with (
+        _running(serve, {}, tmp / "cloud.log"),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as api,
+    ):
+        wait_until(lambda: _up(api), 60, "the cloud")
+        (keys / "public.pem").write_bytes(api.get("/api/v1/keys/commands").content)
+        token = subprocess.check_output([VENDFLEET, "cloud", "token", "--user", PHONE, *where], text=True)
+        headers = {"Authorization": f"Bearer {token.strip()}"}
         with (
-            httpx.Client(base_url=runtime.url, timeout=10) as api,
             sim_cabinet("chilled-4shelf", seed=5) as sim,
             gateway_process("XH-0001", sim.serial, broker.url, tmp / "gw", keys),
         ):
-            wait_until(lambda: api.get("/api/v1/cabinets/XH-0001").json()["online"], 20, "the cabinet online")
-            api.post("/api/v1/auth/otp/request", json={"phone": PHONE}).raise_for_status()
-            sender = runtime.context.otp_sender
-            assert isinstance(sender, LogSender)
-            signed = api.post("/api/v1/auth/otp/verify", json={"phone": PHONE, "code": sender.sent[PHONE]})
-            headers = {"Authorization": f"Bearer {signed.raise_for_status().json()['token']}"}
+            wait_until(lambda: api.get("/api/v1/cabinets/XH-0001").json()["online"], 30, "the cabinet online")
             for _ in range(WARM_UP + ROUNDS):
                 start = time.time()
                 opened = api.post("/api/v1/cabinets/XH-0001/sessions", json={"door": 0}, headers=headers)
@@ -158,8 +153,6 @@ def open_to_pulse(db_url: str, broker: MosquittoServer, tmp: Path) -> float:
                 sim.post("/doors/0/close")  # an empty visit; the next may begin once it is settled
                 path = f"/api/v1/sessions/{session_id}"
                 wait_until(lambda p=path: _phase(api, p, headers) == "final", 30, "the visit settled")
-    finally:
-        runtime.stop()
     times, answered = times[WARM_UP:], answered[WARM_UP:]
     print(
         f"open → pulse: p50 {_p50(times):.1f} ms, p99 {_p99(times):.1f} ms; "
@@ -168,6 +161,13 @@ def open_to_pulse(db_url: str, broker: MosquittoServer, tmp: Path) -> float:
         file=sys.stderr,
     )
     return _p99(times)
+
+
+def _up(api: httpx.Client) -> bool:
+    try:
+        return api.get("/healthz").status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def _pulsed(sim: SimProcess, after: float) -> float:
@@ -194,7 +194,7 @@ def run() -> list[Figure]:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             measured = open_to_pulse(postgres.create_database("bench_unlock"), broker, Path(tmp))
-            endpoint = one_row_endpoint(postgres.create_database("bench_floor"))
+            endpoint = one_row_endpoint(postgres.create_database("bench_floor"), Path(tmp))
             round_trip = mqtt_round_trip(broker.port)
     finally:
         postgres.cleanup()
