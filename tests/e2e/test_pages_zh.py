@@ -32,7 +32,7 @@ DESKTOP = {"viewport": {"width": 1280, "height": 900}, "locale": "zh-CN"}
 # Latin that belongs on a zh-CN page: cabinet codes, session ids, units, the brand and the language switch.
 ALLOWED = re.compile(r"^(vendfleet|English|CSV|[A-Z]{2}-\d{4}|[0-9a-f]{16}|\d+(ml|g)|°C|C|g)$")
 # Visible text nodes (SVG too), the attributes a person reads; words with Latin letters not allowed.
-FIND_ENGLISH = (Path(__file__).parent / "find_english.js").read_text()
+FIND_FOREIGN = (Path(__file__).parent / "find_foreign.js").read_text()
 
 # An ECharts chart in the element with data in its first series, and a legend.
 CHARTED = """(selector) => {
@@ -52,7 +52,7 @@ TEN_THOUSAND = """() => {
 
 
 def english_on(page: Any) -> list[str]:
-    return list(page.evaluate(FIND_ENGLISH, ALLOWED.pattern))
+    return list(page.evaluate(FIND_FOREIGN, {"allowed": ALLOWED.pattern, "foreign": "[A-Za-z]"}))
 
 
 def shots(tmp_path: Path) -> Path:
@@ -62,8 +62,8 @@ def shots(tmp_path: Path) -> Path:
 
 
 @contextmanager
-def desktop(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(**DESKTOP)
+def desktop(browser: Any, locale: str = "zh-CN") -> Iterator[Any]:
+    context = browser.new_context(**{**DESKTOP, "locale": locale})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))

@@ -1,11 +1,13 @@
-// Words with Latin letters on the page that `allowed` (a regex source) does not allow: visible text
-// nodes (SVG text too), the attributes a person reads, options and the title.
-(allowed) => {
+// Words in the other language's script (`foreign`, a regex source) on the page that `allowed` (a regex
+// source) does not allow: visible text nodes (SVG text too), the attributes a person reads, options and
+// the title. Latin on a zh-CN page, Chinese characters on an English one.
+({ allowed, foreign }) => {
   const ok = new RegExp(allowed);
+  const alien = new RegExp(foreign);
   const found = [];
   const check = (text, where) => {
     for (const word of text.split(/[\s·,，、:：()（）\/→×+−%]+/)) {
-      if (/[A-Za-z]/.test(word) && !ok.test(word)) found.push(`${word} ← ${where}: ${text.trim().slice(0, 80)}`);
+      if (alien.test(word) && !ok.test(word)) found.push(`${word} ← ${where}: ${text.trim().slice(0, 80)}`);
     }
   };
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
