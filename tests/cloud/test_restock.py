@@ -33,6 +33,15 @@ def lane(
     return LaneState("C1", 0, 0, sku, count, capacity, par, demand, demand, expiring)
 
 
+
+def staff_at(db: Session, code: str) -> tuple[User, Cabinet]:
+    """The demo's restocker and one of the cabinets of the store."""
+    staff = db.scalar(select(User).where(User.name == "staff"))
+    cabinet = db.scalar(select(Cabinet).where(Cabinet.code == code))
+    assert staff is not None
+    assert cabinet is not None
+    return staff, cabinet
+
 def test_fill_to_par_when_demand_is_low() -> None:
     (planned,) = plan([lane("cola", 3)], {"cola": 50}).cabinets["C1"]
     assert (planned.load, planned.short) == (5, 0)
@@ -173,10 +182,7 @@ def test_a_lane_changes_product_during_a_restock(
     from cloud.domain.fleet import config_payload
 
     with transaction(factory) as db:
-        staff = db.scalar(select(User).where(User.name == "staff"))
-        cabinet = db.scalar(select(Cabinet).where(Cabinet.code == "XH-0001"))
-        assert staff is not None
-        assert cabinet is not None
+        staff, cabinet = staff_at(db, "XH-0001")
         with pytest.raises(Refused, match="cannot be told from"):  # salad and Want Want weigh alike
             planogram_changes.request_change(
                 db,
@@ -209,10 +215,7 @@ def test_a_lane_changes_product_during_a_restock(
     )
     assert (lane["sku"], lane["load"], lane["pull"], lane["pull_sku"]) == ("genki-480", 5, 6, "nongfu-550")
     with transaction(factory) as db:
-        staff = db.scalar(select(User).where(User.name == "staff"))
-        cabinet = db.scalar(select(Cabinet).where(Cabinet.code == "XH-0001"))
-        assert staff is not None
-        assert cabinet is not None
+        staff, cabinet = staff_at(db, "XH-0001")
         before = store_inventory.on_hand(db, cabinet.store_id)
         sid = restock_visit(db, cabinet, staff)
         with pytest.raises(Refused, match="pull all 6 old pieces"):
@@ -224,10 +227,7 @@ def test_a_lane_changes_product_during_a_restock(
                 signer=signer,
             )
     with transaction(factory) as db:
-        staff = db.scalar(select(User).where(User.name == "staff"))
-        cabinet = db.scalar(select(Cabinet).where(Cabinet.code == "XH-0001"))
-        assert staff is not None
-        assert cabinet is not None
+        staff, cabinet = staff_at(db, "XH-0001")
         sid = restock_visit(db, cabinet, staff)
         restock.confirm_restock(
             db,
@@ -295,10 +295,7 @@ def test_counts_outside_the_lane_are_refused_unless_a_reason_is_given(
     factory: sessionmaker[Session], signer: CommandSigner
 ) -> None:
     with transaction(factory) as db:
-        staff = db.scalar(select(User).where(User.name == "staff"))
-        cabinet = db.scalar(select(Cabinet).where(Cabinet.code == "XH-0001"))
-        assert staff is not None
-        assert cabinet is not None
+        staff, cabinet = staff_at(db, "XH-0001")
         sid = restock_visit(db, cabinet, staff)
         over = [{"channel": 0, "lane": 0, "delta": 5}]  # 10 milk in a lane of 12
         with pytest.raises(Refused, match="would hold 15 of 12") as refused:
@@ -319,10 +316,7 @@ def test_a_restock_that_fills_a_low_lane_closes_its_alarm(
     factory: sessionmaker[Session], signer: CommandSigner
 ) -> None:
     with transaction(factory) as db:
-        staff = db.scalar(select(User).where(User.name == "staff"))
-        cabinet = db.scalar(select(Cabinet).where(Cabinet.code == "XH-0001"))
-        assert staff is not None
-        assert cabinet is not None
+        staff, cabinet = staff_at(db, "XH-0001")
         ledger.record(db, cabinet_id=cabinet.id, channel=1, lane=0, sku="coke-330", delta=-7, kind="sale")
         alarms.check_stock(db, cabinet)
         low = select(Alarm).where(Alarm.kind == "low_stock", Alarm.state != "resolved")
