@@ -16,7 +16,14 @@ from sqlalchemy import select
 from cloud.db.models import User
 from cloud.runtime import CloudRuntime
 from tests.e2e.conftest import resident_signs_in
-from tests.e2e.test_pages_zh import CHARTED, FIND_FOREIGN, desktop, raise_every_other_kind, sign_in_staff
+from tests.e2e.page_walk import (
+    CHARTED,
+    FIND_FOREIGN,
+    desktop,
+    raise_every_other_kind,
+    sign_in_staff,
+    staff_pages,
+)
 from tests.harness import gateway_process, wait_until
 from tests.sim_fixture import sim_cabinet
 
@@ -62,22 +69,8 @@ def test_every_page_in_english(
         assert "Coca-Cola" in page.text_content("#receipt")
         assert chinese_on(page) == []
 
-        # A refusal, in English too.
-        page.goto(f"{url}/c/XH-0002")
-        page.click("#open")
-        page.wait_for_function("document.querySelector('#error').textContent.length > 0")
-        assert chinese_on(page) == []
-
-        # Staff: a wrong password, then the cabinet's load list.
-        page.goto(f"{url}/s/XH-0001")
-        page.fill("#username", "staff")
-        page.fill("#password", "wrong")
-        page.click("#login")
-        page.wait_for_function("document.querySelector('#error').textContent.length > 0")
-        assert chinese_on(page) == []
-        sign_in_staff(page, "staff", "staff-demo")
-        page.wait_for_selector("#plan:not([hidden])")
-        assert chinese_on(page) == []
+        # A refusal, a wrong staff password, the cabinet's load list: in English too.
+        staff_pages(page, url, chinese_on)
         store_id = api.get("/api/v1/cabinets/XH-0001").json()["store_id"]
 
         raise_every_other_kind(cloud_runtime)

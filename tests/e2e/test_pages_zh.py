@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,29 +16,25 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from cloud.db.models import Cabinet, User
-from cloud.domain import alarms
+from cloud.db.models import User
 from cloud.runtime import CloudRuntime
 from tests.e2e.conftest import resident_signs_in
+from tests.e2e.page_walk import (
+    CHARTED,
+    FIND_FOREIGN,
+    desktop,
+    raise_every_other_kind,
+    sign_in_staff,
+    staff_pages,
+)
 from tests.harness import gateway_process, wait_until
 from tests.sim_fixture import sim_cabinet
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.postgres]
 PHONE = "13800138000"
-DESKTOP = {"viewport": {"width": 1280, "height": 900}, "locale": "zh-CN"}
 
 # Latin that belongs on a zh-CN page: cabinet codes, session ids, units, the brand and the language switch.
 ALLOWED = re.compile(r"^(vendfleet|English|CSV|[A-Z]{2}-\d{4}|[0-9a-f]{16}|\d+(ml|g)|°C|C|g)$")
-# Visible text nodes (SVG too), the attributes a person reads; words with Latin letters not allowed.
-FIND_FOREIGN = (Path(__file__).parent / "find_foreign.js").read_text()
-
-# An ECharts chart in the element with data in its first series, and a legend.
-CHARTED = """(selector) => {
-  const element = document.querySelector(selector);
-  const chart = element && echarts.getInstanceByDom(element);
-  const option = chart && chart.getOption();
-  return Boolean(option && option.legend.length && option.series[0].data.length);
-}"""
 
 TEN_THOUSAND = """() => {
   const started = performance.now();
@@ -59,59 +53,6 @@ def shots(tmp_path: Path) -> Path:
     folder = Path(os.environ.get("VF_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-@contextmanager
-def desktop(browser: Any, locale: str = "zh-CN") -> Iterator[Any]:
-    context = browser.new_context(**{**DESKTOP, "locale": locale})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    try:
-        yield page
-    finally:
-        context.close()
-    assert errors == []  # no script failed on any page
-
-
-def sign_in_staff(page: Any, name: str, password: str) -> None:
-    page.fill("#username", name)
-    page.fill("#password", password)
-    page.click("#login")
-    page.wait_for_selector("#staff-signin", state="hidden")
-
-
-def raise_every_other_kind(runtime: CloudRuntime) -> None:
-    """Alarms the simulator does not produce in a short test, with the params the cloud gives them."""
-    assert runtime.context is not None
-    with runtime.context.factory() as db:
-        c3, c4, c5 = (db.scalar(select(Cabinet).where(Cabinet.code == f"XH-000{n}")) for n in (3, 4, 5))
-        assert c3
-        assert c4
-        assert c5
-        since = "2026-01-01T08:00:00Z"
-        temp = {"temperature_c": 9.3, "max_c": 8.0, "since": since}
-        alarms.raise_alarm(db, c3, "temperature_high", detail="warm", params=temp)
-        alarms.raise_alarm(db, c3, "offline", detail="silent", params={"silence_s": 60})
-        alarms.raise_alarm(db, c4, "offline", detail="will", params={"last_will": True})
-        alarms.raise_alarm(
-            db, c3, "low_stock", "1-0", detail="low", params={"sku": "coke-330", "count": 1, "capacity": 8}
-        )
-        alarms.raise_alarm(db, c3, "outbox_backlog", detail="backlog", params={"events": 120})
-        alarms.raise_alarm(db, c4, "left_open", "0", detail="left", params={"alarm": "left_open", "door": 0})
-        alarms.raise_alarm(
-            db, c4, "board_fault", "3", detail="board", params={"alarm": "board_fault", "board": 3}
-        )
-        alarms.raise_alarm(
-            db, c5, "board_fault", "serial_lost", detail="serial", params={"alarm": "serial_lost"}
-        )
-        alarms.raise_alarm(
-            db, c5, "board_fault", "0", detail="lock", params={"alarm": "lock_fault", "door": 0}
-        )
-        alarms.raise_alarm(db, c5, "foreign_session", "abc", detail="foreign")
-        dead = {"seq": 7, "event": "door", "error": "boom"}
-        alarms.raise_alarm(db, c5, "ingest_dead_letter", "7", detail="dead", params=dead)
-        db.commit()
 
 
 def test_every_page_in_chinese(
@@ -175,22 +116,8 @@ def test_every_page_in_chinese(
         assert english_on(page) == []
         page.screenshot(path=str(out / "resident-receipt.png"), full_page=True)
 
-        # A refusal is worded in Chinese too (the demo phone is someone else's session here: another door).
-        page.goto(f"{url}/c/XH-0002")
-        page.click("#open")
-        page.wait_for_function("document.querySelector('#error').textContent.length > 0")
-        assert english_on(page) == []
-
-        # Staff: a wrong password, then the cabinet's load list and the store's pick list.
-        page.goto(f"{url}/s/XH-0001")
-        page.fill("#username", "staff")
-        page.fill("#password", "wrong")
-        page.click("#login")
-        page.wait_for_function("document.querySelector('#error').textContent.length > 0")
-        assert english_on(page) == []
-        sign_in_staff(page, "staff", "staff-demo")
-        page.wait_for_selector("#plan:not([hidden])")
-        assert english_on(page) == []
+        # A refusal, a wrong staff password, the cabinet's load list: worded in Chinese too.
+        staff_pages(page, url, english_on)
         store_id = api.get("/api/v1/cabinets/XH-0001").json()["store_id"]
 
         sim.post("/doors/0/open", {"force": True})  # a forced door: an alarm from the gateway
