@@ -50,6 +50,17 @@ def follow(db: Session, cabinet: Cabinet, event: AlarmEvent) -> None:
         task.state, task.done_at = "done", event.ts
 
 
+def due_by_cabinet(db: Session, cabinet_ids: list[int]) -> dict[int, list[int]]:
+    """The channels still to tare, per cabinet: the store's round lists them at each stop."""
+    query = select(ScaleRecalibration.cabinet_id, ScaleRecalibration.channel).where(
+        ScaleRecalibration.cabinet_id.in_(cabinet_ids), ScaleRecalibration.state == "due"
+    )
+    due: dict[int, list[int]] = {}
+    for cabinet_id, channel in db.execute(query.order_by(ScaleRecalibration.channel)):
+        due.setdefault(cabinet_id, []).append(channel)
+    return due
+
+
 def open_tasks(db: Session, cabinet_code: str, actor: User) -> list[ScaleRecalibration]:
     cabinet = cabinet_by_code(db, cabinet_code)
     require_role(actor, "staff", "ops")

@@ -13,7 +13,16 @@ from sqlalchemy.orm import Session as Db
 from cloud import NotFound, Refused
 from cloud.commands import CommandSigner
 from cloud.db.models import Cabinet, LaneExposure, PlanogramLane, Product, Session, StockMovement, Store, User
-from cloud.domain import alarms, cold_chain, fleet, ledger, planogram_changes, restock_check, store_inventory
+from cloud.domain import (
+    alarms,
+    cold_chain,
+    fleet,
+    ledger,
+    planogram_changes,
+    recalibration,
+    restock_check,
+    store_inventory,
+)
 from cloud.domain.auth import require_role, require_store
 from cloud.domain.demand import FLAT, Demand, lane_demand
 from cloud.domain.picklist import LaneState, PickList, plan
@@ -31,6 +40,7 @@ class Round:
     distance_km: float
     next_visit: datetime
     points: dict[str, tuple[float, float]]
+    recalibrate: dict[str, list[int]]  # cabinet → scale channels to tare at this visit
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -47,7 +57,11 @@ class Round:
             "route": self.route,
             "distance_km": round(self.distance_km, 2),
             "cabinets": [
-                {"code": code, "lanes": [lane.__dict__ for lane in self.picklist.cabinets.get(code, [])]}
+                {
+                    "code": code,
+                    "lanes": [lane.__dict__ for lane in self.picklist.cabinets.get(code, [])],
+                    "recalibrate": self.recalibrate.get(code, []),
+                }
                 for code in self.route
             ],
         }
@@ -73,10 +87,17 @@ def restock_round(
     next_visit = now + interval
     lanes = _lane_states(db, cabinets, now, next_visit)
     picklist = plan(lanes, store_inventory.on_hand(db, store_id))
-    to_visit = [c for c in cabinets if any(p.load or p.pull for p in picklist.cabinets.get(c.code, []))]
+    due = recalibration.due_by_cabinet(db, [c.id for c in cabinets])
+    recalibrate = {c.code: due[c.id] for c in cabinets if c.id in due}
+    to_visit = [
+        c
+        for c in cabinets
+        if c.code in recalibrate or any(p.load or p.pull for p in picklist.cabinets.get(c.code, []))
+    ]
     order, distance = plan_route((store.lat, store.lon), [(c.lat, c.lon) for c in to_visit])
     points = {c.code: (c.lat, c.lon) for c in cabinets}
-    return Round(store, picklist, [to_visit[i].code for i in order], distance, next_visit, points)
+    route = [to_visit[i].code for i in order]
+    return Round(store, picklist, route, distance, next_visit, points, recalibrate)
 
 
 def plan_for_visit(db: Db, cabinet: Cabinet) -> list[dict[str, Any]]:

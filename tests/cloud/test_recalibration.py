@@ -104,3 +104,27 @@ def test_a_drift_back_after_its_recalibration_is_a_new_task(factory: sessionmake
         factory, drift_event(1, "raised", 9.0), drift_event(2, "cleared", 1.0), drift_event(3, "raised", 11.0)
     )
     assert tasks(factory) == [(1, "done"), (1, "due")]
+
+
+def test_a_due_recalibration_is_on_the_store_round_until_it_is_done(
+    client: TestClient, factory: sessionmaker[Session]
+) -> None:
+    """The restocker follows the pick list: a scale to recalibrate is a task at that cabinet's stop (on
+    the page and in the CSV), a stop of its own if nothing needs loading there."""
+    headers = role_headers(client, factory)["staff"]
+
+    def stop() -> tuple[bool, list[int], list[list[str]]]:
+        round_ = client.get("/api/v1/stores/1/picklist", headers=headers).json()
+        (cabinet,) = [c for c in round_["cabinets"] if c["code"] == CAB] or [{"recalibrate": []}]
+        csv_rows = client.get("/api/v1/stores/1/picklist.csv", headers=headers).text.splitlines()
+        tasks = [row.split(",") for row in csv_rows if row.endswith(",recalibrate")]
+        return CAB in round_["route"], cabinet["recalibrate"], tasks
+
+    assert stop()[1:] == ([], [])
+    store(factory, drift_event(1, "raised", 14.5, channel=2))
+    on_route, channels, rows = stop()
+    assert on_route
+    assert channels == [2]
+    assert [(r[1], r[2]) for r in rows] == [(CAB, "2")]
+    store(factory, drift_event(2, "cleared", 0.3, channel=2))
+    assert stop()[1:] == ([], [])

@@ -54,6 +54,12 @@ def test_a_drifting_scale_is_recalibrated_at_the_visit_and_healthy_again(
         assert "秤零点漂移" in page.text_content("#cabinet-alarms")
         page.screenshot(path=str(tmp_path / "ops-scales.png"), full_page=True)
 
+        # The store's pick list (ops, signed in, may read it too) sends the restocker there for it.
+        store_id = api.get("/api/v1/cabinets/XH-0001").json()["store_id"]
+        page.goto(f"{cloud_runtime.url}/staff/stores/{store_id}/picklist")
+        page.wait_for_selector(".recalibrate-task")
+        assert "秤校准: 秤 1" in page.text_content("#stops")
+
         page.goto(f"{cloud_runtime.url}/s/XH-0001")
         page.fill("#username", "staff")
         page.fill("#password", "staff-demo")

@@ -73,7 +73,7 @@ def picklist_csv(
     plan = _round(context, user, store_id, interval_hours)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["stop", "cabinet", "channel", "lane", "sku", "load", "pull", "short"])
+    writer.writerow(["stop", "cabinet", "channel", "lane", "sku", "load", "pull", "short", "task"])
     for stop, cabinet in enumerate(plan["cabinets"], 1):
         for lane in cabinet["lanes"]:
             if lane["load"] or lane["pull"] or lane["short"]:
@@ -87,8 +87,11 @@ def picklist_csv(
                         lane["load"],
                         lane["pull"],
                         lane["short"],
+                        "",
                     ]
                 )
+        for channel in cabinet["recalibrate"]:  # a scale to tare at this stop (cloud/domain/recalibration.py)
+            writer.writerow([stop, cabinet["code"], channel, "", "", "", "", "", "recalibrate"])
     filename = f"picklist-store-{store_id}.csv"
     return CsvResponse(
         "\ufeff" + out.getvalue(),  # a BOM so spreadsheet programs read the Chinese names right

@@ -26,8 +26,15 @@ function stopSection(cabinet, i, route) {
   const lanes = cabinet.lanes.filter((l) => l.load || l.pull);
   const product = (l) => (l.pull_sku ? `${productName(l.pull_sku)} → ${productName(l.sku)}` : productName(l.sku))
     + (l.exposed ? ` · ${t.pull_waste}` : "");  // withheld by the cold chain: pulled as waste
-  section.append(title, table([t.lane, t.product, t.now, t.load, t.pull],
+  section.append(title);
+  if (lanes.length) section.append(table([t.lane, t.product, t.now, t.load, t.pull],
     lanes.map((l) => row([`${l.channel}-${l.lane}`, product(l), l.count, l.load || "", l.pull || ""])), "lanes"));
+  if (cabinet.recalibrate.length) {  // a drifting scale to tare at this stop (the staff page walks it through)
+    const task = document.createElement("p");
+    task.className = "recalibrate-task";
+    task.textContent = `${t.recalibrate}: ${cabinet.recalibrate.map((c) => `${t.scale_channel} ${c}`).join(", ")}`;
+    section.append(task);
+  }
   return section;
 }
 
@@ -43,7 +50,7 @@ async function start() {
     const link = document.createElement("a");
     link.href = URL.createObjectURL(await response.blob()); link.download = `picklist-${store}.csv`; link.click();
   };
-  const visits = round.cabinets.filter((c) => c.lanes.some((l) => l.load || l.pull));
+  const visits = round.cabinets.filter((c) => c.recalibrate.length || c.lanes.some((l) => l.load || l.pull));
   if (!visits.length) { $("stops").textContent = t.nothing; return; }
   $("picking").replaceChildren(table([t.product, t.load, t.short],
     round.picking.map((p) => row([productName(p.sku), p.count, p.short || ""])), "lanes"));
