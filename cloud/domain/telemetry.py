@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from cloud.db.models import Cabinet, CabinetTelemetry, PlanogramLane, Product, TemperatureMinute
+from cloud.db.upsert import is_postgres, upsert
 from cloud.domain import alarms, cold_chain
 from cloud.domain.cabinet_settings import effective_settings
 from protocols.mqtt.schemas import CabinetSettings, Telemetry
@@ -30,6 +30,7 @@ class Stored:
     cabinet's effective settings (validated once per cabinet, not per sample)."""
 
     warm_since: dict[int, datetime | None] = field(default_factory=dict)
+    offline: set[int] = field(default_factory=set)  # senders marked offline until this batch
     chilled: set[int] = field(default_factory=set)
     open_alarms: alarms.OpenAlarms = field(default_factory=lambda: alarms.OpenAlarms(frozenset(), {}))
     rules: dict[int, CabinetSettings] = field(default_factory=dict)
@@ -50,6 +51,7 @@ class Stored:
         )
         cold_chain.read_guarded_lanes(db, ids)
         return cls(
+            offline={cabinet.id for cabinet, _ in samples if not cabinet.online},
             warm_since={cabinet_id: since for cabinet_id, since in latest},
             chilled=set(chilled),
             open_alarms=alarms.OpenAlarms.load(db, ids, RULE_ALARMS),
@@ -68,6 +70,7 @@ def record_many(db: Session, samples: list[tuple[Cabinet, Telemetry]]) -> None:
         return
     stored = Stored.load(db, samples)
     now = datetime.now(UTC)
+    _mark_seen(db, {cabinet.id for cabinet, _ in samples}, now)
     seen: set[int] = set()
     latest: dict[int, Telemetry] = {}
     # A rule's query of a cabinet's own rows (cold chain) needs the session flushed only before that
@@ -78,7 +81,7 @@ def record_many(db: Session, samples: list[tuple[Cabinet, Telemetry]]) -> None:
                 db.flush()
                 seen.clear()
             seen.add(cabinet.id)
-            _judge(db, cabinet, sample, stored, now)
+            _judge(db, cabinet, sample, stored)
             latest[cabinet.id] = sample
     _upsert_latest(db, latest, stored.warm_since, now)
     _upsert_minutes(db, _fold(samples))
@@ -89,11 +92,9 @@ def record(db: Session, cabinet: Cabinet, sample: Telemetry) -> None:
     record_many(db, [(cabinet, sample)])
 
 
-def _judge(db: Session, cabinet: Cabinet, sample: Telemetry, stored: Stored, now: datetime) -> None:
+def _judge(db: Session, cabinet: Cabinet, sample: Telemetry, stored: Stored) -> None:
     rules = stored.rules_of(db, cabinet)
-    cabinet.last_seen = now
-    if not cabinet.online:
-        cabinet.online = True
+    if cabinet.id in stored.offline:
         alarms.resolve(db, cabinet, "offline", known=stored.open_alarms)
     _temperature_rule(db, cabinet, sample, rules, stored)
     cold_chain.observe(db, cabinet, sample, rules)
@@ -106,6 +107,15 @@ def _judge(db: Session, cabinet: Cabinet, sample: Telemetry, stored: Stored, now
         detail=f"{sample.outbox_depth} events waiting on the gateway",
         params={"events": sample.outbox_depth},
     )
+
+
+def _mark_seen(db: Session, ids: set[int], now: datetime) -> None:
+    """The senders are online, last seen now: one UPDATE, not one per cabinet. Locked first in id order,
+    the order the event path locks them in, so two workers cannot deadlock on a pair of cabinets."""
+    ordered = sorted(ids)
+    db.execute(select(Cabinet.id).where(Cabinet.id.in_(ordered)).order_by(Cabinet.id).with_for_update())
+    seen = update(Cabinet).where(Cabinet.id.in_(ordered)).values(last_seen=now, online=True)
+    db.execute(seen, execution_options={"synchronize_session": "evaluate"})  # the loaded cabinets too
 
 
 def _minute(sample: Telemetry) -> datetime:
@@ -148,39 +158,29 @@ def _fold(samples: list[tuple[Cabinet, Telemetry]]) -> dict[tuple[int, int, date
 
 def _upsert_minutes(db: Session, minutes: dict[tuple[int, int, datetime], _Minute]) -> None:
     """Each minute's row created, or widened by this batch's readings (min, max, sum, count, door)."""
-    if not minutes:
-        return
     table = TemperatureMinute.__table__
-    stmt = _insert(db, table)
-    new = stmt.excluded
-    least, greatest = (func.least, func.greatest) if _postgres(db) else (func.min, func.max)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.cabinet_id, table.c.probe, table.c.minute],
-        set_={
+    least, greatest = (func.least, func.greatest) if is_postgres(db) else (func.min, func.max)
+
+    def widened(new: Any) -> dict[str, ColumnElement[Any]]:
+        return {
             "min_c": least(table.c.min_c, new.min_c),
             "max_c": greatest(table.c.max_c, new.max_c),
             "sum_c": table.c.sum_c + new.sum_c,
             "samples": table.c.samples + new.samples,
             "door_open": or_(table.c.door_open, new.door_open),
-        },
-    )
+        }
+
     rows = [
         {"cabinet_id": cabinet_id, "probe": probe, "minute": minute, **vars(m)}
-        for (cabinet_id, probe, minute), m in sorted(minutes.items())  # one lock order for all workers
+        for (cabinet_id, probe, minute), m in sorted(minutes.items())
     ]
-    db.execute(stmt, rows)
+    upsert(db, TemperatureMinute, ["cabinet_id", "probe", "minute"], rows, widened)
 
 
 def _upsert_latest(
     db: Session, latest: dict[int, Telemetry], warm_since: dict[int, datetime | None], now: datetime
 ) -> None:
     """Each cabinet's latest row: its last sample of the batch and the temperature rule's warm_since."""
-    table = CabinetTelemetry.__table__
-    stmt = _insert(db, table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.cabinet_id],
-        set_={name: stmt.excluded[name] for name in ("received_at", "payload", "warm_since")},
-    )
     rows = [
         {
             "cabinet_id": cabinet_id,
@@ -190,16 +190,11 @@ def _upsert_latest(
         }
         for cabinet_id, sample in sorted(latest.items())
     ]
-    db.execute(stmt, rows)
 
+    def replaced(new: Any) -> dict[str, ColumnElement[Any]]:
+        return {name: new[name] for name in ("received_at", "payload", "warm_since")}
 
-def _postgres(db: Session) -> bool:
-    return db.get_bind().dialect.name == "postgresql"
-
-
-def _insert(db: Session, table: Any) -> Any:
-    """INSERT … ON CONFLICT of the session's database (PostgreSQL in production, SQLite embedded)."""
-    return postgresql.insert(table) if _postgres(db) else sqlite.insert(table)
+    upsert(db, CabinetTelemetry, ["cabinet_id"], rows, replaced)
 
 
 def _temperature_rule(
