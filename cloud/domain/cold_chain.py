@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session as Db
 from sqlalchemy.orm import joinedload
 
 from cloud import NotFound, Refused
+from cloud.db.bulk import among
 from cloud.db.models import (
     Cabinet,
     ColdChainIncident,
@@ -149,7 +150,7 @@ def read_guarded_lanes(db: Db, cabinet_ids: set[int]) -> None:
             PlanogramLane.cabinet_id, PlanogramLane.channel, PlanogramLane.lane, Product.sku, Product.storage
         )
         .join(Product)
-        .where(PlanogramLane.cabinet_id.in_(unread), Product.storage != "ambient")
+        .where(among(db, PlanogramLane.cabinet_id, unread), Product.storage != "ambient")
     )
     for cabinet_id in unread:
         cache[cabinet_id] = _Seen([])

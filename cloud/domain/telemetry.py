@@ -8,9 +8,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
+from cloud.db.bulk import among, is_postgres, upsert
 from cloud.db.models import Cabinet, CabinetTelemetry, PlanogramLane, Product, TemperatureMinute
-from cloud.db.upsert import is_postgres, upsert
 from cloud.domain import alarms, cold_chain
 from cloud.domain.cabinet_settings import effective_settings
 from protocols.mqtt.schemas import CabinetSettings, Telemetry
@@ -27,26 +28,26 @@ RULE_ALARMS = frozenset({"offline", "temperature_high", "outbox_backlog"})  # wh
 class Stored:
     """What a batch of samples reads, in one query each (not one per sample): each cabinet's latest
     warm_since, the cabinets holding chilled goods, the open alarms its rules raise and resolve, each
-    cabinet's effective settings (validated once per cabinet, not per sample)."""
+    cabinet's effective settings (validated once per store and overrides, not per sample)."""
 
     warm_since: dict[int, datetime | None] = field(default_factory=dict)
     offline: set[int] = field(default_factory=set)  # senders marked offline until this batch
     chilled: set[int] = field(default_factory=set)
     open_alarms: alarms.OpenAlarms = field(default_factory=lambda: alarms.OpenAlarms(frozenset(), {}))
-    rules: dict[int, CabinetSettings] = field(default_factory=dict)
+    rules: dict[tuple[int, str], CabinetSettings] = field(default_factory=dict)
 
     @classmethod
     def load(cls, db: Session, samples: list[tuple[Cabinet, Telemetry]]) -> Stored:
         ids = {cabinet.id for cabinet, _ in samples}
         latest = db.execute(
             select(CabinetTelemetry.cabinet_id, CabinetTelemetry.warm_since).where(
-                CabinetTelemetry.cabinet_id.in_(ids)
+                among(db, CabinetTelemetry.cabinet_id, ids)
             )
         )
         chilled = db.scalars(
             select(PlanogramLane.cabinet_id)
             .join(Product)
-            .where(PlanogramLane.cabinet_id.in_(ids), Product.chilled)
+            .where(among(db, PlanogramLane.cabinet_id, ids), Product.chilled)
             .distinct()
         )
         cold_chain.read_guarded_lanes(db, ids)
@@ -58,9 +59,11 @@ class Stored:
         )
 
     def rules_of(self, db: Session, cabinet: Cabinet) -> CabinetSettings:
-        if cabinet.id not in self.rules:
-            self.rules[cabinet.id] = effective_settings(db, cabinet)
-        return self.rules[cabinet.id]
+        # Cabinets of a store with the same overrides (most have none) share one validation.
+        key = (cabinet.store_id, repr(cabinet.settings))
+        if key not in self.rules:
+            self.rules[key] = effective_settings(db, cabinet)
+        return self.rules[key]
 
 
 def record_many(db: Session, samples: list[tuple[Cabinet, Telemetry]]) -> None:
@@ -70,7 +73,7 @@ def record_many(db: Session, samples: list[tuple[Cabinet, Telemetry]]) -> None:
         return
     stored = Stored.load(db, samples)
     now = datetime.now(UTC)
-    _mark_seen(db, {cabinet.id for cabinet, _ in samples}, now)
+    _mark_seen(db, [cabinet for cabinet, _ in samples], now)
     seen: set[int] = set()
     latest: dict[int, Telemetry] = {}
     # A rule's query of a cabinet's own rows (cold chain) needs the session flushed only before that
@@ -109,13 +112,16 @@ def _judge(db: Session, cabinet: Cabinet, sample: Telemetry, stored: Stored) -> 
     )
 
 
-def _mark_seen(db: Session, ids: set[int], now: datetime) -> None:
+def _mark_seen(db: Session, cabinets: list[Cabinet], now: datetime) -> None:
     """The senders are online, last seen now: one UPDATE, not one per cabinet. Locked first in id order,
     the order the event path locks them in, so two workers cannot deadlock on a pair of cabinets."""
-    ordered = sorted(ids)
-    db.execute(select(Cabinet.id).where(Cabinet.id.in_(ordered)).order_by(Cabinet.id).with_for_update())
-    seen = update(Cabinet).where(Cabinet.id.in_(ordered)).values(last_seen=now, online=True)
-    db.execute(seen, execution_options={"synchronize_session": "evaluate"})  # the loaded cabinets too
+    ids = sorted({cabinet.id for cabinet in cabinets})
+    db.execute(select(Cabinet.id).where(among(db, Cabinet.id, ids)).order_by(Cabinet.id).with_for_update())
+    seen = update(Cabinet).where(among(db, Cabinet.id, ids)).values(last_seen=now, online=True)
+    db.execute(seen, execution_options={"synchronize_session": False})
+    for cabinet in cabinets:  # the loaded objects say what the row says, with nothing left to flush
+        set_committed_value(cabinet, "last_seen", now)
+        set_committed_value(cabinet, "online", True)
 
 
 def _minute(sample: Telemetry) -> datetime:
