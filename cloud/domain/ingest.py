@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import or_, select, tuple_
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session as Db
 
 from cloud import NotFound
+from cloud.db.bulk import among, insert_rows, pairs_among
 from cloud.db.models import Cabinet, ProcessedEvent
 from cloud.domain import alarms, outbox, recalibration, sessions
 from cloud.domain.fleet import cabinet_by_code
@@ -37,15 +38,13 @@ def store_events(db: Db, batch: list[tuple[str, Event]]) -> tuple[dict[str, int]
     fresh: list[Event] = []
     for code, event in batch:
         cabinet = _sender(cabinets, code, event)
-        if cabinet is None or not _record(
-            db, seen, cabinet, event, event.kind, event.model_dump(mode="json")
-        ):
+        if cabinet is None or not _record(seen, cabinet, event, event.kind, event.model_dump(mode="json")):
             continue
         fresh.append(event)
         _apply(db, cabinet, event)
         if isinstance(event, SessionResult):
             alarms.check_stock(db, cabinet)
-    return _advance_all(db, cabinets), fresh
+    return _advance_all(db, cabinets, seen), fresh
 
 
 def dead_letter(db: Db, cabinet_code: str, event: Event, error: str) -> int:
@@ -54,7 +53,7 @@ def dead_letter(db: Db, cabinet_code: str, event: Event, error: str) -> int:
     cabinet = _sender(cabinets, cabinet_code, event)
     payload = {"event": event.model_dump(mode="json"), "error": error}
     seen = _already_stored(db, cabinets, [(cabinet_code, event)])
-    if cabinet is not None and _record(db, seen, cabinet, event, "dead_letter", payload):
+    if cabinet is not None and _record(seen, cabinet, event, "dead_letter", payload):
         alarms.raise_alarm(
             db,
             cabinet,
@@ -65,12 +64,12 @@ def dead_letter(db: Db, cabinet_code: str, event: Event, error: str) -> int:
             params={"seq": event.seq, "event": event.kind, "error": error},
             at=event.ts,
         )
-    return _advance(db, cabinets[cabinet_code])
+    return _advance_all(db, cabinets, seen)[cabinet_code]
 
 
 def _lock_senders(db: Db, codes: set[str]) -> dict[str, Cabinet]:
     """The cabinets whose topics carried the events, locked in id order (no deadlock between workers)."""
-    query = select(Cabinet).where(Cabinet.code.in_(codes)).order_by(Cabinet.id).with_for_update()
+    query = select(Cabinet).where(among(db, Cabinet.code, codes)).order_by(Cabinet.id).with_for_update()
     cabinets = {c.code: c for c in db.scalars(query)}
     unknown = codes - cabinets.keys()
     if unknown:
@@ -88,10 +87,12 @@ def _sender(cabinets: dict[str, Cabinet], code: str, event: Event) -> Cabinet | 
 
 @dataclass
 class _Stored:
-    """Event ids and (cabinet, seq) pairs already stored: one query for a whole batch."""
+    """Event ids and (cabinet, seq) pairs already stored: one query for a whole batch; and the rows of
+    the batch's new events, written by one INSERT."""
 
     ids: set[str]
     seqs: set[tuple[int, int]]
+    new: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _already_stored(db: Db, cabinets: dict[str, Cabinet], batch: list[tuple[str, Event]]) -> _Stored:
@@ -100,8 +101,8 @@ def _already_stored(db: Db, cabinets: dict[str, Cabinet], batch: list[tuple[str,
     rows = db.execute(
         select(ProcessedEvent.event_id, ProcessedEvent.cabinet_id, ProcessedEvent.seq).where(
             or_(
-                ProcessedEvent.event_id.in_(ids),
-                tuple_(ProcessedEvent.cabinet_id, ProcessedEvent.seq).in_(pairs),
+                among(db, ProcessedEvent.event_id, ids),
+                pairs_among(db, ProcessedEvent.cabinet_id, ProcessedEvent.seq, pairs),
             )
         )
     )
@@ -112,9 +113,7 @@ def _already_stored(db: Db, cabinets: dict[str, Cabinet], batch: list[tuple[str,
     return stored
 
 
-def _record(
-    db: Db, seen: _Stored, cabinet: Cabinet, event: Event, kind: str, payload: dict[str, Any]
-) -> bool:
+def _record(seen: _Stored, cabinet: Cabinet, event: Event, kind: str, payload: dict[str, Any]) -> bool:
     """Store the event under its id and seq; False when either was stored before."""
     event_id = str(event.event_id)
     if event_id in seen.ids:
@@ -125,34 +124,34 @@ def _record(
         return False
     seen.ids.add(event_id)
     seen.seqs.add((cabinet.id, event.seq))
-    db.add(
-        ProcessedEvent(
-            event_id=event_id,
-            cabinet_id=cabinet.id,
-            seq=event.seq,
-            kind=kind,
-            payload=payload,
-            happened_at=event.ts,
-        )
+    seen.new.append(
+        {
+            "event_id": event_id,
+            "cabinet_id": cabinet.id,
+            "seq": event.seq,
+            "kind": kind,
+            "payload": payload,
+            "happened_at": event.ts,
+            "received_at": datetime.now(UTC),
+        }
     )
     return True
 
 
-def _advance(db: Db, cabinet: Cabinet) -> int:
-    return _advance_all(db, {cabinet.code: cabinet})[cabinet.code]
-
-
-def _advance_all(db: Db, cabinets: dict[str, Cabinet]) -> dict[str, int]:
-    """Each cabinet's highest seq with every seq up to it stored (shared subscriptions reorder).
+def _advance_all(db: Db, cabinets: dict[str, Cabinet], seen: _Stored) -> dict[str, int]:
+    """Store the batch's new events; each cabinet's highest seq with every seq up to it stored (shared
+    subscriptions reorder).
 
     One query for the whole batch: the stored seqs above each cabinet's acknowledged one."""
     db.flush()
+    insert_rows(db, ProcessedEvent, seen.new)
+    seen.new = []
     by_id = {cabinet.id: cabinet for cabinet in cabinets.values()}
     above: dict[int, list[int]] = {}
     rows = db.execute(
         select(ProcessedEvent.cabinet_id, ProcessedEvent.seq)
         .join(Cabinet, Cabinet.id == ProcessedEvent.cabinet_id)
-        .where(ProcessedEvent.cabinet_id.in_(by_id), ProcessedEvent.seq > Cabinet.acked_seq)
+        .where(among(db, ProcessedEvent.cabinet_id, by_id), ProcessedEvent.seq > Cabinet.acked_seq)
         .order_by(ProcessedEvent.cabinet_id, ProcessedEvent.seq)
     )
     for cabinet_id, seq in rows:
