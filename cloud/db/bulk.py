@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, Table, Text, any_, bindparam, cast, column, func, select, tuple_
+from sqlalchemy import JSON, ColumnElement, Table, Text, any_, bindparam, cast, column, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -34,17 +34,6 @@ def among(db: Session, attribute: Any, values: Collection[Any]) -> ColumnElement
     else:
         found = attribute.in_(values)
     return found
-
-
-def pairs_among(
-    db: Session, first: Any, second: Any, pairs: Collection[tuple[Any, Any]]
-) -> ColumnElement[bool]:
-    """`(first, second) IN pairs`; on PostgreSQL the pairs as two arrays unnested side by side."""
-    if not is_postgres(db):
-        return tuple_(first, second).in_(pairs)
-    firsts = bindparam(None, [a for a, _ in pairs], type_=postgresql.ARRAY(first.type))
-    seconds = bindparam(None, [b for _, b in pairs], type_=postgresql.ARRAY(second.type))
-    return tuple_(first, second).in_(select(func.unnest(firsts), func.unnest(seconds)))
 
 
 def insert_rows(db: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:

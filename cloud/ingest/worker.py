@@ -73,7 +73,8 @@ class IngestWorker:
         self._factory = factory
         self._ttl = command_ttl
         self._share = share_group
-        self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        # SimpleQueue (in C): paho's thread puts every message, and its time is the worker's too (one GIL).
+        self._inbox: queue.SimpleQueue[mqtt.MQTTMessage] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._publisher = Publisher(mqtt_url, name, username, password)
         address = BrokerAddress.parse(mqtt_url)
