@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import JSON, ColumnElement, Table, Text, any_, bindparam, cast, column, func, select
@@ -77,6 +78,7 @@ def _write(
     db.execute(stmt)
 
 
+@lru_cache(maxsize=4096)  # a batch repeats its few instants (its minutes, its `now`) on every row
 def _instant(value: object) -> str:
     """Datetimes in the JSON document: UTC-aware only, as the UtcDateTime columns insist."""
     if isinstance(value, datetime):

@@ -96,6 +96,7 @@ class _Stored:
     ids: set[str]
     seqs: set[tuple[int, int]]
     new: list[dict[str, Any]] = field(default_factory=list)
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))  # when the batch was received
 
     def has_seq(self, cabinet: Cabinet, seq: int) -> bool:
         return seq <= cabinet.acked_seq or (cabinet.id, seq) in self.seqs
@@ -142,7 +143,7 @@ def _record(seen: _Stored, cabinet: Cabinet, event: Event, kind: str, payload: d
             "kind": kind,
             "payload": payload,
             "happened_at": event.ts,
-            "received_at": datetime.now(UTC),
+            "received_at": seen.at,
         }
     )
     return True
