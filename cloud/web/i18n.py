@@ -377,8 +377,6 @@ COLD_CHAIN_TEXTS: dict[str, dict[str, str]] = {
 }  # fmt: skip
 for _language, _texts in COLD_CHAIN_TEXTS.items():
     TEXTS[_language].update(_texts)
-
-
 def local_name(name: str, language: str) -> str:
     """Bilingual names are written "中文 / English" (cloud/fixtures/demo.yaml): the reader's half."""
     zh, _, en = name.partition(" / ")
