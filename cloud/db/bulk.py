@@ -69,7 +69,7 @@ def _write(
         db.execute(stmt, rows)
         return
     names = list(rows[0])
-    document = cast(bindparam("rows", json.dumps(rows, default=_instant), type_=Text), JSON)
+    document = cast(bindparam("rows", json.dumps(rows, default=_instant, allow_nan=False), type_=Text), JSON)
     records = func.json_to_recordset(document).table_valued(*(column(n, table.c[n].type) for n in names))
     records = records.render_derived(with_types=True)
     stmt = postgresql.insert(table).from_select(names, select(*records.c))
