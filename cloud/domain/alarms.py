@@ -12,6 +12,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from cloud import NotFound
+from cloud.db.bulk import among
 from cloud.db.models import Alarm, Cabinet, PlanogramLane, User
 from cloud.domain import ledger
 from cloud.domain.auth import require_role, require_store
@@ -73,7 +74,7 @@ class OpenAlarms:
     def load(cls, db: Session, cabinet_ids: set[int], kinds: frozenset[str]) -> OpenAlarms:
         rows = db.scalars(
             select(Alarm).where(
-                Alarm.cabinet_id.in_(cabinet_ids), Alarm.kind.in_(kinds), Alarm.state != "resolved"
+                among(db, Alarm.cabinet_id, cabinet_ids), Alarm.kind.in_(kinds), Alarm.state != "resolved"
             )
         )
         return cls(kinds, {(a.cabinet_id, a.kind, a.key): a for a in rows})

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session as Db
 from sqlalchemy.orm import joinedload
 
 from cloud import NotFound, Refused
+from cloud.db.bulk import among
 from cloud.db.models import (
     Cabinet,
     ColdChainIncident,
@@ -133,13 +134,28 @@ class _Seen:
 def _seen(db: Db, cabinet_id: int) -> _Seen:
     cache: dict[int, _Seen] = db.info.setdefault("cold_chain", {})
     if cabinet_id not in cache:
-        query = (
-            select(PlanogramLane.channel, PlanogramLane.lane, Product.sku, Product.storage)
-            .join(Product)
-            .where(PlanogramLane.cabinet_id == cabinet_id, Product.storage != "ambient")
-        )
-        cache[cabinet_id] = _Seen([GuardedLane(*row) for row in db.execute(query)])
+        read_guarded_lanes(db, {cabinet_id})
     return cache[cabinet_id]
+
+
+def read_guarded_lanes(db: Db, cabinet_ids: set[int]) -> None:
+    """The chilled and frozen lanes of these cabinets, in one query: a batch of telemetry from many
+    cabinets would otherwise ask once per cabinet."""
+    cache: dict[int, _Seen] = db.info.setdefault("cold_chain", {})
+    unread = cabinet_ids - cache.keys()
+    if not unread:
+        return
+    query = (
+        select(
+            PlanogramLane.cabinet_id, PlanogramLane.channel, PlanogramLane.lane, Product.sku, Product.storage
+        )
+        .join(Product)
+        .where(among(db, PlanogramLane.cabinet_id, unread), Product.storage != "ambient")
+    )
+    for cabinet_id in unread:
+        cache[cabinet_id] = _Seen([])
+    for cabinet_id, channel, lane, sku, storage in db.execute(query):
+        cache[cabinet_id].lanes.append(GuardedLane(channel, lane, sku, storage))
 
 
 def _live(db: Db, cabinet_id: int) -> list[LaneExposure]:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import or_, select, tuple_
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session as Db
 
 from cloud import NotFound
+from cloud.db.bulk import among, insert_rows
 from cloud.db.models import Cabinet, ProcessedEvent
 from cloud.domain import alarms, outbox, recalibration, sessions
 from cloud.domain.fleet import cabinet_by_code
@@ -37,15 +38,13 @@ def store_events(db: Db, batch: list[tuple[str, Event]]) -> tuple[dict[str, int]
     fresh: list[Event] = []
     for code, event in batch:
         cabinet = _sender(cabinets, code, event)
-        if cabinet is None or not _record(
-            db, seen, cabinet, event, event.kind, event.model_dump(mode="json")
-        ):
+        if cabinet is None or not _record(seen, cabinet, event, event.kind, event.model_dump(mode="json")):
             continue
         fresh.append(event)
         _apply(db, cabinet, event)
         if isinstance(event, SessionResult):
             alarms.check_stock(db, cabinet)
-    return _advance_all(db, cabinets), fresh
+    return _advance_all(db, cabinets, seen), fresh
 
 
 def dead_letter(db: Db, cabinet_code: str, event: Event, error: str) -> int:
@@ -54,7 +53,7 @@ def dead_letter(db: Db, cabinet_code: str, event: Event, error: str) -> int:
     cabinet = _sender(cabinets, cabinet_code, event)
     payload = {"event": event.model_dump(mode="json"), "error": error}
     seen = _already_stored(db, cabinets, [(cabinet_code, event)])
-    if cabinet is not None and _record(db, seen, cabinet, event, "dead_letter", payload):
+    if cabinet is not None and _record(seen, cabinet, event, "dead_letter", payload):
         alarms.raise_alarm(
             db,
             cabinet,
@@ -65,12 +64,14 @@ def dead_letter(db: Db, cabinet_code: str, event: Event, error: str) -> int:
             params={"seq": event.seq, "event": event.kind, "error": error},
             at=event.ts,
         )
-    return _advance(db, cabinets[cabinet_code])
+    return _advance_all(db, cabinets, seen)[cabinet_code]
 
 
 def _lock_senders(db: Db, codes: set[str]) -> dict[str, Cabinet]:
     """The cabinets whose topics carried the events, locked in id order (no deadlock between workers)."""
-    query = select(Cabinet).where(Cabinet.code.in_(codes)).order_by(Cabinet.id).with_for_update()
+    query = select(Cabinet).where(among(db, Cabinet.code, codes)).order_by(Cabinet.id).with_for_update()
+    # Read again if this session loaded them before the lock: acked_seq must be the locked row's.
+    query = query.execution_options(populate_existing=True)
     cabinets = {c.code: c for c in db.scalars(query)}
     unknown = codes - cabinets.keys()
     if unknown:
@@ -88,20 +89,31 @@ def _sender(cabinets: dict[str, Cabinet], code: str, event: Event) -> Cabinet | 
 
 @dataclass
 class _Stored:
-    """Event ids and (cabinet, seq) pairs already stored: one query for a whole batch."""
+    """What a batch finds stored, in one query: its event ids stored before, and its cabinets' stored
+    seqs above their acknowledged one (every seq up to that is stored: it is contiguous). Then the rows
+    of the batch's new events, written by one INSERT."""
 
     ids: set[str]
     seqs: set[tuple[int, int]]
+    new: list[dict[str, Any]] = field(default_factory=list)
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))  # when the batch was received
+
+    def has_seq(self, cabinet: Cabinet, seq: int) -> bool:
+        return seq <= cabinet.acked_seq or (cabinet.id, seq) in self.seqs
 
 
 def _already_stored(db: Db, cabinets: dict[str, Cabinet], batch: list[tuple[str, Event]]) -> _Stored:
     ids = [str(event.event_id) for _, event in batch]
-    pairs = [(cabinets[code].id, event.seq) for code, event in batch]
     rows = db.execute(
-        select(ProcessedEvent.event_id, ProcessedEvent.cabinet_id, ProcessedEvent.seq).where(
+        select(ProcessedEvent.event_id, ProcessedEvent.cabinet_id, ProcessedEvent.seq)
+        .join(Cabinet, Cabinet.id == ProcessedEvent.cabinet_id)
+        .where(
             or_(
-                ProcessedEvent.event_id.in_(ids),
-                tuple_(ProcessedEvent.cabinet_id, ProcessedEvent.seq).in_(pairs),
+                among(db, ProcessedEvent.event_id, ids),
+                and_(
+                    among(db, ProcessedEvent.cabinet_id, [c.id for c in cabinets.values()]),
+                    ProcessedEvent.seq > Cabinet.acked_seq,
+                ),
             )
         )
     )
@@ -112,53 +124,42 @@ def _already_stored(db: Db, cabinets: dict[str, Cabinet], batch: list[tuple[str,
     return stored
 
 
-def _record(
-    db: Db, seen: _Stored, cabinet: Cabinet, event: Event, kind: str, payload: dict[str, Any]
-) -> bool:
+def _record(seen: _Stored, cabinet: Cabinet, event: Event, kind: str, payload: dict[str, Any]) -> bool:
     """Store the event under its id and seq; False when either was stored before."""
     event_id = str(event.event_id)
     if event_id in seen.ids:
         log.info("duplicate event", event_id=event_id, seq=event.seq)
         return False
-    if (cabinet.id, event.seq) in seen.seqs:
+    if seen.has_seq(cabinet, event.seq):
         log.error("seq reused by another event", cabinet=cabinet.code, seq=event.seq)
         return False
     seen.ids.add(event_id)
     seen.seqs.add((cabinet.id, event.seq))
-    db.add(
-        ProcessedEvent(
-            event_id=event_id,
-            cabinet_id=cabinet.id,
-            seq=event.seq,
-            kind=kind,
-            payload=payload,
-            happened_at=event.ts,
-        )
+    seen.new.append(
+        {
+            "event_id": event_id,
+            "cabinet_id": cabinet.id,
+            "seq": event.seq,
+            "kind": kind,
+            "payload": payload,
+            "happened_at": event.ts,
+            "received_at": seen.at,
+        }
     )
     return True
 
 
-def _advance(db: Db, cabinet: Cabinet) -> int:
-    return _advance_all(db, {cabinet.code: cabinet})[cabinet.code]
-
-
-def _advance_all(db: Db, cabinets: dict[str, Cabinet]) -> dict[str, int]:
-    """Each cabinet's highest seq with every seq up to it stored (shared subscriptions reorder).
-
-    One query for the whole batch: the stored seqs above each cabinet's acknowledged one."""
-    db.flush()
-    by_id = {cabinet.id: cabinet for cabinet in cabinets.values()}
+def _advance_all(db: Db, cabinets: dict[str, Cabinet], seen: _Stored) -> dict[str, int]:
+    """Store the batch's new events; return each cabinet's highest seq with every seq up to it stored
+    (shared subscriptions reorder), from what the batch found stored and what it added: no query."""
+    insert_rows(db, ProcessedEvent, seen.new)
+    seen.new = []
     above: dict[int, list[int]] = {}
-    rows = db.execute(
-        select(ProcessedEvent.cabinet_id, ProcessedEvent.seq)
-        .join(Cabinet, Cabinet.id == ProcessedEvent.cabinet_id)
-        .where(ProcessedEvent.cabinet_id.in_(by_id), ProcessedEvent.seq > Cabinet.acked_seq)
-        .order_by(ProcessedEvent.cabinet_id, ProcessedEvent.seq)
-    )
-    for cabinet_id, seq in rows:
+    for cabinet_id, seq in sorted(seen.seqs):
         above.setdefault(cabinet_id, []).append(seq)
-    for cabinet_id, cabinet in by_id.items():
-        cabinet.acked_seq = _contiguous(cabinet.acked_seq, above.get(cabinet_id, []))
+    for cabinet in cabinets.values():
+        stored = [seq for seq in above.get(cabinet.id, []) if seq > cabinet.acked_seq]
+        cabinet.acked_seq = _contiguous(cabinet.acked_seq, stored)
     return {code: cabinet.acked_seq for code, cabinet in cabinets.items()}
 
 

@@ -15,9 +15,10 @@ import paho.mqtt.client as mqtt
 import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session, joinedload, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from cloud import CloudError, NotFound, metrics
+from cloud.db.bulk import among
 from cloud.db.engine import transaction
 from cloud.db.models import Cabinet
 from cloud.domain import ingest, sessions, telemetry
@@ -72,7 +73,8 @@ class IngestWorker:
         self._factory = factory
         self._ttl = command_ttl
         self._share = share_group
-        self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        # SimpleQueue (in C): paho's thread puts every message, and its time is the worker's too (one GIL).
+        self._inbox: queue.SimpleQueue[mqtt.MQTTMessage] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._publisher = Publisher(mqtt_url, name, username, password)
         address = BrokerAddress.parse(mqtt_url)
@@ -272,7 +274,7 @@ class IngestWorker:
 
 def _cabinets(db: Session, codes: set[str]) -> dict[str, Cabinet]:
     """The senders of a batch's statuses or telemetry with their stores, in one query; unknown ones raise."""
-    query = select(Cabinet).where(Cabinet.code.in_(codes)).options(joinedload(Cabinet.store))
+    query = select(Cabinet).where(among(db, Cabinet.code, codes)).options(selectinload(Cabinet.store))
     found = {c.code: c for c in db.scalars(query)}
     if codes - found.keys():
         raise NotFound(f"telemetry from unknown cabinets {sorted(codes - found.keys())!r}")

@@ -10,7 +10,7 @@ from sqlalchemy.event import listen, remove
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.db.engine import transaction
-from cloud.db.models import Alarm, Cabinet, TemperatureMinute, User
+from cloud.db.models import Alarm, Cabinet, CabinetTelemetry, TemperatureMinute, User
 from cloud.domain import alarms, ingest, ledger, telemetry
 from cloud.influx import InfluxSink
 from protocols.mqtt.schemas import AlarmEvent, DoorReading, Status, Telemetry
@@ -63,6 +63,38 @@ def test_roll_ups_keep_min_mean_max_per_minute(factory: sessionmaker[Session]) -
         row = db.scalar(select(TemperatureMinute).where(TemperatureMinute.probe == 0))
         assert row is not None
         assert (row.min_c, row.max_c, row.sum_c / row.samples, row.samples) == (4.0, 6.0, 5.0, 3)
+
+
+def test_roll_ups_fold_a_batch_and_widen_the_stored_minute(factory: sessionmaker[Session]) -> None:
+    """#13: samples of one minute in one batch (one upsert may not touch a row twice), then a later batch."""
+
+    def batch(samples: list[Telemetry]) -> None:
+        with transaction(factory) as db:
+            cabinet = db.scalar(select(Cabinet).where(Cabinet.code == "XH-0001"))
+            assert cabinet is not None
+            telemetry.record_many(db, [(cabinet, s) for s in samples])
+
+    batch([sample(0, 4.0), sample(0.2, 6.0), sample(1, 7.0)])
+    batch([sample(0.4, 3.0), sample(0.6, 9.0)])  # the door opens above 8 °C
+    with factory() as db:
+        rows = db.scalars(
+            select(TemperatureMinute).where(TemperatureMinute.probe == 0).order_by(TemperatureMinute.minute)
+        )
+        got = [(r.minute - T0, r.min_c, r.max_c, r.sum_c, r.samples, r.door_open) for r in rows]
+    assert got == [
+        (timedelta(0), 3.0, 9.0, 22.0, 4, True),
+        (timedelta(minutes=1), 7.0, 7.0, 7.0, 1, False),
+    ]
+    with factory() as db:
+        latest = db.get(CabinetTelemetry, cabinet_id(db, "XH-0001"))
+        assert latest is not None
+        assert latest.payload["temperatures_c"] == [9.0, 8.5]  # the batch's last sample
+
+
+def cabinet_id(db: Session, code: str) -> int:
+    found = db.scalar(select(Cabinet.id).where(Cabinet.code == code))
+    assert found is not None
+    return found
 
 
 def test_outbox_backlog_and_offline(factory: sessionmaker[Session]) -> None:

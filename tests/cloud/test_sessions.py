@@ -135,6 +135,30 @@ def test_events_out_of_order_are_acknowledged_contiguously(
         assert sessions.get_session(db, sid).status == "settled"  # late door events change nothing
 
 
+def test_a_batch_fills_a_gap_and_skips_what_is_stored(factory: sessionmaker[Session]) -> None:
+    """#13: one batch: a gap filled, a resend, a reused seq; duplicates and the evack from one query."""
+
+    def door(seq: int, event_id: uuid.UUID | None = None) -> DoorEvent:
+        return DoorEvent(event_id=event_id or uuid.uuid4(), seq=seq, cabinet_id=CAB, door=0, action="opened")
+
+    first, third = door(1), door(3)
+    with transaction(factory) as db:
+        assert ingest.store_events(db, [(CAB, first), (CAB, third)]) == ({CAB: 1}, [first, third])
+    second, fourth = door(2), door(4)
+    batch = [
+        (CAB, first),
+        (CAB, second),
+        (CAB, door(3, third.event_id)),
+        (CAB, door(1)),
+        (CAB, fourth),
+        (CAB, door(4)),
+    ]
+    with transaction(factory) as db:
+        assert ingest.store_events(db, batch) == ({CAB: 4}, [second, fourth])
+    with transaction(factory) as db:  # all of it again, as a gateway resends what was not evacked
+        assert ingest.store_events(db, batch) == ({CAB: 4}, [])
+
+
 def test_unknown_session_moves_stock_but_charges_nobody(factory: sessionmaker[Session]) -> None:
     store(factory, result("not-ours", 1, COKES))
     assert stock_of(factory, "coke-330") == 6
