@@ -54,6 +54,7 @@ def ingest_worker(
         influx=influx_sink(context.settings),
         username=context.settings.mqtt_username,
         password=context.settings.mqtt_password,
+        batch_max=context.settings.ingest_batch_max,
     )
 
 

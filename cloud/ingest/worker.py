@@ -37,9 +37,10 @@ SUBSCRIBED = (Channel.EVENTS, Channel.STATUS, Channel.ACK, Channel.TELEMETRY)
 TRANSIENT = (OperationalError, InterfaceError, IntegrityError)
 MAX_ATTEMPTS = 5
 HEARTBEAT_S = 30.0  # a worker whose loop has not turned for this long is reported dead
-# Up to this many queued messages go into one transaction. The worker never waits to fill a batch,
-# so a quiet fleet sees no added latency and a busy one pays round trips per batch, not per message.
-BATCH_MAX = 500
+# Up to this many queued messages go into one transaction (the cloud's setting ingest_batch_max). The
+# worker never waits to fill a batch, so a quiet fleet sees no added latency and a busy one pays round
+# trips per batch, not per message.
+BATCH_MAX = 2000
 
 
 @dataclass
@@ -136,7 +137,7 @@ class IngestWorker:
                 self._guarded("sweep", self._sweep)
 
     def _drain(self) -> list[mqtt.MQTTMessage]:
-        """Whatever is queued now (up to BATCH_MAX), waiting only for the first message."""
+        """Whatever is queued now (up to the batch size), waiting only for the first message."""
         try:
             messages = [self._inbox.get(timeout=0.2)]
         except queue.Empty:
