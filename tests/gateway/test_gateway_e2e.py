@@ -43,7 +43,11 @@ def run_gateway(
 
 
 def shop(sim: SimProcess, takes: list[tuple[int, str, int]]) -> None:
-    """Open the released door, take items, close it: what a resident does."""
+    """Open the released door, take items, close it: what a resident does.
+
+    The tests' baskets are ones the weights tell apart whatever pieces the simulator hands out
+    (2 milk + 1 sandwich on one shelf, 608 g, against 1 + 2, 589 g, can come out unsure, rightly:
+    the resident then chooses)."""
     wait_until(lambda: sim.post("/doors/0/open").status_code == 200, 5, "the door to release")
     for channel, sku, count in takes:
         assert sim.post("/take", {"channel": channel, "sku": sku, "count": count}).status_code == 200
@@ -82,13 +86,13 @@ def test_unlock_take_close_reports_one_session_result(
         cloud.send("CAB-A", command)
         wait_until(lambda: cloud.ack_for(command.command_id), 5, "the ack")
         assert cloud.ack_for(command.command_id)[0].status == "accepted"
-        shop(sim, [(0, "bright-milk-200", 2), (0, "ham-sandwich", 1)])
+        shop(sim, [(0, "bright-milk-200", 2), (1, "coke-330", 1)])
         wait_until(lambda: cloud.of_kind("session_result"), 15, "the session result")
         time.sleep(1)
         (result,) = cloud.of_kind("session_result")
         assert result.session_id == "s-1"
         assert not result.ambiguous
-        assert lanes_of(result) == {(0, 0, "bright-milk-200", -2), (0, 1, "ham-sandwich", -1)}
+        assert lanes_of(result) == {(0, 0, "bright-milk-200", -2), (1, 0, "coke-330", -1)}
         assert [e.action for e in cloud.of_kind("door")] == ["opened", "closed"]
         assert all(e.session_id == "s-1" for e in cloud.of_kind("door"))
         statuses = [a.status for a in cloud.ack_for(command.command_id)]
@@ -130,13 +134,13 @@ def test_the_pulse_waits_for_the_scales_only_when_polling_proves_nothing(
         assert lanes_of(ringing) == {(0, 0, "bright-milk-200", -1)}
         # The next session's baseline is the reading that settled the first: exact, and no wait.
         assert pulse_after(sim, cloud, "CAB-P", keys, "s-quiet") < 0.75
-        shop(sim, [(0, "bright-milk-200", 2), (0, "ham-sandwich", 1)])
+        shop(sim, [(0, "bright-milk-200", 2), (1, "coke-330", 1)])
         wait_until(lambda: len(cloud.of_kind("session_result")) == 2, 15, "the second result")
         quiet = cloud.of_kind("session_result")[1]
         assert quiet.session_id == "s-quiet"
         assert not quiet.ambiguous
         assert all(r.stable for r in quiet.baseline)
-        assert lanes_of(quiet) == {(0, 0, "bright-milk-200", -2), (0, 1, "ham-sandwich", -1)}
+        assert lanes_of(quiet) == {(0, 0, "bright-milk-200", -2), (1, 0, "coke-330", -1)}
 
 
 def test_forged_expired_misaddressed_and_replayed_commands_never_move_a_lock(
