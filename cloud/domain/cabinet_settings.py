@@ -50,6 +50,27 @@ def effective_settings(db: Session, cabinet: Cabinet) -> CabinetSettings:
     return CabinetSettings.model_validate(fleet)
 
 
+class Resolver:
+    """Effective settings of many cabinets in one transaction: cabinets of a store with the same
+    overrides (most have none) share one look-up and one validation, not one each."""
+
+    def __init__(self, db: Session) -> None:
+        self._db = db
+        self._known: dict[tuple[int, str], CabinetSettings] = {}
+
+    def key(self, store_id: int, overrides: object) -> tuple[int, str]:
+        return store_id, repr(overrides)
+
+    def known(self, store_id: int, overrides: object) -> CabinetSettings | None:
+        return self._known.get(self.key(store_id, overrides))
+
+    def of(self, cabinet: Cabinet) -> CabinetSettings:
+        key = self.key(cabinet.store_id, cabinet.settings)
+        if key not in self._known:
+            self._known[key] = effective_settings(self._db, cabinet)
+        return self._known[key]
+
+
 def _checked(db: Session, cabinet: Cabinet) -> CabinetSettings:
     """As effective_settings, but an invalid override is refused (Refused, code invalid_setting)."""
     fleet, store, own = _layers(db, cabinet)

@@ -154,6 +154,24 @@ def test_silence_means_offline(factory: sessionmaker[Session]) -> None:
     assert alarm_states(factory, "offline") == ["open"]
 
 
+def test_one_sweep_judges_each_cabinet_by_its_own_silence(factory: sessionmaker[Session]) -> None:
+    """Cabinets sharing a store and its settings are judged alike, an override by itself (one sweep)."""
+    now = datetime.now(UTC)
+    with transaction(factory) as db:
+        cabinets = {c.code: c for c in db.scalars(select(Cabinet).where(Cabinet.store_id == 1))}
+        for cabinet in cabinets.values():
+            cabinet.online, cabinet.last_seen = True, now
+        cabinets["XH-0001"].last_seen = now - timedelta(seconds=45)  # past the floor, within 60 s
+        cabinets["XH-0002"].last_seen = now - timedelta(minutes=5)
+        cabinets["XH-0003"].last_seen = now - timedelta(minutes=5)
+        cabinets["XH-0003"].settings = {"silence_s": 600}
+        cabinets["XH-0004"].last_seen = now - timedelta(minutes=2)
+        telemetry.sweep(db)
+    with factory() as db:
+        online = dict(db.execute(select(Cabinet.code, Cabinet.online).where(Cabinet.store_id == 1)).all())
+    assert {code for code, up in online.items() if not up} == {"XH-0002", "XH-0004"}
+
+
 def test_gateway_alarms_open_and_close_and_ops_acknowledge(factory: sessionmaker[Session]) -> None:
     def event(seq: int, state: str) -> AlarmEvent:
         return AlarmEvent(
