@@ -7,7 +7,6 @@ events each); then the same connections play several times that rate to find whe
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from tests.servers import MosquittoServer, PostgresServer, terminate
 CABINETS = 10_000
 PEAK = 18  # local hour with the most visits
 CITY = FleetOptions(cabinets=CABINETS, mqtt_url="", rate=40, hour=PEAK, duration_s=60, settle_s=20)
-MULTIPLES = (3, 10, 30)  # of the city's event rate, 15 s each
+MULTIPLES = (3, 10, 30, 100)  # of the city's event rate, 15 s each
 GROWING = ("processed_events", "temperature_minutes", "alarms", "stock_movements")
 VENDFLEET = str(Path(sys.executable).parent / "vendfleet")
 
@@ -78,10 +77,8 @@ def run() -> list[Figure]:
         populate(db_url, options)
         with tempfile.TemporaryDirectory() as keys:
             argv = [VENDFLEET, "cloud", "ingest", "--db", db_url, "--mqtt", broker.url, "--key-dir", keys]
-            # Telemetry each minute: a cabinet is silent after three missed samples, not one late one.
-            env = {**os.environ, "VF_SILENCE_S": "180"}
-            with open(Path(keys) / "ingest.log", "wb") as log:
-                worker = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+            with open(Path(keys) / "ingest.log", "wb") as log:  # silence: three missed samples (city.py)
+                worker = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
             time.sleep(4)
             fleet = Fleet(options)
             start = time.monotonic()
@@ -99,7 +96,7 @@ def run() -> list[Figure]:
                 fleet.options = replace(options, rate=options.rate * multiple, duration_s=15, settle_s=20)
                 steps[multiple] = fleet.run()
             alarms = (Path(keys) / "ingest.log").read_text().count('"alarm"')
-            print(f"worker log: {alarms} alarm lines", file=sys.stderr)
+            print(f"worker log: {alarms} alarm lines (a healthy city raises none)", file=sys.stderr)
     finally:
         if fleet is not None:
             fleet.close()

@@ -17,8 +17,10 @@ import cloud
 from cloud.db.engine import make_engine, session_factory, transaction
 from cloud.db.migrate import upgrade
 from cloud.db.models import Cabinet, PlanogramLane, Product, Store
+from cloud.domain import cabinet_settings
 from cloud.domain.fleet import seed
 from firmware_sim.fleet import FleetOptions, seed_fixture
+from protocols.mqtt.schemas import CabinetSettings
 
 FIXTURES = Path(cloud.__file__).parent / "fixtures"
 
@@ -31,6 +33,9 @@ def populate(db_url: str, options: FleetOptions) -> None:
     layouts: dict[str, Any] = json.loads((FIXTURES / "catalog.json").read_text())["layouts"]
     with transaction(session_factory(engine)) as db:
         seed(db, yaml.safe_load((FIXTURES / "demo.yaml").read_text()))
+        # The city's gateways report once a minute: three missed samples, not one late one, are silence.
+        city = CabinetSettings(telemetry_interval_s=options.telemetry_s, silence_s=3 * options.telemetry_s)
+        cabinet_settings.install_fleet_defaults(db, city)
         products = dict(db.execute(select(Product.sku, Product.id)).all())
         db.execute(insert(Store), fixture["stores"])  # type: ignore[arg-type]
         stores = dict(db.execute(select(Store.code, Store.id)).all())
