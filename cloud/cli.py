@@ -28,6 +28,7 @@ from cloud.domain.auth import TokenSigner
 from cloud.domain.fleet import seed as seed_fixture
 from cloud.runtime import CloudRuntime, PortTaken, ingest_worker
 from cloud.settings import CloudSettings, load_settings
+from cloud.usecases.books import books as ledger_books
 from protocols.runtime.logs import configure
 from protocols.runtime.shutdown import exit_now, exit_stopped, stop_requested, stop_together, wait_for_stop
 
@@ -136,6 +137,15 @@ def seed(fixture: Path, config: Path | None = CONFIG, db: str | None = DB) -> No
         seed_fixture(session, data)
     engine.dispose()
     typer.echo(json.dumps({"seeded": str(fixture)}))
+
+
+@app.command()
+def books(config: Path | None = CONFIG, db: str | None = DB) -> None:
+    """Print the books as JSON (visits, events, alarms, prices, residents' money): for an audit."""
+    engine = make_engine(settings_of(config, db=db).db)
+    with session_factory(engine)() as session:
+        typer.echo(json.dumps(ledger_books(session)))
+    engine.dispose()
 
 
 @app.command()

@@ -378,6 +378,6 @@ COLD_CHAIN_TEXTS: dict[str, dict[str, str]] = {
 for _language, _texts in COLD_CHAIN_TEXTS.items():
     TEXTS[_language].update(_texts)
 def local_name(name: str, language: str) -> str:
-    """Bilingual names are written "中文 / English" (cloud/fixtures/demo.yaml): the reader's half."""
+    """Bilingual names are written "中文 / English" (the demo fleet, firmware_sim/demo/fleet.yaml): the reader's half."""
     zh, _, en = name.partition(" / ")
     return (en or zh) if language == "en" else zh

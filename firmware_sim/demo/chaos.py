@@ -25,13 +25,7 @@ import httpx
 import paho.mqtt.client as mqtt
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session as Db
 
-from cloud.db.engine import make_engine, session_factory
-from cloud.db.models import Alarm, Payment, ProcessedEvent, Product, User
-from cloud.db.models import Session as CloudSession
-from cloud.domain.session_states import LIVE
 from firmware_sim.demo.chaos_plan import Fault, Kind, plan
 from firmware_sim.demo.processes import Children, wait_http
 from firmware_sim.demo.run import FIXTURE, CabinetRun, Demo, DemoOptions, console
@@ -118,7 +112,6 @@ class ChaosFleet(Demo):
     cables: dict[str, SerialCable] = field(default_factory=dict)
     watch: EventWatch | None = None
     balances_at_start: dict[str, int] = field(default_factory=dict)
-    engine: Engine | None = None
 
     # -- start-up: the production shape --------------------------------------------------
 
@@ -232,22 +225,19 @@ class ChaosFleet(Demo):
         return time.monotonic() - started
 
     def _live_sessions(self) -> list[str]:
-        with self._db() as db:
-            return list(db.scalars(select(CloudSession.id).where(CloudSession.status.in_(LIVE))))
+        return [sid for sid, visit in self._books()["visits"].items() if visit["live"]]
 
     def _outbox(self, code: str) -> int:
         path = self.options.data_dir / f"gw-{code}" / "gateway.db"
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
             return int(conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
 
-    def _db(self) -> Db:
-        if self.engine is None:
-            self.engine = make_engine(self.db_url)
-        return session_factory(self.engine)()
+    def _books(self) -> dict[str, Any]:
+        """What the cloud believes, as `vendfleet cloud books` prints it (the cloud's tables are its own)."""
+        return dict(json.loads(self.children.run("cloud", "books", "--db", self.db_url)))
 
     def _balances(self) -> dict[str, int]:
-        with self._db() as db:
-            return {u.name: u.balance_fen for u in db.scalars(select(User).where(User.role == "resident"))}
+        return {name: r["balance_fen"] for name, r in self._books()["residents"].items()}
 
     def resolve_reviews(self) -> int:
         """Ops settle the review queue with what was really taken, as the weight trace would show."""
@@ -272,45 +262,35 @@ class ChaosFleet(Demo):
     def reckon(self) -> Reckoning:
         """What the cloud believes against what happened."""
         found = Reckoning(differences=[], reviewed=self.resolve_reviews())
-        self._catch_up_visits()
+        books = self._books()
+        self._catch_up_visits(books)
         found.differences = self.reconcile()
-        with self._db() as db:
-            by_status = db.execute(
-                select(CloudSession.mode, CloudSession.status, func.count()).group_by(
-                    CloudSession.mode, CloudSession.status
-                )
-            )
-            found.sessions = {f"{mode} {status}": n for mode, status, n in by_status}
-            found.events_stored = db.scalar(select(func.count()).select_from(ProcessedEvent)) or 0
-            for kind, resolved_at in db.execute(select(Alarm.kind, Alarm.resolved_at)):
-                found.alarms_raised[kind] += 1
-                found.alarms_resolved[kind] += resolved_at is not None
-            prices = {p.sku: p.price_fen for p in db.scalars(select(Product))}
-            users = {u.name: u for u in db.scalars(select(User).where(User.role == "resident"))}
-            captures = db.execute(
-                select(Payment.session_id, func.count())
-                .where(Payment.kind == "capture")
-                .group_by(Payment.session_id)
-            )
-            found.double_charged = [f"session {sid}: charged {n} times" for sid, n in captures if n > 1]
-        found.still_live = [f"session {sid}" for sid in self._live_sessions()]
+        visits = books["visits"].values()
+        found.sessions = dict(Counter(f"{v['mode']} {v['status']}" for v in visits))
+        found.events_stored = books["events_stored"]
+        found.alarms_raised = Counter(books["alarms_raised"])
+        found.alarms_resolved = Counter(books["alarms_resolved"])
+        captures = books["captures"].items()
+        found.double_charged = [f"session {sid}: charged {n} times" for sid, n in captures if n > 1]
+        found.still_live = [f"session {sid}" for sid, v in books["visits"].items() if v["live"]]
         found.lost = self._lost_sales()
-        found.overcharged, found.undercharged, found.held = self._money(users, prices)
+        money = self._money(books["residents"], books["prices_fen"])
+        found.overcharged, found.undercharged, found.held = money
         found.visits = Counter(v.status for v in self.tally.visits)
         return found
 
-    def _catch_up_visits(self) -> None:
+    def _catch_up_visits(self, books: dict[str, Any] | None = None) -> None:
         """A resident who gave up waiting learns the end of the story here."""
-        with self._db() as db:
-            for visit in self.tally.visits:
-                if visit.session_id is None:
-                    continue
-                session = db.get(CloudSession, visit.session_id)
-                if session is None:
-                    visit.status = "missing"
-                    continue
-                visit.status, visit.amount_fen = session.status, session.amount_fen
-                visit.charged = Counter({str(i["sku"]): int(str(i["count"])) for i in session.items})
+        known = (books or self._books())["visits"]
+        for visit in self.tally.visits:
+            if visit.session_id is None:
+                continue
+            session = known.get(visit.session_id)
+            if session is None:
+                visit.status = "missing"
+                continue
+            visit.status, visit.amount_fen = session["status"], session["amount_fen"]
+            visit.charged = Counter(session["items"])
 
     def _lost_sales(self) -> list[str]:
         """Items physically taken in a session the cloud never charged nor sent to review."""
@@ -320,7 +300,7 @@ class ChaosFleet(Demo):
             if v.taken and v.status not in ("settled", "choose", "review")
         ]
 
-    def _money(self, users: dict[str, User], prices: dict[str, int]) -> tuple[list[str], ...]:
+    def _money(self, residents: dict[str, dict[str, int]], prices: dict[str, int]) -> tuple[list[str], ...]:
         """Each resident's balance moved by exactly the price of what they took; no hold left."""
         paid: Counter[str] = Counter()
         for visit in self.tally.visits:
@@ -329,12 +309,12 @@ class ChaosFleet(Demo):
         over: list[str] = []
         under: list[str] = []
         held: list[str] = []
-        for name, user in users.items():
-            moved = self.balances_at_start.get(name, 0) + self.tally.top_ups[name] - user.balance_fen
+        for name, money in residents.items():
+            moved = self.balances_at_start.get(name, 0) + self.tally.top_ups[name] - money["balance_fen"]
             line = f"{name}: balance moved {moved} fen for {paid[name]} fen of goods"
             (over if moved > paid[name] else under if moved < paid[name] else []).append(line)
-            if user.held_fen:
-                held.append(f"{name}: {user.held_fen} fen still held")
+            if money["held_fen"]:
+                held.append(f"{name}: {money['held_fen']} fen still held")
         return over, under, held
 
     def close(self) -> None:
@@ -347,8 +327,6 @@ class ChaosFleet(Demo):
             cable.close()
         if self.broker:
             self.broker.cleanup()
-        if self.engine:
-            self.engine.dispose()
         if self.postgres:
             self.postgres.cleanup()
 

@@ -24,13 +24,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-import cloud
 from firmware_sim.demo.processes import ChildFailed, Children, wait_http
 from firmware_sim.demo.residents import Resident, StoreCounter, Tally, sign_in
 from firmware_sim.demo.restocker import Restocker
 
 console = Console()
-FIXTURE = Path(cloud.__file__).parent / "fixtures" / "demo.yaml"
+# The demo fleet (stores, cabinets of the simulator's layouts, users): `vendfleet cloud seed` loads it.
+FIXTURE = Path(__file__).parent / "fleet.yaml"
 BEHAVIOURS = ["take"] * 24 + ["put_back"] * 6 + ["leave_open", "force"]
 
 

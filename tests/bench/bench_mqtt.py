@@ -7,17 +7,16 @@ import threading
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-import cloud
 from cloud.db.engine import make_engine, session_factory, transaction
 from cloud.db.migrate import upgrade
 from cloud.domain.fleet import seed
 from cloud.ingest.worker import IngestWorker
+from firmware_sim.demo.run import FIXTURE as DEMO_FLEET
 from protocols.mqtt.schemas import DoorEvent, EvAck, encode, parse
 from tests.bench.report import Figure
 from tests.servers import MosquittoServer, PostgresServer
@@ -66,7 +65,7 @@ def ingest_throughput(port: int, db_url: str) -> float:
     engine = make_engine(db_url)
     factory = session_factory(engine)
     with transaction(factory) as db:
-        seed(db, yaml.safe_load((Path(cloud.__file__).parent / "fixtures" / "demo.yaml").read_text()))
+        seed(db, yaml.safe_load(DEMO_FLEET.read_text()))
     worker = IngestWorker(
         mqtt_url=f"mqtt://127.0.0.1:{port}",
         factory=factory,

@@ -25,10 +25,10 @@ import paho.mqtt.client as mqtt
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-import cloud
 from cloud.db.engine import make_engine, session_factory, transaction
 from cloud.db.migrate import upgrade
 from cloud.domain.fleet import seed
+from firmware_sim.demo.run import FIXTURE as DEMO_FLEET
 from protocols.serial import message_frame
 from protocols.serial.commands import Unlock
 from protocols.serial.frame import encode_frame
@@ -121,7 +121,7 @@ def open_to_pulse(db_url: str, broker: MosquittoServer, tmp: Path) -> float:
     upgrade(db_url)
     engine = make_engine(db_url)
     with transaction(session_factory(engine)) as db:
-        seed(db, yaml.safe_load((Path(cloud.__file__).parent / "fixtures" / "demo.yaml").read_text()))
+        seed(db, yaml.safe_load(DEMO_FLEET.read_text()))
     engine.dispose()
     port = free_port()
     where = ["--db", db_url, "--key-dir", str(tmp / "cloud-keys")]

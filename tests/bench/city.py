@@ -19,6 +19,7 @@ from cloud.db.migrate import upgrade
 from cloud.db.models import Cabinet, PlanogramLane, Product, Store
 from cloud.domain import cabinet_settings
 from cloud.domain.fleet import seed
+from firmware_sim.demo.run import FIXTURE as DEMO_FLEET
 from firmware_sim.fleet import FleetOptions, seed_fixture
 from protocols.mqtt.schemas import CabinetSettings
 
@@ -32,7 +33,7 @@ def populate(db_url: str, options: FleetOptions) -> None:
     fixture = seed_fixture(options)
     layouts: dict[str, Any] = json.loads((FIXTURES / "catalog.json").read_text())["layouts"]
     with transaction(session_factory(engine)) as db:
-        seed(db, yaml.safe_load((FIXTURES / "demo.yaml").read_text()))
+        seed(db, yaml.safe_load(DEMO_FLEET.read_text()))
         # The city's gateways report once a minute: three missed samples, not one late one, are silence.
         city = CabinetSettings(telemetry_interval_s=options.telemetry_s, silence_s=3 * options.telemetry_s)
         cabinet_settings.install_fleet_defaults(db, city)

@@ -10,16 +10,16 @@ import yaml
 from sqlalchemy import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-import cloud
 from cloud.commands import CloudKeys, CommandSigner
 from cloud.db.engine import make_engine, session_factory, transaction
 from cloud.db.migrate import upgrade
 from cloud.dispatcher import Dispatcher
 from cloud.domain.fleet import seed
 from cloud.domain.payments import PrepaidBalance
+from firmware_sim.demo.run import FIXTURE as DEMO_FLEET
 from tests.servers import PostgresServer
 
-DEMO = yaml.safe_load((Path(cloud.__file__).parent / "fixtures" / "demo.yaml").read_text())
+DEMO = yaml.safe_load(DEMO_FLEET.read_text())
 
 
 def _migrate_and_seed(url: str) -> None:

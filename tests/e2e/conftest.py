@@ -13,6 +13,7 @@ from sqlalchemy import select
 from cloud.db.models import User
 from cloud.runtime import CloudRuntime
 from cloud.settings import CloudSettings
+from firmware_sim.demo.run import FIXTURE as DEMO_FLEET
 from tests.harness import GatewayProcess, gateway_process, wait_until
 from tests.servers import MosquittoServer
 from tests.sim_fixture import sim_cabinet
@@ -22,14 +23,13 @@ def start_cloud(db_url: str, mosquitto: MosquittoServer, tmp_path: Path, **setti
     """The whole cloud in this process, on `db_url` and the real Mosquitto, seeded with the demo."""
     import yaml
 
-    import cloud
     from cloud.db.engine import make_engine, session_factory, transaction
     from cloud.db.migrate import upgrade
     from cloud.domain.fleet import seed
 
     upgrade(db_url)
     engine = make_engine(db_url)
-    demo = yaml.safe_load((Path(cloud.__file__).parent / "fixtures" / "demo.yaml").read_text())
+    demo = yaml.safe_load(DEMO_FLEET.read_text())
     with transaction(session_factory(engine)) as db:
         seed(db, demo)
     engine.dispose()

@@ -13,13 +13,13 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-import cloud
 from cloud.db.engine import make_engine, session_factory, transaction
 from cloud.db.migrate import upgrade
 from cloud.db.models import User
 from cloud.domain.fleet import seed
 from cloud.runtime import CloudRuntime
 from cloud.settings import CloudSettings
+from firmware_sim.demo.run import FIXTURE as DEMO_FLEET
 from tests.harness import gateway_process, wait_until
 from tests.servers import MosquittoServer
 from tests.sim_fixture import SimProcess, sim_cabinet
@@ -33,7 +33,7 @@ def runtime(db_url: str, mosquitto: MosquittoServer, tmp_path: Path) -> Iterator
     """The whole cloud in this process on the parametrised database, seeded with the demo."""
     upgrade(db_url)
     engine = make_engine(db_url)
-    demo = yaml.safe_load((Path(cloud.__file__).parent / "fixtures" / "demo.yaml").read_text())
+    demo = yaml.safe_load(DEMO_FLEET.read_text())
     with transaction(session_factory(engine)) as db:
         seed(db, demo)
     engine.dispose()
