@@ -29,6 +29,7 @@ from cloud.db.engine import make_engine, session_factory, transaction
 from cloud.db.migrate import upgrade
 from cloud.domain.fleet import seed
 from firmware_sim.demo.run import FIXTURE as DEMO_FLEET
+from protocols.mqtt.topics import Channel, topic
 from protocols.serial import message_frame
 from protocols.serial.commands import Unlock
 from protocols.serial.frame import encode_frame
@@ -130,7 +131,9 @@ def open_to_pulse(db_url: str, broker: MosquittoServer, tmp: Path) -> float:
     keys.mkdir()
     times: list[float] = []
     answered: list[float] = []
+    sent: list[float] = []  # when the signed command reached a subscriber beside the gateway's
     with (
+        _commands_seen(broker.port, "XH-0001") as commands,
         _running(serve, {}, tmp / "cloud.log"),
         httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as api,
     ):
@@ -149,18 +152,55 @@ def open_to_pulse(db_url: str, broker: MosquittoServer, tmp: Path) -> float:
                 session_id = opened.raise_for_status().json()["session_id"]
                 answered.append(time.time() - start)
                 times.append(_pulsed(sim, start) - start)
+                sent.append(commands.after(start) - start)
                 sim.post("/doors/0/open")
                 sim.post("/doors/0/close")  # an empty visit; the next may begin once it is settled
                 path = f"/api/v1/sessions/{session_id}"
                 wait_until(lambda p=path: _phase(api, p, headers) == "final", 30, "the visit settled")
-    times, answered = times[WARM_UP:], answered[WARM_UP:]
+    times, answered, sent = times[WARM_UP:], answered[WARM_UP:], sent[WARM_UP:]
+    in_gateway = [t - s for t, s in zip(times, sent, strict=True)]
     print(
         f"open → pulse: p50 {_p50(times):.1f} ms, p99 {_p99(times):.1f} ms; "
         f"HTTP answered: p50 {_p50(answered):.1f} ms, p99 {_p99(answered):.1f} ms; "
+        f"command out: p50 {_p50(sent):.1f} ms, p99 {_p99(sent):.1f} ms; "
+        f"command → pulse: p50 {_p50(in_gateway):.1f} ms, p99 {_p99(in_gateway):.1f} ms; "
         f"all (ms): {[round(t * 1000) for t in times]}",
         file=sys.stderr,
     )
     return _p99(times)
+
+
+class _Commands:
+    """Arrival times of one cabinet's commands at a subscriber of its own (the cloud's share of the path)."""
+
+    def __init__(self) -> None:
+        self.arrived: list[float] = []
+        self.lock = threading.Lock()
+
+    def seen(self, *_: object) -> None:
+        with self.lock:
+            self.arrived.append(time.time())
+
+    def after(self, start: float) -> float:
+        wait_until(lambda: any(t > start for t in self.arrived), 10, "the command at the broker")
+        with self.lock:
+            return min(t for t in self.arrived if t > start)
+
+
+@contextmanager
+def _commands_seen(port: int, cabinet: str) -> Iterator[_Commands]:
+    commands = _Commands()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client.on_message = commands.seen
+    client.on_socket_open = lambda c, u, s: s.setsockopt(6, 1, 1)  # TCP_NODELAY, as ours set it
+    client.connect("127.0.0.1", port)
+    client.subscribe(topic(cabinet, Channel.CMD), qos=1)
+    client.loop_start()
+    try:
+        yield commands
+    finally:
+        client.loop_stop()
+        client.disconnect()
 
 
 def _up(api: httpx.Client) -> bool:
