@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import socket
+import sys
 import threading
 from dataclasses import dataclass, field
 
@@ -97,6 +98,7 @@ class CloudRuntime:
         # What start-up made (modules, mappers, the app's routes and models) is never garbage: frozen,
         # a full collection no longer walks it in the middle of somebody's request.
         gc.freeze()
+        sys.setswitchinterval(0.0005)
         log.info("cloud up", url=self.url, mqtt=self.mqtt_url, db=self.settings.db)
         return self
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from cloud.context import CloudContext
 from cloud.db.models import User
-from cloud.domain.auth import Unauthorized
+from cloud.domain.auth import Unauthorized, account
 
 bearer = HTTPBearer(auto_error=False)
 # What TokenSigner issues: `user_id.expiry.signature`, digits and unpadded urlsafe base64, ASCII only.
@@ -61,19 +61,27 @@ def detached_user(context: ContextDep, credentials: Credentials, token: TokenQue
     return user
 
 
+async def caller_id(context: ContextDep, credentials: Credentials, token: TokenQuery = None) -> int:
+    """The caller's id from the token alone, on the event loop (no I/O): for a use case that reads the
+    account in its own transaction (auth.account), one round trip less where somebody waits (#13)."""
+    return _verified(context, credentials.credentials if credentials else token)
+
+
 def _caller(db: Session, context: CloudContext, raw: str | None) -> User:
+    return account(db, _verified(context, raw))
+
+
+def _verified(context: CloudContext, raw: str | None) -> int:
     if not raw:
         raise Unauthorized("sign in first", code="sign_in")
     if not TOKEN_SHAPE.fullmatch(raw):  # garbage never reaches the parser: any of it is a 401
         raise Unauthorized("malformed token", code="token_invalid")
-    user = db.get(User, context.tokens.user_id(raw))
-    if user is None:
-        raise Unauthorized("this account no longer exists", code="account_gone")
-    return user
+    return context.tokens.user_id(raw)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
 DetachedUser = Annotated[User, Depends(detached_user)]
+CallerId = Annotated[int, Depends(caller_id)]
 
 
 async def known_query_only(request: Request) -> None:

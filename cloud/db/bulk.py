@@ -27,6 +27,11 @@ def is_postgres(db: Session) -> bool:
     return db.get_bind().dialect.name == "postgresql"
 
 
+def insert_for(db: Session, model: type[Base]) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT (PostgreSQL's and SQLite's spell it alike)."""
+    return (postgresql.insert if is_postgres(db) else sqlite.insert)(model)
+
+
 def among(db: Session, attribute: Any, values: Collection[Any]) -> ColumnElement[bool]:
     """`attribute IN values`; on PostgreSQL `= ANY(array)`, one parameter."""
     if is_postgres(db):

@@ -10,17 +10,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any
 
 import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from sqlalchemy import CursorResult, Result, case, delete, or_, select, update
+from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud import CloudError, Forbidden
-from cloud.db.engine import transaction
+from cloud.db.engine import rowcount, transaction
 from cloud.db.models import LoginFailure, OtpCode, User
 from cloud.domain.throttle import Throttled
 
@@ -69,7 +68,7 @@ def _count_attempt(
         .where(LoginFailure.name == name, or_(LoginFailure.failures < max_failures, stale))
         .values(failures=case((stale, 1), else_=LoginFailure.failures + 1), last_attempt_at=now)
     )
-    if _rowcount(counted) == 1:
+    if rowcount(counted) == 1:
         return None
     last = db.scalar(select(LoginFailure.last_attempt_at).where(LoginFailure.name == name))
     assert last is not None
@@ -99,11 +98,6 @@ def _owner_of(db: Session, name: str, password: str) -> User | None:
 @cache
 def _dummy_hash() -> str:
     return _hasher.hash(secrets.token_urlsafe(32))
-
-
-def _rowcount(result: Result[Any]) -> int:
-    assert isinstance(result, CursorResult)
-    return result.rowcount
 
 
 # -- one-time codes -----------------------------------------------------------------------
@@ -173,7 +167,7 @@ def _redeem(db: Session, phone: str, code: str, max_attempts: int) -> User | Non
         )
         .values(attempts=OtpCode.attempts + 1)
     )
-    if _rowcount(taken) != 1 or not hmac.compare_digest(latest.code_hash, _digest(phone, code)):
+    if rowcount(taken) != 1 or not hmac.compare_digest(latest.code_hash, _digest(phone, code)):
         return None
     db.execute(update(OtpCode).where(OtpCode.id == latest.id).values(used=True))
     return _resident(db, phone)
@@ -212,6 +206,14 @@ class TokenSigner:
     def _sign(self, body: str) -> str:
         digest = hmac.new(self.secret, body.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def account(db: Session, user_id: int) -> User:
+    """The signed-in caller's account: a valid token of a deleted account is a 401."""
+    user = db.get(User, user_id)
+    if user is None:
+        raise Unauthorized("this account no longer exists", code="account_gone")
+    return user
 
 
 def require_role(user: User, *roles: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import ScalarSelect, select
 from sqlalchemy.orm import Session
 
 from cloud import Refused
@@ -29,9 +29,18 @@ def fleet_defaults(db: Session) -> CabinetSettings:
     """Read once per database session (the ORM forgets an unreferenced row: a query per telemetry sample)."""
     if FLEET_ROW_CACHE not in db.info:
         row = db.get(FleetSettings, FLEET_ROW)
-        fleet = CabinetSettings.model_validate(_known(row.values)) if row else CabinetSettings()
-        db.info[FLEET_ROW_CACHE] = fleet
+        remember_fleet_values(db, row.values if row else None)
     return db.info[FLEET_ROW_CACHE]  # type: ignore[no-any-return]
+
+
+def fleet_values() -> ScalarSelect[Any]:
+    """The stored fleet defaults as a column of a caller's query (see remember_fleet_values)."""
+    return select(FleetSettings.values).where(FleetSettings.id == FLEET_ROW).scalar_subquery()
+
+
+def remember_fleet_values(db: Session, values: dict[str, Any] | None) -> None:
+    """What a caller read with fleet_values(): fleet_defaults then needs no query of its own."""
+    db.info[FLEET_ROW_CACHE] = CabinetSettings.model_validate(_known(values)) if values else CabinetSettings()
 
 
 def effective_settings(db: Session, cabinet: Cabinet) -> CabinetSettings:

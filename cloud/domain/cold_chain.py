@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import Exists, exists, select
 from sqlalchemy.orm import Session as Db
 from sqlalchemy.orm import joinedload
 
@@ -163,6 +163,15 @@ def _live(db: Db, cabinet_id: int) -> list[LaneExposure]:
         LaneExposure.cabinet_id == cabinet_id, LaneExposure.released_at.is_(None)
     )
     return list(db.scalars(query))
+
+
+def any_withheld(cabinet_id: Any) -> Exists:
+    """Whether some lane of the cabinet is withheld: a column for a caller's own query (the open's)."""
+    return exists().where(
+        LaneExposure.cabinet_id == cabinet_id,
+        LaneExposure.released_at.is_(None),
+        LaneExposure.withheld_at.is_not(None),
+    )
 
 
 def withheld(db: Db, cabinet_id: int) -> dict[tuple[int, int], LaneExposure]:

@@ -28,8 +28,12 @@ def cabinet_by_code(db: Session, code: str) -> Cabinet:
     # With its store: settings, rights and views read it next (one round trip, not two).
     cabinet = db.scalar(select(Cabinet).where(Cabinet.code == code).options(joinedload(Cabinet.store)))
     if cabinet is None:
-        raise NotFound(f"no cabinet {code!r}", code="no_cabinet", cabinet=code)
+        raise no_cabinet(code)
     return cabinet
+
+
+def no_cabinet(code: str) -> NotFound:
+    return NotFound(f"no cabinet {code!r}", code="no_cabinet", cabinet=code)
 
 
 def planogram(db: Session, cabinet: Cabinet) -> Planogram:

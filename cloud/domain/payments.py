@@ -13,10 +13,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from cloud import Refused
+from cloud.db.engine import rowcount
 from cloud.db.models import Payment, User
 from cloud.domain import outbox
 
@@ -70,18 +71,23 @@ class PrepaidBalance:
     """Residents top up at the store; a visit holds, then captures or releases exactly once."""
 
     def hold(self, db: Session, order: PaymentOrder) -> None:
-        user = _user(db, order.user_id)
-        available = user.balance_fen - user.held_fen
-        if available < order.amount_fen:
+        # One conditional UPDATE: no read of the balance before it (a resident waits on this), and
+        # concurrent holds of one resident still cannot overdraw (the row is re-checked under its lock).
+        amount = order.amount_fen
+        room = User.balance_fen - User.held_fen >= amount
+        hold = update(User).where(User.id == order.user_id, room).values(held_fen=User.held_fen + amount)
+        if rowcount(db.execute(hold)) != 1:
+            user = _user(db, order.user_id)
+            available = user.balance_fen - user.held_fen
             raise Refused(
                 f"balance too low: {available / 100:.2f} yuan available, "
-                f"{order.amount_fen / 100:.2f} yuan needed to open",
+                f"{amount / 100:.2f} yuan needed to open",
                 code="balance_low",
                 available_fen=available,
-                needed_fen=order.amount_fen,
+                needed_fen=amount,
             )
-        user.held_fen += order.amount_fen
-        _book(db, user, order.session_id, "hold", order.amount_fen)
+        # A new session's id: no other hold of it can race this one, so the row waits for the commit.
+        db.add(Payment(user_id=order.user_id, session_id=order.session_id, kind="hold", amount_fen=amount))
 
     def capture(self, db: Session, order: PaymentOrder) -> None:
         if _booked(db, order.session_id, "capture"):

@@ -8,12 +8,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session as Db
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from cloud import Forbidden, NotFound, Refused
 from cloud.commands import CommandSigner
+from cloud.db.bulk import insert_for
 from cloud.db.models import Cabinet, PlanogramLane, Session, User
 from cloud.domain import (
     alarms,
@@ -27,7 +29,7 @@ from cloud.domain import (
     restock_check,
 )
 from cloud.domain.auth import in_store, require_role, require_store
-from cloud.domain.fleet import cabinet_by_code
+from cloud.domain.fleet import no_cabinet
 from cloud.domain.payments import PaymentOrder, PaymentProvider
 from cloud.domain.session_states import LIVE, Status, can_move, move
 from protocols.mqtt.schemas import Ack, DoorEvent, LaneDelta, SessionResult
@@ -48,65 +50,91 @@ def open_session(
     provider: PaymentProvider,
     hold_fen: int | None = None,
 ) -> Session:
-    """Refuse with a reason, or hold funds and queue the signed unlock (sent once this commits)."""
+    """Refuse with a reason, or hold funds and queue the signed unlock (sent once this commits).
+
+    A resident waits at the door for this: every round trip to the database counts (#13), so what it
+    decides on is read in one query and the door is claimed by one statement."""
     require_role(user, "resident" if mode == "resident" else "staff")
-    cabinet = cabinet_by_code(db, cabinet_code)
+    cabinet, has_door, withheld = _door_to_open(db, cabinet_code, door)
     if mode == "restock":
         require_store(user, cabinet.store_id)
     if cabinet.state != "active":
         raise Refused("this cabinet is under maintenance", code="cabinet_maintenance")
     if not cabinet.online:
         raise Refused("this cabinet is offline right now; please try again later", code="cabinet_offline")
-    if door not in doors_of(db, cabinet):
+    if not has_door:
         raise Refused(f"this cabinet has no door {door}", code="no_door", door=door)
-    if mode == "resident":
+    if mode == "resident" and withheld:
         cold_chain.refuse_if_nothing_sellable(db, cabinet, door)
     if hold_fen is None:
         hold_fen = cabinet_settings.effective_settings(db, cabinet).hold_fen
     session_id = uuid.uuid4().hex[:16]
     command = signer.unlock(cabinet.code, door, session_id, mode)  # type: ignore[arg-type]
-    session = Session(
-        id=session_id,
-        cabinet_id=cabinet.id,
-        cabinet=cabinet,  # the view reads its code: no second look-up
-        user_id=user.id,
-        door=door,
-        mode=mode,
-        command_id=str(command.command_id),
-        hold_fen=hold_fen if mode == "resident" else 0,
-        status=Status.PENDING.value,
-        holds_door=True,
-    )
-    _claim_door(db, session)
-    if mode == "restock":
-        session.plan = restock.plan_for_visit(db, cabinet)
+    claim = {
+        "id": session_id,
+        "cabinet_id": cabinet.id,
+        "user_id": user.id,
+        "door": door,
+        "mode": mode,
+        "command_id": str(command.command_id),
+        "hold_fen": hold_fen if mode == "resident" else 0,
+        "status": Status.PENDING.value,
+        "holds_door": True,
+        "plan": restock.plan_for_visit(db, cabinet) if mode == "restock" else None,
+    }
+    session = _claim_door(db, claim)
+    set_committed_value(session, "cabinet", cabinet)  # the view reads its code: no second look-up
     if mode == "resident":
         provider.hold(db, PaymentOrder(session_id, user.id, hold_fen))
     outbox.send_command(db, command)
     return session
 
 
-def doors_of(db: Db, cabinet: Cabinet) -> set[int]:
-    return set(db.scalars(select(PlanogramLane.door).where(PlanogramLane.cabinet_id == cabinet.id)))
-
-
-def _claim_door(db: Db, session: Session) -> None:
-    """The unique index on the door's holder decides between callers racing for the same door."""
-    db.execute(
-        update(Session)
-        .where(
-            Session.cabinet_id == session.cabinet_id,
-            Session.door == session.door,
-            Session.holds_door.is_(True),
-            Session.created_at < datetime.now(UTC) - STALE_AFTER,
-        )
-        .values(holds_door=None)
+def _door_to_open(db: Db, code: str, door: int) -> tuple[Cabinet, bool, bool]:
+    """The cabinet (with its store), whether it has the door, whether a lane of it is withheld; the
+    fleet's settings are remembered for the transaction. One round trip."""
+    has_door = exists().where(PlanogramLane.cabinet_id == Cabinet.id, PlanogramLane.door == door)
+    query = (
+        select(Cabinet, has_door, cold_chain.any_withheld(Cabinet.id), cabinet_settings.fleet_values())
+        .where(Cabinet.code == code)
+        .options(joinedload(Cabinet.store))
     )
-    db.add(session)
-    try:
-        db.flush()
-    except IntegrityError:
-        raise Refused("someone else is using this door; please wait a moment", code="door_busy") from None
+    row = db.execute(query).one_or_none()
+    if row is None:
+        raise no_cabinet(code)
+    cabinet, door_exists, withheld, fleet = row
+    cabinet_settings.remember_fleet_values(db, fleet)
+    return cabinet, door_exists, withheld
+
+
+def _claim_door(db: Db, claim: dict[str, Any]) -> Session:
+    """Insert the session holding its door; the unique index on the door's holder decides between
+    callers racing for it. A holder older than STALE_AFTER is let go, looked for only on a conflict."""
+    session = _insert_holder(db, claim)
+    if session is None:
+        db.execute(
+            update(Session)
+            .where(
+                Session.cabinet_id == claim["cabinet_id"],
+                Session.door == claim["door"],
+                Session.holds_door.is_(True),
+                Session.created_at < datetime.now(UTC) - STALE_AFTER,
+            )
+            .values(holds_door=None)
+        )
+        session = _insert_holder(db, claim)
+    if session is None:
+        raise Refused("someone else is using this door; please wait a moment", code="door_busy")
+    return session
+
+
+def _insert_holder(db: Db, claim: dict[str, Any]) -> Session | None:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING: the new session, or None if the door has a holder
+    (a failed plain INSERT would abort a PostgreSQL transaction)."""
+    holder = ["cabinet_id", "door", "holds_door"]  # the unique index uq_sessions_door_holder
+    stmt = insert_for(db, Session).values(claim).on_conflict_do_nothing(index_elements=holder)
+    session: Session | None = db.scalar(stmt.returning(Session))
+    return session
 
 
 def get_session(db: Db, session_id: str, *, lock: bool = False) -> Session:

@@ -7,19 +7,19 @@ from typing import Literal
 from cloud.context import CloudContext
 from cloud.db.engine import transaction
 from cloud.db.models import User
-from cloud.domain import sessions
+from cloud.domain import auth, sessions
 from cloud.domain.sessions import Decision
 from cloud.usecases.views import ReviewView, SessionView
 
 Mode = Literal["resident", "restock"]
 
 
-def open_door(context: CloudContext, user: User, cabinet_code: str, door: int, mode: Mode) -> SessionView:
-    """Hold funds and queue the signed unlock in one transaction; the dispatcher sends it at once."""
+def open_door(context: CloudContext, caller: int, cabinet_code: str, door: int, mode: Mode) -> SessionView:
+    """Read the caller, hold funds and queue the signed unlock in one transaction; it is sent on commit."""
     with transaction(context.factory) as db:
         session = sessions.open_session(
             db,
-            user=user,
+            user=auth.account(db, caller),
             cabinet_code=cabinet_code,
             door=door,
             mode=mode,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud import Refused
@@ -130,3 +131,69 @@ def test_a_finished_session_frees_the_door(factory: sessionmaker[Session], signe
     with transaction(factory) as db:
         sessions.expire_stale(db, ttl=-sessions.STALE_AFTER)  # the cabinet never answered
     assert open_door() != first
+
+
+def test_a_holder_the_cabinet_forgot_lets_go_of_the_door_at_the_next_open(
+    client: TestClient, factory: sessionmaker[Session]
+) -> None:
+    """A live session older than STALE_AFTER (its gateway never said how it ended) no longer holds
+    the door: the next resident's open takes it, and the old visit stays where it was."""
+    first = client.post(f"/api/v1/cabinets/{CAB}/sessions", headers=bearer(resident_token(client)))
+    assert first.status_code == 201, first.text
+    other = bearer(resident_token(client, PHONES[4]))
+    busy = client.post(f"/api/v1/cabinets/{CAB}/sessions", headers=other)
+    assert busy.status_code == 409
+    assert busy.json()["code"] == "door_busy"
+    with transaction(factory) as db:
+        forgotten = db.get(Visit, first.json()["session_id"])
+        assert forgotten is not None
+        forgotten.created_at -= sessions.STALE_AFTER + timedelta(seconds=1)
+    second = client.post(f"/api/v1/cabinets/{CAB}/sessions", headers=other)
+    assert second.status_code == 201, second.text
+    with factory() as db:
+        holders = db.scalars(select(Visit.id).where(Visit.holds_door.is_(True))).all()
+        assert holders == [second.json()["session_id"]]
+
+
+def test_one_residents_opens_at_two_cabinets_at_once_never_hold_more_than_the_balance(
+    client: TestClient, factory: sessionmaker[Session]
+) -> None:
+    """The hold is one conditional UPDATE of the balance: two opens racing on two doors cannot both
+    pass a check of the same balance."""
+    with transaction(factory) as db:
+        ingest.on_status(db, "XH-0003", Status(state="online"))
+        resident = db.scalar(select(User).where(User.phone == PHONES[2]))
+        assert resident is not None
+        resident.balance_fen, resident.held_fen = 5000, 0  # exactly one hold's worth
+    token = resident_token(client, PHONES[2])
+    start = threading.Barrier(2)
+    answers: list[tuple[int, str]] = []
+
+    def open_door(cabinet: str) -> None:
+        start.wait()
+        answer = client.post(f"/api/v1/cabinets/{cabinet}/sessions", headers=bearer(token))
+        answers.append((answer.status_code, answer.json().get("code", "")))
+
+    threads = [threading.Thread(target=open_door, args=(c,)) for c in (CAB, "XH-0003")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(answers) == [(201, ""), (409, "balance_low")]
+    with factory() as db:
+        resident = db.scalar(select(User).where(User.phone == PHONES[2]))
+        assert resident is not None
+        assert resident.held_fen == 5000
+        holds = select(func.count()).select_from(Payment).where(Payment.user_id == resident.id)
+        assert db.scalar(holds.where(Payment.kind == "hold")) == 1
+
+
+def test_a_deleted_accounts_token_opens_nothing(client: TestClient, factory: sessionmaker[Session]) -> None:
+    token = resident_token(client, PHONES[3])
+    with transaction(factory) as db:
+        db.execute(delete(User).where(User.phone == PHONES[3]))
+    answer = client.post(f"/api/v1/cabinets/{CAB}/sessions", headers=bearer(token))
+    assert answer.status_code == 401
+    assert answer.json()["code"] == "account_gone"
+    with factory() as db:
+        assert db.scalar(select(func.count()).select_from(Visit)) == 0

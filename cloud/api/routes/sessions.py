@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
-from cloud.api.deps import ContextDep, DetachedUser
+from cloud.api.deps import CallerId, ContextDep, DetachedUser
 from cloud.api.errors import documented
 from cloud.api.types import BusIndex, CabinetCode, SessionId
 from cloud.domain.sessions import Decision
@@ -56,11 +56,11 @@ class Review(BaseModel):
 
 @router.post("/cabinets/{code}/sessions", status_code=201, responses=documented(401, 403, 404, 409, 413, 422))
 def open_door(
-    code: CabinetCode, user: DetachedUser, context: ContextDep, body: OpenDoor | None = None
+    code: CabinetCode, caller: CallerId, context: ContextDep, body: OpenDoor | None = None
 ) -> SessionView:
     """Hold funds and unlock the door; 409 with a reason when it cannot open."""
     body = body or OpenDoor()
-    return visits.open_door(context, user, code, body.door, body.mode)
+    return visits.open_door(context, caller, code, body.door, body.mode)
 
 
 @router.get("/sessions/{session_id}", responses=documented(401, 403, 404, 422))
