@@ -27,11 +27,6 @@ def is_postgres(db: Session) -> bool:
     return db.get_bind().dialect.name == "postgresql"
 
 
-def insert_for(db: Session, model: type[Base]) -> Any:
-    """The dialect's INSERT, which has ON CONFLICT (PostgreSQL's and SQLite's spell it alike)."""
-    return (postgresql.insert if is_postgres(db) else sqlite.insert)(model)
-
-
 def among(db: Session, attribute: Any, values: Collection[Any]) -> ColumnElement[bool]:
     """`attribute IN values`; on PostgreSQL `= ANY(array)`, one parameter."""
     if is_postgres(db):
@@ -45,7 +40,7 @@ def among(db: Session, attribute: Any, values: Collection[Any]) -> ColumnElement
 def insert_rows(db: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
     """Plain INSERT of many rows (a duplicate key raises, as one row's INSERT would)."""
     if rows:
-        _write(db, _table(model), rows, None)
+        _write(db, table_of(model), rows, None)
 
 
 def upsert(
@@ -55,10 +50,11 @@ def upsert(
     statement touches a row once). Give rows in one order (sorted by key) so concurrent writers lock
     rows in the same order."""
     if rows:
-        _write(db, _table(model), rows, (keys, changes))
+        _write(db, table_of(model), rows, (keys, changes))
 
 
-def _table(model: type[Base]) -> Table:
+def table_of(model: type[Base]) -> Table:
+    """The model's table, typed as one (statements on it skip the ORM's per-statement work)."""
     table = model.__table__
     assert isinstance(table, Table)
     return table

@@ -5,17 +5,18 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import structlog
-from sqlalchemy import exists, select, update
+from sqlalchemy import Select, bindparam, exists, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as Db
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from cloud import Forbidden, NotFound, Refused
 from cloud.commands import CommandSigner
-from cloud.db.bulk import insert_for
 from cloud.db.models import Cabinet, PlanogramLane, Session, User
 from cloud.domain import (
     alarms,
@@ -90,16 +91,21 @@ def open_session(
     return session
 
 
+@cache
+def _door_to_open_query() -> Select[tuple[Cabinet, bool, bool, Any]]:
+    """Built once: constructing the statement cost the waiting resident as much as running it."""
+    has_door = exists().where(PlanogramLane.cabinet_id == Cabinet.id, PlanogramLane.door == bindparam("door"))
+    return (
+        select(Cabinet, has_door, cold_chain.any_withheld(Cabinet.id), cabinet_settings.fleet_values())
+        .where(Cabinet.code == bindparam("code"))
+        .options(joinedload(Cabinet.store))
+    )
+
+
 def _door_to_open(db: Db, code: str, door: int) -> tuple[Cabinet, bool, bool]:
     """The cabinet (with its store), whether it has the door, whether a lane of it is withheld; the
     fleet's settings are remembered for the transaction. One round trip."""
-    has_door = exists().where(PlanogramLane.cabinet_id == Cabinet.id, PlanogramLane.door == door)
-    query = (
-        select(Cabinet, has_door, cold_chain.any_withheld(Cabinet.id), cabinet_settings.fleet_values())
-        .where(Cabinet.code == code)
-        .options(joinedload(Cabinet.store))
-    )
-    row = db.execute(query).one_or_none()
+    row = db.execute(_door_to_open_query(), {"code": code, "door": door}).one_or_none()
     if row is None:
         raise no_cabinet(code)
     cabinet, door_exists, withheld, fleet = row
@@ -131,10 +137,17 @@ def _claim_door(db: Db, claim: dict[str, Any]) -> Session:
 def _insert_holder(db: Db, claim: dict[str, Any]) -> Session | None:
     """INSERT … ON CONFLICT DO NOTHING RETURNING: the new session, or None if the door has a holder
     (a failed plain INSERT would abort a PostgreSQL transaction)."""
-    holder = ["cabinet_id", "door", "holds_door"]  # the unique index uq_sessions_door_holder
-    stmt = insert_for(db, Session).values(claim).on_conflict_do_nothing(index_elements=holder)
-    session: Session | None = db.scalar(stmt.returning(Session))
+    session: Session | None = db.scalars(
+        _insert_holder_statement(db.get_bind().dialect.name), [claim]
+    ).first()
     return session
+
+
+@cache
+def _insert_holder_statement(dialect: str) -> Any:
+    holder = ["cabinet_id", "door", "holds_door"]  # the unique index uq_sessions_door_holder
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(Session).on_conflict_do_nothing(index_elements=holder).returning(Session)
 
 
 def get_session(db: Db, session_id: str, *, lock: bool = False) -> Session:
