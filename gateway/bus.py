@@ -132,6 +132,13 @@ class BusMaster:
         except TimeoutError:
             return None
 
+    def hold_polls(self, seconds: float) -> None:
+        """Start no poll for `seconds` (0: poll again now).
+
+        Held while an unlock is persisted: its call then finds the line free and past the
+        turnaround gap, instead of waiting up to an exchange and a gap behind a poll begun meanwhile."""
+        self._hold_until = time.monotonic() + seconds
+
     def poll_fast(self, fast: bool) -> None:
         """Poll doors and scales quickly while a door session runs."""
         if fast and not self._fast.is_set():
@@ -176,14 +183,16 @@ class BusMaster:
         else:
             return
         now = time.monotonic()
-        due = [b for b in self._boards.values() if b.due <= now]
+        held = now < self._hold_until
+        due = [] if held else [b for b in self._boards.values() if b.due <= now]
         if not due:
-            if now >= self._rediscover_at:
+            if now >= self._rediscover_at and not held:
                 self._look_for_missing_boards()
             # Idle until the next poll is due, but a command (an unlock) is taken the moment it comes.
             next_due = min((b.due for b in self._boards.values()), default=now + IDLE_WAIT_S)
+            wait = min(max(next_due, self._hold_until) - now, IDLE_WAIT_S)
             try:
-                self._run_command(self._commands.get(timeout=min(max(next_due - now, 0.0), IDLE_WAIT_S)))
+                self._run_command(self._commands.get(timeout=max(wait, 0.0)))
             except queue.Empty:
                 pass
             return
@@ -200,6 +209,7 @@ class BusMaster:
                 raise
 
     _rediscover_at = 0.0
+    _hold_until = 0.0  # no poll starts before (hold_polls)
     _line_quiet_at = 0.0  # when the last answer (or timeout) ended
 
     def _look_for_missing_boards(self) -> None:

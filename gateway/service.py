@@ -62,6 +62,7 @@ DETAIL_MAX = 500  # Ack.detail is bounded; a rejection's reason may quote attack
 UPTIME_WRAP = 2**32  # a board's uptime_ms is a u32 and wraps after 49.7 days
 CHANNELS = frozenset(c.value for c in Channel)
 BUS_READ_WAIT_S = 10.0  # a board that never answers must not hold session timers back for ever
+COMMAND_HOLD_S = 0.05  # polls wait at most this for a verified command's call (an unlock's commit)
 
 
 class Dropped(ProtocolError):
@@ -79,11 +80,8 @@ class GatewayService:
         self._db = open_db(settings.data_dir)
         self.outbox = Outbox(self._db, settings.outbox_max_events)
         self._cloud_key = load_public_key(settings.cloud_key.read_bytes())
-        self._verifier = CommandVerifier(
-            self._cloud_key,
-            settings.cabinet_id,
-            SqliteReplayGuard(self._db),
-        )
+        self._guard = SqliteReplayGuard(self._db)
+        self._verifier = CommandVerifier(self._cloud_key, settings.cabinet_id, self._guard)
         self.config = self._load_config()
         self.snapshot = Snapshot()
         self.metrics = GatewayMetrics()
@@ -291,21 +289,36 @@ class GatewayService:
         except CommandRejected as exc:
             self._ack(exc.command_id, "rejected", reason=exc.reason, detail=exc.detail)
             raise
+        # No poll starts while the command is persisted: its call finds the line free.
+        self.bus.hold_polls(COMMAND_HOLD_S)
         try:
             self._execute(command)
         except Refused as exc:
+            self._store_seen()  # refused before its commit (a busy door): never to be run all the same
             self._ack(command.command_id, "rejected", reason=exc.reason, detail=exc.detail)
         except Exception:
             # The cloud must hear the command failed (it releases the hold), then count it.
             self._ack(command.command_id, "rejected", reason="internal_error", detail="see gateway log")
             raise
+        finally:
+            self.bus.hold_polls(0.0)
+
+    def _store_seen(self) -> None:
+        """Commit the command ids the replay guard noted and no session's commit took along."""
+        if self._guard.pending:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._guard.store()
 
     def _execute(self, command: Command) -> None:
         body = command.body
         if isinstance(body, UnlockAction):
-            session = self.sessions.unlock(command.command_id, body)
+            # The command id is committed with the session, before the pulse.
+            session = self.sessions.unlock(command.command_id, body, store_with=self._guard.store)
             self._ack(command.command_id, "accepted", session_id=session.session_id)
-        elif isinstance(body, TareAction):
+            return
+        self._store_seen()  # before the command runs: a replay after a crash must find its id
+        if isinstance(body, TareAction):
             self._tare(body.channel)
             self._ack(command.command_id, "done")
         elif isinstance(body, ConfigRefreshAction):

@@ -102,12 +102,15 @@ class SessionRunner:
 
     # -- unlock --------------------------------------------------------------------------------
 
-    def unlock(self, command_id: UUID, action: UnlockAction) -> DoorSession:
+    def unlock(
+        self, command_id: UUID, action: UnlockAction, store_with: Callable[[], None] = lambda: None
+    ) -> DoorSession:
         """Take the baseline, persist the session, pulse the lock; Refused says why not.
 
         The baseline is what polling saw while the door stayed shut (no wait on the path the resident
         waits on); when polling proves nothing, the scales are read before the pulse, never after:
-        a hand may be in the cabinet by then."""
+        a hand may be in the cabinet by then. `store_with` writes in the session's transaction (the
+        command's replay-guard entry): one commit, one fsync, before the pulse."""
         door = action.door
         board = self._snap.lock_board_of(door)
         if board is None:
@@ -115,7 +118,7 @@ class SessionRunner:
         if door in self.live:
             raise Refused("busy", f"door {door} is in session {self.live[door].session_id}")
         weights = self._polled_baseline(door) or self._read_baseline(door)
-        with self._store.atomic():  # the tag and the session: one commit before the pulse
+        with self._store.atomic():  # the tag, the session, the command id: one commit before the pulse
             session = DoorSession(
                 session_id=action.session_id,
                 command_id=command_id,
@@ -128,6 +131,7 @@ class SessionRunner:
             )
             # Persisted before the pulse: a gateway killed now still reports the session.
             self._save(session)
+            store_with()  # last: the guard forgets what it stored, so nothing may fail after it
         answer = self._bus.call(board.addr, Unlock(door - board.first, action.pulse_ms, session.tag))
         if not isinstance(answer, Ack):
             self._drop(session)

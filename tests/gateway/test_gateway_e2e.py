@@ -241,6 +241,31 @@ def test_sigkill_mid_session_still_reports_it_once(
         assert lanes_of(result) == {(2, 1, "tuna-onigiri", -2)}
 
 
+def test_killed_right_after_the_pulse_the_gateway_reports_the_session_and_refuses_its_replay(
+    tmp_path: Path, mosquitto: MosquittoServer, cloud: StandInCloud, keys: KeyPair, keys_dir: Path
+) -> None:
+    # The command id is stored in the session's commit (one fsync before the pulse): both must be
+    # on disk by the time the lock is released.
+    plan = planogram_file(tmp_path)
+    with sim_cabinet("chilled-4shelf", seed=11) as sim:
+        with gateway_process("CAB-G", sim.serial, mosquitto.url, tmp_path / "gw", keys_dir, plan) as gw:
+            gateway_online(cloud, "CAB-G")
+            command = unlock_command("CAB-G", keys, session_id="pulsed")
+            cloud.send("CAB-G", command)
+            wait_until(lambda: sim.state()["doors"][0]["pulsed_at"] is not None, 5, "the pulse")
+            gw.kill()
+        with gateway_process("CAB-G", sim.serial, mosquitto.url, tmp_path / "gw", keys_dir, plan):
+            cloud.send("CAB-G", command)
+            wait_until(
+                lambda: any(a.reason == "replayed" for a in cloud.ack_for(command.command_id)),
+                45,
+                "the replay refused",
+            )
+            wait_until(lambda: cloud.of_kind("session_result"), 30, "the killed session's result")
+        (result,) = cloud.of_kind("session_result")
+        assert (result.session_id, result.outcome) == ("pulsed", "not_opened")
+
+
 def test_corrupted_line_costs_retries_not_a_wrong_basket(
     tmp_path: Path, mosquitto: MosquittoServer, cloud: StandInCloud, keys: KeyPair, keys_dir: Path
 ) -> None:
