@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -297,6 +298,10 @@ class GatewayService:
             self._store_seen()  # refused before its commit (a busy door): never to be run all the same
             self._ack(command.command_id, "rejected", reason=exc.reason, detail=exc.detail)
         except Exception:
+            # Failed is final: the cloud releases the hold, so a replay must never run it after all
+            # (the failure may be the database itself: the cloud still hears).
+            with contextlib.suppress(Exception):
+                self._store_seen()
             # The cloud must hear the command failed (it releases the hold), then count it.
             self._ack(command.command_id, "rejected", reason="internal_error", detail="see gateway log")
             raise
