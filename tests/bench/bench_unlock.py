@@ -44,6 +44,8 @@ ROUNDS = 200  # as many as the floor's: both p99s are the same statistic (the th
 WARM_UP = 1  # the first visit fills the connection pool and the statement caches: not counted
 FLOOR_ROUNDS = 200
 PHONE = "13800138000"
+# The gateway polls as it ships (the tests' faster polling would put a poll in the unlock's way 5 × as often).
+AS_SHIPPED = {"VF_POLL_FAST_S": "0.1", "VF_POLL_IDLE_S": "0.5", "VF_SENSORS_IDLE_S": "5.0"}
 
 
 def _p50(values: list[float]) -> float:
@@ -153,7 +155,7 @@ def open_to_pulse(db_url: str, broker: MosquittoServer, tmp: Path) -> Unlocks:
         headers = {"Authorization": f"Bearer {token.strip()}"}
         with (
             sim_cabinet("chilled-4shelf", seed=5) as sim,
-            gateway_process("XH-0001", sim.serial, broker.url, tmp / "gw", keys),
+            gateway_process("XH-0001", sim.serial, broker.url, tmp / "gw", keys, extra_env=AS_SHIPPED),
         ):
             wait_until(lambda: api.get("/api/v1/cabinets/XH-0001").json()["online"], 30, "the cabinet online")
             for _ in range(WARM_UP + ROUNDS):
