@@ -1,6 +1,6 @@
 """Shared fixtures: real servers started once per session on free ports in temp dirs, always cleaned up.
 
-The servers themselves live in tests/servers.py, so that the demo and the benchmarks reuse them.
+The servers themselves live in firmware_sim/demo/servers.py: the chaos demo starts them too.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.servers import (
+from firmware_sim.demo.servers import (
     MosquittoFactory,
     MosquittoServer,
     PostgresServer,

@@ -20,10 +20,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from firmware_sim.demo.servers import terminate
 from protocols.mqtt.schemas import Ack, Command, EvAck, UnlockAction, encode, parse, parse_event
 from protocols.mqtt.topics import Channel, parse_topic, topic
 from protocols.signing import KeyPair, generate_keypair, load_private_key, sign_command
-from tests.servers import terminate
 
 # Fast timings so a session takes a second or two, not a minute.
 FAST_GATEWAY_ENV = {

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.servers import terminate
+from firmware_sim.demo.servers import terminate
 
 VENDFLEET = str(Path(sys.executable).with_name("vendfleet"))
 

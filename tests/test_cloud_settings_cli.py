@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 
 from firmware_sim.demo.run import FIXTURE as DEMO_FIXTURE
+from firmware_sim.demo.servers import free_port
 from tests.harness import wait_until
-from tests.servers import free_port
 from tests.sim_fixture import VENDFLEET
 from tests.test_processes import STARTUP_S, http_ok, started
 

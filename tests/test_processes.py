@@ -27,10 +27,10 @@ from sqlalchemy import select
 from cloud.db.engine import make_engine, session_factory, transaction
 from cloud.db.models import Cabinet, ProcessedEvent, Session, User
 from firmware_sim.demo.run import FIXTURE as DEMO_FIXTURE
+from firmware_sim.demo.servers import MosquittoServer, free_port
 from protocols.mqtt.schemas import DoorEvent, EvAck, encode, parse
 from protocols.mqtt.topics import Channel, topic
 from tests.harness import FAST_GATEWAY_ENV, wait_until, write_keys
-from tests.servers import MosquittoServer, free_port
 from tests.sim_fixture import VENDFLEET, sim_cabinet
 
 STOP_BUDGET_S = 2.0

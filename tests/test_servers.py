@@ -17,7 +17,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from tests.servers import (
+from firmware_sim.demo.servers import (
     MosquittoFactory,
     MosquittoServer,
     PostgresServer,

@@ -30,8 +30,8 @@ from firmware_sim.demo.chaos_plan import Fault, Kind, plan
 from firmware_sim.demo.processes import Children, wait_http
 from firmware_sim.demo.run import FIXTURE, CabinetRun, Demo, DemoOptions, console
 from firmware_sim.demo.serial_cable import SerialCable
+from firmware_sim.demo.servers import MosquittoServer, PostgresServer, free_port
 from firmware_sim.demo.tcp_proxy import TcpProxy
-from tests.servers import MosquittoServer, PostgresServer, free_port
 
 NOISE = 0.01  # share of serial bytes with a bit flipped during a noise window
 # As deployed (deploy/compose/mosquitto): retained configs and persistent sessions survive a restart.

@@ -18,11 +18,11 @@ from pathlib import Path
 from sqlalchemy import text
 
 from cloud.db.engine import make_engine
+from firmware_sim.demo.servers import MosquittoServer, PostgresServer, terminate
 from firmware_sim.fleet import DAY_CURVE, Fleet, FleetOptions
 from protocols.mqtt.schemas import DoorEvent, DoorReading, Telemetry, encode
 from tests.bench.city import populate
 from tests.bench.report import Figure
-from tests.servers import MosquittoServer, PostgresServer, terminate
 
 CABINETS = 10_000
 PEAK = 18  # local hour with the most visits

@@ -12,9 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from firmware_sim.demo.servers import MosquittoServer, terminate
 from tests.bench.report import Figure
 from tests.harness import gateway_process, write_keys
-from tests.servers import MosquittoServer, terminate
 from tests.sim_fixture import sim_cabinet
 
 WARM_S = 10.0

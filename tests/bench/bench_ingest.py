@@ -21,13 +21,13 @@ from sqlalchemy import func, select
 
 from cloud.db.engine import make_engine, session_factory
 from cloud.db.models import CabinetTelemetry, TemperatureMinute
+from firmware_sim.demo.servers import MosquittoServer, PostgresServer, terminate
 from firmware_sim.fleet import FleetOptions
 from protocols.mqtt.schemas import DoorEvent, DoorReading, EvAck, Telemetry, encode, parse
 from protocols.mqtt.topics import Channel, topic
 from tests.bench.bench_mqtt import raw_throughput
 from tests.bench.city import populate
 from tests.bench.report import Figure
-from tests.servers import MosquittoServer, PostgresServer, terminate
 
 CABINETS = 1_000
 SAMPLES = 10_000  # telemetry messages, ten per cabinet

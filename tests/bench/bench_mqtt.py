@@ -17,9 +17,9 @@ from cloud.db.migrate import upgrade
 from cloud.domain.fleet import seed
 from cloud.ingest.worker import IngestWorker
 from firmware_sim.demo.run import FIXTURE as DEMO_FLEET
+from firmware_sim.demo.servers import MosquittoServer, PostgresServer
 from protocols.mqtt.schemas import DoorEvent, EvAck, encode, parse
 from tests.bench.report import Figure
-from tests.servers import MosquittoServer, PostgresServer
 
 EVENTS = 2000
 WINDOW = 200  # the gateway's in-flight bound

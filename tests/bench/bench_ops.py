@@ -14,11 +14,11 @@ from sqlalchemy import insert, select
 
 from cloud.db.engine import make_engine, session_factory, transaction
 from cloud.db.models import Alarm, Cabinet, CabinetTelemetry
+from firmware_sim.demo.servers import MosquittoServer, PostgresServer, free_port, terminate
 from firmware_sim.fleet import FleetOptions
 from protocols.mqtt.schemas import DoorReading, Telemetry
 from tests.bench.city import populate
 from tests.bench.report import Figure
-from tests.servers import MosquittoServer, PostgresServer, free_port, terminate
 
 CABINETS = 10_000
 REQUESTS = 200

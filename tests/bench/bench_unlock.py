@@ -30,13 +30,13 @@ from cloud.db.engine import make_engine, session_factory, transaction
 from cloud.db.migrate import upgrade
 from cloud.domain.fleet import seed
 from firmware_sim.demo.run import FIXTURE as DEMO_FLEET
+from firmware_sim.demo.servers import MosquittoServer, PostgresServer, free_port, terminate
 from protocols.mqtt.topics import Channel, topic
 from protocols.serial import message_frame
 from protocols.serial.commands import Unlock
 from protocols.serial.frame import encode_frame
 from tests.bench.report import Figure
 from tests.harness import gateway_process, wait_until
-from tests.servers import MosquittoServer, PostgresServer, free_port, terminate
 from tests.sim_fixture import SimProcess, sim_cabinet
 
 VENDFLEET = str(Path(sys.executable).parent / "vendfleet")

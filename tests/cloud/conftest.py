@@ -17,7 +17,7 @@ from cloud.dispatcher import Dispatcher
 from cloud.domain.fleet import seed
 from cloud.domain.payments import PrepaidBalance
 from firmware_sim.demo.run import FIXTURE as DEMO_FLEET
-from tests.servers import PostgresServer
+from firmware_sim.demo.servers import PostgresServer
 
 DEMO = yaml.safe_load(DEMO_FLEET.read_text())
 

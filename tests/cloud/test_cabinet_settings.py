@@ -22,11 +22,11 @@ from cloud.domain import cabinet_settings, telemetry
 from cloud.domain.auth import hash_password
 from cloud.domain.fleet import cabinet_by_code, config_payload
 from cloud.ingest.worker import IngestWorker
+from firmware_sim.demo.servers import MosquittoServer
 from protocols.mqtt.schemas import CabinetSettings, Telemetry, encode
 from protocols.mqtt.topics import Channel, topic
 from tests.cloud.api_roles import api_client, role_headers
 from tests.harness import wait_until
-from tests.servers import MosquittoServer
 
 CHILLED = ("XH-0001", "XH-0003", "XH-0005")  # the same layout, the same store
 

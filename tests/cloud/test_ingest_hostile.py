@@ -31,6 +31,7 @@ from cloud.domain import ingest, ledger, sessions
 from cloud.domain.payments import PrepaidBalance
 from cloud.ingest.worker import IngestWorker
 from cloud.settings import CloudSettings
+from firmware_sim.demo.servers import MosquittoServer
 from protocols.mqtt.schemas import (
     Ack,
     AlarmEvent,
@@ -46,7 +47,6 @@ from protocols.mqtt.schemas import (
 from protocols.mqtt.topics import Channel, topic
 from tests.cloud.conftest import deliver_payments
 from tests.harness import wait_until
-from tests.servers import MosquittoServer
 
 A, B = "XH-0001", "XH-0002"  # both in the demo fleet; B's layout is ambient-lanes
 PAY = PrepaidBalance()

@@ -28,10 +28,10 @@ from cloud.db.engine import transaction
 from cloud.db.models import Cabinet, Payment, PlanogramLane, ProcessedEvent, User
 from cloud.domain import ingest, ledger, sessions
 from cloud.domain.payments import PrepaidBalance
+from firmware_sim.demo.servers import MosquittoServer
 from protocols.mqtt.schemas import DoorEvent, EvAck, LaneDelta, SessionResult, Status, encode, parse
 from protocols.mqtt.topics import Channel, topic
 from tests.cloud.conftest import deliver_payments
-from tests.servers import MosquittoServer
 
 CAB = "XH-0002"
 VISITS = 20

@@ -13,8 +13,8 @@ from cloud.db.engine import transaction
 from cloud.db.models import Alarm, Cabinet, CabinetTelemetry, TemperatureMinute, User
 from cloud.domain import alarms, ingest, ledger, telemetry
 from cloud.influx import InfluxSink
+from firmware_sim.demo.servers import VictoriaMetricsServer
 from protocols.mqtt.schemas import AlarmEvent, DoorReading, Status, Telemetry
-from tests.servers import VictoriaMetricsServer
 
 T0 = datetime.now(UTC).replace(second=0, microsecond=0)
 

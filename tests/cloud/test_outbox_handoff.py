@@ -21,9 +21,9 @@ from cloud.dispatcher import Dispatcher
 from cloud.domain import outbox
 from cloud.domain.payments import PrepaidBalance
 from cloud.mqtt import Publisher
+from firmware_sim.demo.servers import MosquittoServer
 from protocols.mqtt.schemas import Command, parse
 from protocols.mqtt.topics import Channel, topic
-from tests.servers import MosquittoServer
 
 CAB = f"HANDOFF-{uuid.uuid4().hex[:6]}"  # the shared broker: no other test's commands on this topic
 

@@ -15,8 +15,8 @@ from cloud.db.engine import transaction
 from cloud.db.models import Cabinet, CabinetTelemetry, ProcessedEvent
 from cloud.domain.fleet import seed
 from cloud.ingest.worker import IngestWorker
+from firmware_sim.demo.servers import MosquittoFactory
 from firmware_sim.fleet import Fleet, FleetOptions, seed_fixture
-from tests.servers import MosquittoFactory
 
 CABINETS = 300
 

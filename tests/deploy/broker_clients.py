@@ -8,8 +8,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from firmware_sim.demo.servers import MosquittoServer
 from tests.harness import wait_until
-from tests.servers import MosquittoServer
 
 
 class Probe:

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from firmware_sim.demo.servers import MosquittoFactory
 from tests.deploy.site import Site, start_site
-from tests.servers import MosquittoFactory
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers import MosquittoFactory, MosquittoServer
+from firmware_sim.demo.servers import MosquittoFactory, MosquittoServer
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 MOSQUITTO = DEPLOY / "compose" / "mosquitto"

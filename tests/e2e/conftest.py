@@ -14,8 +14,8 @@ from cloud.db.models import User
 from cloud.runtime import CloudRuntime
 from cloud.settings import CloudSettings
 from firmware_sim.demo.run import FIXTURE as DEMO_FLEET
+from firmware_sim.demo.servers import MosquittoServer
 from tests.harness import GatewayProcess, gateway_process, wait_until
-from tests.servers import MosquittoServer
 from tests.sim_fixture import sim_cabinet
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from firmware_sim.demo.servers import MosquittoServer
 from tests.e2e.conftest import resident_signs_in, running_fleet
 from tests.e2e.test_money_and_stock import balance, unsure
 from tests.harness import wait_until
-from tests.servers import MosquittoServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.postgres]
 PHONE = "13800138000"  # 王芳

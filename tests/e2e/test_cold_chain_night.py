@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from firmware_sim.demo.servers import MosquittoServer
 from tests.e2e.conftest import Fleet, running_fleet
 from tests.e2e.test_money_and_stock import (
     RESIDENT,
@@ -28,7 +29,6 @@ from tests.e2e.test_money_and_stock import (
 )
 from tests.e2e.test_pages_zh import english_on, shots
 from tests.harness import wait_until
-from tests.servers import MosquittoServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.postgres]
 CAB = "XH-0001"

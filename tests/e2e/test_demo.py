@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import free_port
+from firmware_sim.demo.servers import free_port
 from tests.sim_fixture import VENDFLEET
 
 pytestmark = pytest.mark.slow

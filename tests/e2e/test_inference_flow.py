@@ -20,8 +20,8 @@ from cloud.domain.fleet import seed
 from cloud.runtime import CloudRuntime
 from cloud.settings import CloudSettings
 from firmware_sim.demo.run import FIXTURE as DEMO_FLEET
+from firmware_sim.demo.servers import MosquittoServer
 from tests.harness import gateway_process, wait_until
-from tests.servers import MosquittoServer
 from tests.sim_fixture import SimProcess, sim_cabinet
 
 pytestmark = [pytest.mark.slow]

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from firmware_sim.demo.servers import MosquittoServer
 from tests.e2e.conftest import Fleet, running_fleet
 from tests.harness import wait_until
-from tests.servers import MosquittoServer
 
 pytestmark = [pytest.mark.slow]
 CAB = "XH-0001"

@@ -17,9 +17,9 @@ from sqlalchemy import select
 
 from cloud.db.models import OutboxMessage, User
 from cloud.runtime import CloudRuntime
+from firmware_sim.demo.servers import MosquittoServer
 from tests.e2e.conftest import Fleet, running_fleet
 from tests.harness import wait_until
-from tests.servers import MosquittoServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 CAB = "XH-0001"

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from firmware_sim.demo.servers import MosquittoServer
 from protocols.signing import KeyPair
 from tests.harness import StandInCloud, write_keys
-from tests.servers import MosquittoServer
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from firmware_sim.demo.servers import MosquittoServer, free_port
 from firmware_sim.layout import load_layout, planogram_of
 from protocols.mqtt.schemas import CabinetSettings, Config, encode
 from protocols.signing import KeyPair, generate_keypair
@@ -21,7 +22,6 @@ from tests.harness import (
     unlock_command,
     wait_until,
 )
-from tests.servers import MosquittoServer, free_port
 from tests.sim_fixture import SimProcess, sim_cabinet
 
 pytestmark = pytest.mark.slow

@@ -11,12 +11,12 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from firmware_sim.demo.servers import MosquittoServer
 from firmware_sim.layout import load_layout, planogram_of
 from protocols.mqtt.schemas import CabinetSettings, Config, encode
 from protocols.mqtt.topics import Channel, topic
 from protocols.signing import KeyPair, load_private_key, sign
 from tests.harness import StandInCloud, gateway_process, unlock_command, wait_until
-from tests.servers import MosquittoServer
 from tests.sim_fixture import sim_cabinet
 
 pytestmark = pytest.mark.slow

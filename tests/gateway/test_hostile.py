@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from firmware_sim.demo.servers import MosquittoServer, free_port
 from protocols.mqtt.schemas import Command, TareAction
 from protocols.mqtt.topics import Channel, topic
 from protocols.signing import KeyPair, load_private_key, sign_command
 from tests.gateway.hostile import publisher, send, total
 from tests.gateway.test_gateway_e2e import gateway_online, lanes_of, planogram_file, shop
 from tests.harness import GatewayProcess, StandInCloud, gateway_process, unlock_command, wait_until
-from tests.servers import MosquittoServer, free_port
 from tests.sim_fixture import SimProcess, sim_cabinet
 
 pytestmark = pytest.mark.slow

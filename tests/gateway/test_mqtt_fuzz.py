@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from firmware_sim.demo.servers import MosquittoServer, free_port
 from firmware_sim.layout import load_layout, planogram_of
 from protocols.mqtt.schemas import CabinetSettings, Command, Config, EvAck, TareAction, encode
 from protocols.mqtt.topics import Channel, topic
@@ -25,7 +26,6 @@ from tests.gateway.hostile import publisher, send, total
 from tests.gateway.test_gateway_e2e import gateway_online
 from tests.gateway.test_hostile import gateway, unlock_and_shop
 from tests.harness import StandInCloud, wait_until
-from tests.servers import MosquittoServer, free_port
 from tests.sim_fixture import sim_cabinet
 
 pytestmark = pytest.mark.slow

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from firmware_sim.demo.servers import MosquittoServer
 from protocols.mqtt.schemas import Command, TareAction
 from protocols.signing import KeyPair, load_private_key, sign_command
 from tests.gateway.test_gateway_e2e import gateway_online, planogram_file
 from tests.harness import StandInCloud, gateway_process, wait_until
-from tests.servers import MosquittoServer
 from tests.sim_fixture import sim_cabinet
 
 pytestmark = pytest.mark.slow

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from firmware_sim.demo.servers import MosquittoServer
 from protocols.signing import KeyPair
 from tests.gateway.test_gateway_e2e import gateway_online, run_gateway
 from tests.harness import StandInCloud, wait_until
-from tests.servers import MosquittoServer
 from tests.sim_fixture import sim_cabinet
 
 pytestmark = [pytest.mark.slow]

@@ -1,4 +1,4 @@
-"""Real server processes on free ports in temp dirs, for tests, benchmarks and the demo.
+"""Real server processes on free ports in temp dirs, for the chaos demo, the tests and the benchmarks.
 
 Each class starts its own process (never the machine's services on standard ports), writes its
 output to a log in its temp dir, and fails with the Debian package to install when the binary is
