@@ -21,6 +21,7 @@ Kind = Literal["command", "config", "payment"]
 LEASE = timedelta(seconds=15)  # a claimed row is another dispatcher's again after this (we crashed)
 SENDS_ON_COMMIT = "outbox_sends_on_commit"  # Session.info: commands are published as the caller commits
 TO_SEND = "outbox_to_send"  # Session.info: the commands this transaction queued, for its commit
+_INSERT = insert(table_of(OutboxMessage))
 
 
 def enqueue(
@@ -46,9 +47,6 @@ def send_command(db: Session, command: Command) -> None:
         row |= {"next_attempt_at": datetime.now(UTC) + LEASE, "attempts": 1}
         db.info.setdefault(TO_SEND, []).append(command)
     db.execute(_INSERT, row)  # on the table (Core): an unlock's resident waits, the ORM's flush is slower
-
-
-_INSERT = insert(table_of(OutboxMessage))
 
 
 def command_key(command: Command) -> str:

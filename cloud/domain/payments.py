@@ -76,7 +76,7 @@ class PrepaidBalance:
         # One conditional UPDATE: no read of the balance before it (a resident waits on this), and
         # concurrent holds of one resident still cannot overdraw (the row is re-checked under its lock).
         amount = order.amount_fen
-        if rowcount(db.execute(HOLD, {"user_id": order.user_id, "amount": amount})) != 1:
+        if rowcount(db.execute(_HOLD, {"user_id": order.user_id, "amount": amount})) != 1:
             user = _user(db, order.user_id)
             available = user.balance_fen - user.held_fen
             raise Refused(
@@ -88,7 +88,7 @@ class PrepaidBalance:
             )
         _forget_held(db, order.user_id)
         db.execute(
-            BOOK,
+            _BOOK,
             {"user_id": order.user_id, "session_id": order.session_id, "kind": "hold", "amount_fen": amount},
         )
 
@@ -124,17 +124,17 @@ class PrepaidBalance:
 # Built once, run on the tables (Core): a resident waits on the hold, and building an ORM statement
 # and running it through the ORM cost three times the round trip (#13).
 _users, _payments = table_of(User), table_of(Payment)
-HOLD = (
+_HOLD = (
     update(_users)
     .where(_users.c.id == bindparam("user_id"))
     .where(_users.c.balance_fen - _users.c.held_fen >= bindparam("amount"))
     .values(held_fen=_users.c.held_fen + bindparam("amount"))
 )
-BOOK = insert(_payments)
+_BOOK = insert(_payments)
 
 
 def _forget_held(db: Session, user_id: int) -> None:
-    """A loaded account (the caller's) must not keep the figure HOLD changed under it."""
+    """A loaded account (the caller's) must not keep the figure _HOLD changed under it."""
     user = db.identity_map.get(identity_key(User, user_id))
     if user is not None:
         db.expire(user, ["held_fen"])
