@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import socket
-import sys
 import threading
 from dataclasses import dataclass, field
 
@@ -26,12 +24,12 @@ from cloud.domain.fleet import publish_config
 from cloud.influx import InfluxSink
 from cloud.ingest.worker import IngestWorker
 from cloud.settings import CloudSettings
+from protocols.runtime import process
 from protocols.runtime.shutdown import stop_together
 
 log = structlog.get_logger("cloud")
 BROKER_HOST = "127.0.0.1"
 GRACEFUL_HTTP_S = 1  # seconds; uvicorn takes an int
-SWITCH_INTERVAL_S = 0.0005
 
 
 def influx_sink(settings: CloudSettings) -> InfluxSink | None:
@@ -96,12 +94,7 @@ class CloudRuntime:
         self.context.outbox_committed = self.dispatcher.wake
         self._start_server(sock)
         self.push_configs()
-        # What start-up made (modules, mappers, the app's routes and models) is never garbage: frozen,
-        # a full collection no longer walks it in the middle of somebody's request.
-        gc.freeze()
-        # A thread woken on the unlock's path (the request's worker, the dispatcher, paho's loop) waits
-        # for the running one to let go of the interpreter: at most 0.5 ms, not Python's default 5 ms.
-        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        process.started()
         log.info("cloud up", url=self.url, mqtt=self.mqtt_url, db=self.settings.db)
         return self
 

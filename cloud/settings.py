@@ -33,6 +33,11 @@ RATE_SETTINGS = (
 )
 
 
+# Up to this many queued messages go into one ingest transaction (measured in tests/bench/bench_ingest.py:
+# 2,000 stores more telemetry and events per second than 500 on PostgreSQL; a quiet fleet never waits).
+INGEST_BATCH_MAX = 2000
+
+
 class CloudSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VF_", env_nested_delimiter="__", extra="ignore")
 
@@ -49,9 +54,7 @@ class CloudSettings(BaseSettings):
     key_dir: Path = Path("var/keys")
     share_group: str | None = "cloud"  # shared subscriptions; None for brokers without them
     command_ttl_s: int = 60
-    # Up to this many queued messages go into one ingest transaction (measured in tests/bench/bench_ingest.py:
-    # 2,000 stores more telemetry and events per second than 500 on PostgreSQL; a quiet fleet never waits).
-    ingest_batch_max: int = Field(2000, ge=1, le=100_000)
+    ingest_batch_max: int = Field(INGEST_BATCH_MAX, ge=1, le=100_000)
     token_ttl_s: int = 7 * 24 * 3600
     # Development: the one-time code is shown on the page instead of only in the log.
     dev_show_otp: bool = False

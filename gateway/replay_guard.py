@@ -32,9 +32,12 @@ class SqliteReplayGuard:
     def remember(self, command_id: UUID, expires_at: datetime) -> None:
         self._noted[command_id] = expires_at
 
-    @property
-    def pending(self) -> bool:
-        return bool(self._noted)
+    def commit(self) -> None:
+        """Store the noted ids in a transaction of their own (a command no session's commit took along)."""
+        if self._noted:
+            with self._conn:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self.store()
 
     def store(self) -> None:
         """Write the noted ids; call inside a transaction: they are durable once it commits."""

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import gc
-import sys
 from pathlib import Path
 from typing import Any
 
 from gateway.service import GatewayService
 from gateway.settings import load_settings
+from protocols.runtime import process
 from protocols.runtime.logs import configure
 from protocols.runtime.shutdown import exit_stopped, stop_requested
 
@@ -18,10 +17,5 @@ def serve(config: Path | None, log_level: str, **overrides: Any) -> None:
     configure(log_level)
     stop = stop_requested()
     service = GatewayService(load_settings(config, **overrides))
-    # What start-up built lives as long as the process: frozen, a full collection no longer walks it
-    # (one took 26 ms, a stall of every thread, an unlock's among them).
-    gc.freeze()
-    # The command's thread, the bus thread and paho's hand the unlock on: a woken thread waits at most
-    # 0.5 ms for the running one to let go of the interpreter, not Python's default 5 ms.
-    sys.setswitchinterval(0.0005)
+    process.started()
     exit_stopped(service.run(stop))

@@ -295,25 +295,17 @@ class GatewayService:
         try:
             self._execute(command)
         except Refused as exc:
-            self._store_seen()  # refused before its commit (a busy door): never to be run all the same
+            self._guard.commit()  # refused before its commit (a busy door): never to be run all the same
             self._ack(command.command_id, "rejected", reason=exc.reason, detail=exc.detail)
         except Exception:
-            # Failed is final: the cloud releases the hold, so a replay must never run it after all
-            # (the failure may be the database itself: the cloud still hears).
+            # Failed is final: the cloud hears it and releases the hold, so a replay must never run it
+            # after all (the failure may be the database itself: the cloud still hears), then count it.
             with contextlib.suppress(Exception):
-                self._store_seen()
-            # The cloud must hear the command failed (it releases the hold), then count it.
+                self._guard.commit()
             self._ack(command.command_id, "rejected", reason="internal_error", detail="see gateway log")
             raise
         finally:
             self.bus.hold_polls(0.0)
-
-    def _store_seen(self) -> None:
-        """Commit the command ids the replay guard noted and no session's commit took along."""
-        if self._guard.pending:
-            with self._db:
-                self._db.execute("BEGIN IMMEDIATE")
-                self._guard.store()
 
     def _execute(self, command: Command) -> None:
         body = command.body
@@ -322,7 +314,7 @@ class GatewayService:
             session = self.sessions.unlock(command.command_id, body, store_with=self._guard.store)
             self._ack(command.command_id, "accepted", session_id=session.session_id)
             return
-        self._store_seen()  # before the command runs: a replay after a crash must find its id
+        self._guard.commit()  # before the command runs: a replay after a crash must find its id
         if isinstance(body, TareAction):
             self._tare(body.channel)
             self._ack(command.command_id, "done")

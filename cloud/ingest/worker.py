@@ -25,6 +25,7 @@ from cloud.domain import ingest, sessions, telemetry
 from cloud.domain.ingest import Event
 from cloud.influx import InfluxSink
 from cloud.mqtt import Publisher, new_client
+from cloud.settings import INGEST_BATCH_MAX
 from protocols import ProtocolError
 from protocols.mqtt.broker_url import BrokerAddress
 from protocols.mqtt.schemas import Ack, EvAck, Status, Telemetry, parse, parse_event
@@ -37,10 +38,6 @@ SUBSCRIBED = (Channel.EVENTS, Channel.STATUS, Channel.ACK, Channel.TELEMETRY)
 TRANSIENT = (OperationalError, InterfaceError, IntegrityError)
 MAX_ATTEMPTS = 5
 HEARTBEAT_S = 30.0  # a worker whose loop has not turned for this long is reported dead
-# Up to this many queued messages go into one transaction (the cloud's setting ingest_batch_max). The
-# worker never waits to fill a batch, so a quiet fleet sees no added latency and a busy one pays round
-# trips per batch, not per message.
-BATCH_MAX = 2000
 
 
 @dataclass
@@ -69,7 +66,7 @@ class IngestWorker:
         influx: InfluxSink | None = None,
         username: str | None = None,
         password: str | None = None,
-        batch_max: int = BATCH_MAX,
+        batch_max: int = INGEST_BATCH_MAX,
     ) -> None:
         self._factory = factory
         self._ttl = command_ttl

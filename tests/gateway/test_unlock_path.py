@@ -37,8 +37,15 @@ def test_a_noted_command_id_counts_as_seen_and_is_stored_with_the_callers_commit
     assert not SqliteReplayGuard(open_db(tmp_path)).seen(command_id)
     with SessionStore(db).atomic():
         guard.store()
-    assert not guard.pending
     assert SqliteReplayGuard(open_db(tmp_path)).seen(command_id)  # as after a restart
+
+
+def test_a_command_no_session_took_along_commits_its_id_alone(tmp_path: Path) -> None:
+    guard = SqliteReplayGuard(open_db(tmp_path))
+    command_id = uuid.uuid4()
+    guard.remember(command_id, datetime.now(UTC) + timedelta(minutes=1))
+    guard.commit()  # a tare, or an unlock refused before its session's commit
+    assert SqliteReplayGuard(open_db(tmp_path)).seen(command_id)
 
 
 class LockOnlyBus:
