@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,11 +30,11 @@ class Stored:
     warm_since, the cabinets holding chilled goods, the open alarms its rules raise and resolve, each
     cabinet's effective settings (validated once per store and overrides, not per sample)."""
 
-    warm_since: dict[int, datetime | None] = field(default_factory=dict)
-    offline: set[int] = field(default_factory=set)  # senders marked offline until this batch
-    chilled: set[int] = field(default_factory=set)
-    open_alarms: alarms.OpenAlarms = field(default_factory=lambda: alarms.OpenAlarms(frozenset(), {}))
-    rules: Resolver | None = None
+    warm_since: dict[int, datetime | None]
+    offline: set[int]  # senders marked offline until this batch
+    chilled: set[int]
+    open_alarms: alarms.OpenAlarms
+    rules: Resolver
 
     @classmethod
     def load(cls, db: Session, samples: list[tuple[Cabinet, Telemetry]]) -> Stored:
@@ -58,11 +58,6 @@ class Stored:
             open_alarms=alarms.OpenAlarms.load(db, ids, RULE_ALARMS),
             rules=Resolver(db),
         )
-
-    def rules_of(self, db: Session, cabinet: Cabinet) -> CabinetSettings:
-        if self.rules is None:
-            self.rules = Resolver(db)
-        return self.rules.of(cabinet)
 
 
 def record_many(db: Session, samples: list[tuple[Cabinet, Telemetry]]) -> None:
@@ -95,7 +90,7 @@ def record(db: Session, cabinet: Cabinet, sample: Telemetry) -> None:
 
 
 def _judge(db: Session, cabinet: Cabinet, sample: Telemetry, stored: Stored) -> None:
-    rules = stored.rules_of(db, cabinet)
+    rules = stored.rules.of(cabinet)
     if cabinet.id in stored.offline:
         alarms.resolve(db, cabinet, "offline", known=stored.open_alarms)
     _temperature_rule(db, cabinet, sample, rules, stored)
